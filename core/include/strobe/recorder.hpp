@@ -1,0 +1,44 @@
+#pragma once
+// The Recorder: owns the drainer thread and the sinks for as long as it lives.
+
+#include <memory>
+
+#include "strobe/sink.hpp"
+#include "strobe/types.hpp"
+
+namespace strobe {
+
+namespace detail {
+class RecorderCore;
+}
+
+class Recorder {
+ public:
+  // Validates config (ConfigError, before anything starts), calibrates the clock and
+  // starts the drainer. At most one Recorder is active at a time: a second throws
+  // ConfigError while the first lives.
+  explicit Recorder(Config config = {});
+  // Drains every ring, hands all traces (open ones marked incomplete) to the sinks, flushes
+  // them and stops. Spans still open afterwards end as no-ops.
+  ~Recorder();
+  Recorder(const Recorder&) = delete;
+  Recorder& operator=(const Recorder&) = delete;
+
+  // Any thread but a sink's. Synchronous: everything recorded before the call has been
+  // assembled and handed to the sinks (open traces as incomplete parts) and the sinks
+  // flushed when it returns.
+  void flush();
+
+  // Any thread. Counters since start; exact after flush().
+  [[nodiscard]] Stats stats() const;
+
+  [[nodiscard]] const Config& config() const noexcept;
+
+  // True while a Recorder is active in this process.
+  [[nodiscard]] static bool active() noexcept;
+
+ private:
+  std::unique_ptr<detail::RecorderCore> core_;
+};
+
+}  // namespace strobe

@@ -1,0 +1,54 @@
+#pragma once
+// Sinks receive assembled traces on the drainer thread.
+
+#include <functional>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "strobe/model.hpp"
+
+namespace strobe {
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  // Drainer thread. Called once per assembled trace (or partial part). An exception is
+  // caught, counted in Stats::sink_errors, and the trace is still given to other sinks.
+  virtual void consume(const AssembledTrace& trace) = 0;
+  // Drainer thread. Recorder::flush() and shutdown call it after the last consume().
+  virtual void flush() {}
+};
+
+// Hands each trace to a function (embedding: an agent receives its finished traces).
+class CallbackSink final : public Sink {
+ public:
+  explicit CallbackSink(std::function<void(const AssembledTrace&)> fn) : fn_(std::move(fn)) {}
+  void consume(const AssembledTrace& trace) override { fn_(trace); }
+
+ private:
+  std::function<void(const AssembledTrace&)> fn_;
+};
+
+// Keeps every trace in memory (tests, small tools). Thread-safe reads.
+class MemorySink final : public Sink {
+ public:
+  void consume(const AssembledTrace& trace) override {
+    std::lock_guard lock(mutex_);
+    traces_.push_back(trace);
+  }
+  [[nodiscard]] std::vector<AssembledTrace> traces() const {
+    std::lock_guard lock(mutex_);
+    return traces_;
+  }
+  [[nodiscard]] std::vector<AssembledTrace> take() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(traces_, {});
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<AssembledTrace> traces_;
+};
+
+}  // namespace strobe

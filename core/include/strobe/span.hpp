@@ -1,0 +1,417 @@
+#pragma once
+// Spans: the recording API. Everything here is noexcept; with no active Recorder every
+// call is a cheap no-op.
+
+#include <chrono>
+#include <concepts>
+#include <cstdint>
+#include <exception>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "strobe/detail/thread_state.hpp"
+#include "strobe/types.hpp"
+
+namespace strobe {
+
+// An interned string: span names, attribute keys, event names. Interning a string once
+// (a function-local static, as STROBE_SPAN does) makes every later use an integer copy.
+// Thread-safe; interning an already-known string does not allocate.
+class Name {
+ public:
+  explicit Name(std::string_view s) noexcept : id_(detail::intern(s.data(), s.size())) {}
+  [[nodiscard]] std::uint32_t id() const noexcept { return id_; }
+  // The interned text; valid for the life of the process.
+  [[nodiscard]] std::string_view str() const noexcept;
+
+ private:
+  std::uint32_t id_;
+};
+
+// An attribute value: integer, floating point, bool or string. Strings are copied into
+// the ring when recorded, so the view need only outlive the call.
+class Value {
+ public:
+  enum class Type : std::uint8_t { i64, f64, boolean, string };
+  template <std::integral I>
+    requires(!std::same_as<I, bool>)
+  Value(I v) noexcept : type_(Type::i64), i_(static_cast<std::int64_t>(v)) {}
+  template <std::floating_point F>
+  Value(F v) noexcept : type_(Type::f64), d_(static_cast<double>(v)) {}
+  Value(bool v) noexcept : type_(Type::boolean), i_(v ? 1 : 0) {}
+  Value(std::string_view v) noexcept : type_(Type::string), s_(v) {}
+  Value(const char* v) noexcept : type_(Type::string), s_(v ? v : "") {}
+  Value(const std::string& v) noexcept : type_(Type::string), s_(v) {}
+
+  [[nodiscard]] Type type() const noexcept { return type_; }
+  [[nodiscard]] std::int64_t as_int() const noexcept { return i_; }
+  [[nodiscard]] double as_double() const noexcept { return d_; }
+  [[nodiscard]] bool as_bool() const noexcept { return i_ != 0; }
+  [[nodiscard]] std::string_view as_string() const noexcept { return s_; }
+
+ private:
+  Type type_;
+  union {
+    std::int64_t i_;
+    double d_;
+  };
+  std::string_view s_;
+};
+
+struct Attr {
+  std::string_view key;
+  Value value;
+};
+
+// Where new spans attach: a trace and the span that becomes their parent. Captured with
+// current() and adopted on another thread (or coroutine) with ContextScope.
+class Context {
+ public:
+  Context() = default;
+  [[nodiscard]] TraceId trace_id() const noexcept { return trace_; }
+  [[nodiscard]] std::uint64_t span_id() const noexcept { return span_; }
+  [[nodiscard]] bool valid() const noexcept { return trace_.valid(); }
+
+ private:
+  friend class Span;
+  friend class ContextScope;
+  friend Context current() noexcept;
+  Context(TraceId t, std::uint64_t s) : trace_(t), span_(s) {}
+  TraceId trace_{};
+  std::uint64_t span_ = 0;
+};
+
+// The calling thread's current context (invalid when no span is current).
+[[nodiscard]] Context current() noexcept;
+
+// Makes `ctx` the calling thread's current context for the scope's life, then restores
+// the previous one. Spans begun inside become children of ctx's span, on this thread's
+// ring. Use it on the thread (or coroutine resumption) that does work handed over.
+class ContextScope {
+ public:
+  explicit ContextScope(const Context& ctx) noexcept;
+  ~ContextScope();
+  ContextScope(const ContextScope&) = delete;
+  ContextScope& operator=(const ContextScope&) = delete;
+
+ private:
+  detail::ThreadState* owner_;
+  std::uint64_t prev_hi_, prev_lo_, prev_span_;
+};
+
+class SuspendToken;
+class Span;
+[[nodiscard]] Span resume(const SuspendToken& token) noexcept;
+
+// Returned by Span::suspend(); resume(token) opens the next segment of the same logical
+// operation, on any thread, any time later. Copyable; a token may be resumed once.
+class SuspendToken {
+ public:
+  SuspendToken() = default;
+  [[nodiscard]] bool valid() const noexcept { return span_ != 0; }
+  [[nodiscard]] std::uint64_t span_id() const noexcept { return span_; }
+  [[nodiscard]] std::uint32_t segment_index() const noexcept { return segment_; }
+
+ private:
+  friend class Span;
+  friend Span resume(const SuspendToken& token) noexcept;
+  TraceId trace_{};
+  std::uint64_t span_ = 0, first_ = 0, parent_ = 0;
+  std::uint32_t name_ = 0, kind_name_ = 0, generation_ = 0, segment_ = 0;
+  Kind kind_ = Kind::span;
+};
+
+struct StartOptions {
+  bool mark_as_current = false;  // make the span the thread's current one until it ends
+  bool new_trace = false;        // start a new trace even when a span is current
+};
+
+// A move-only handle to a recording span. Ends when finish() is called or, failing that,
+// when it is destroyed; an exception escaping the scope marks it failed. A handle made
+// with no active recorder (or whose begin was dropped) ignores every call.
+class Span {
+ public:
+  Span() noexcept = default;
+  // Begins a span as a child of the current context and makes it current.
+  explicit Span(Name name, Kind kind = Kind::span, std::initializer_list<Attr> attrs = {}) noexcept
+      : Span(name.id(), kind, 0, attrs, kCurrentFlag, 0) {}
+  Span(Name name, std::string_view custom_kind, std::initializer_list<Attr> attrs = {}) noexcept;
+
+  Span(Span&& o) noexcept { take(o); }
+  Span& operator=(Span&& o) noexcept {
+    if (this != &o) {
+      end_if_live();
+      take(o);
+    }
+    return *this;
+  }
+  Span(const Span&) = delete;
+  Span& operator=(const Span&) = delete;
+  ~Span() { end_if_live(); }
+
+  // Any thread. Ends the span (status ok unless failed); a second call is a counted no-op.
+  // On another thread than the one that began it, the end is recorded there and neither
+  // thread's current context changes.
+  void finish() noexcept {
+    if (!live()) [[unlikely]] {
+      misuse_if_ended();
+      return;
+    }
+    end_now();
+  }
+
+  // Owner thread, any time before the end. Each call writes one record.
+  Span& attr(Name key, Value v) noexcept;
+  Span& attr(std::string_view key, Value v) noexcept { return attr_id(intern(key), v); }
+  Span& attrs(std::initializer_list<Attr> list) noexcept;
+  // An event at this instant; later attributes given here attach to it.
+  Span& event(Name name, std::initializer_list<Attr> list = {}) noexcept;
+  Span& event(std::string_view name, std::initializer_list<Attr> list = {}) noexcept;
+  Span& log(std::string_view text) noexcept;  // an event named "log" with the text
+  Span& input(std::string_view text) noexcept;
+  Span& output(std::string_view text) noexcept;
+  Span& model(std::string_view id) noexcept;
+  Span& tokens(TokenUsage usage) noexcept;
+  Span& tag(std::string_view tag) noexcept;
+  Span& fail(std::string_view message) noexcept;  // status failed with a message
+  Span& error(std::string_view message, std::string_view data) noexcept;
+
+  // Owner thread. Ends this span and begins its next sibling with ONE clock read, keeping
+  // the kind: a chain of k adjacent stages costs k+1 timestamps instead of 2k.
+  Span& next(Name name) noexcept { return next(name, kind_); }
+  Span& next(Name name, Kind kind) noexcept;
+
+  // Ends this segment (the operation now waits); resume(token) opens the next one.
+  [[nodiscard]] SuspendToken suspend() noexcept;
+
+  [[nodiscard]] bool recording() const noexcept { return live() && !(state_ & kDroppedFlag); }
+  [[nodiscard]] std::uint64_t span_id() const noexcept { return id_; }
+  [[nodiscard]] std::uint64_t parent_id() const noexcept { return parent_; }
+  [[nodiscard]] TraceId trace_id() const noexcept { return trace_; }
+  [[nodiscard]] Context context() const noexcept { return Context(trace_, id_); }
+
+ private:
+  friend Span start_span(Name, Kind, StartOptions, std::initializer_list<Attr>) noexcept;
+  friend Span trace(std::string_view, std::initializer_list<Attr>) noexcept;
+  friend Span resume(const SuspendToken&) noexcept;
+  friend void record_span(std::string_view, Kind, std::chrono::system_clock::time_point,
+                          std::chrono::nanoseconds, Status, std::initializer_list<Attr>) noexcept;
+
+  static constexpr std::uint8_t kEndedFlag = 1, kDroppedFlag = 2, kFailedFlag = 4,
+                                kCurrentFlag = 8, kRootFlag = 16;
+
+  Span(std::uint32_t name_id, Kind kind, std::uint32_t kind_name_id,
+       std::initializer_list<Attr> attrs, std::uint8_t mode, std::uint8_t record_flags) noexcept {
+    begin(name_id, kind, kind_name_id, mode, record_flags);
+    if (attrs.size() != 0 && recording()) this->attrs(attrs);
+  }
+
+  static std::uint32_t intern(std::string_view s) noexcept {
+    return detail::intern(s.data(), s.size());
+  }
+
+  [[nodiscard]] bool live() const noexcept { return owner_ != nullptr && !(state_ & kEndedFlag); }
+
+  // Begins under the calling thread's current context (a new trace when there is none or
+  // mode has kRootFlag).
+  [[gnu::always_inline]] void begin(std::uint32_t name_id, Kind kind, std::uint32_t kind_name_id,
+                                    std::uint8_t mode, std::uint8_t record_flags) noexcept {
+    if (!detail::attached()) [[unlikely]] return;
+    detail::ThreadState& t = detail::t_state;
+    if ((mode & kRootFlag) || (t.cur_trace_hi | t.cur_trace_lo) == 0) {
+      detail::new_trace_id(t, trace_.hi, trace_.lo);
+      record_flags |= detail::kTraceRoot;
+    } else {
+      trace_ = TraceId{t.cur_trace_hi, t.cur_trace_lo};
+      parent_ = t.cur_span;
+    }
+    begin_common(t, name_id, kind, kind_name_id, mode, record_flags, detail::now(t));
+  }
+
+  // trace_ and parent_ are set; writes the begin record stamped ts.
+  [[gnu::always_inline]] void begin_common(detail::ThreadState& t, std::uint32_t name_id,
+                                           Kind kind, std::uint32_t kind_name_id,
+                                           std::uint8_t mode, std::uint8_t record_flags,
+                                           std::uint64_t ts) noexcept {
+    owner_ = &t;
+    generation_ = t.generation;
+    name_ = name_id;
+    kind_ = kind;
+    kind_name_ = kind_name_id;
+    id_ = t.id_base | ++t.next_local;
+    uncaught_ = std::uncaught_exceptions();
+    prev_hi_ = t.cur_trace_hi;
+    prev_lo_ = t.cur_trace_lo;
+    prev_span_ = t.cur_span;
+    if (!detail::claim(t, 1, false, true)) [[unlikely]] {
+      state_ = kDroppedFlag;
+      return;
+    }
+    write_begin(t.ring->slot(0), ts, record_flags);
+    t.ring->commit(1);
+    if (mode & kCurrentFlag) {
+      state_ = kCurrentFlag;
+      t.cur_trace_hi = trace_.hi;
+      t.cur_trace_lo = trace_.lo;
+      t.cur_span = id_;
+    }
+  }
+
+  [[gnu::always_inline]] void write_begin(detail::Record& r, std::uint64_t ts,
+                                          std::uint8_t record_flags) const noexcept {
+    r.type = detail::RecType::begin;
+    r.flags = record_flags;
+    r.aux = static_cast<std::uint16_t>(kind_);
+    r.key = name_;
+    r.span_id = id_;
+    r.ts = ts;
+    r.payload.begin.trace_hi = trace_.hi;
+    r.payload.begin.trace_lo = trace_.lo;
+    r.payload.begin.parent_id = parent_;
+    r.payload.begin.kind_name_id = kind_name_;
+    r.payload.begin.generation = generation_;
+  }
+
+  [[gnu::always_inline]] void write_end(detail::Record& r, std::uint64_t ts,
+                                        std::uint8_t record_flags) const noexcept {
+    r.type = detail::RecType::end;
+    const bool thrown = std::uncaught_exceptions() > uncaught_;
+    r.flags = static_cast<std::uint8_t>(record_flags | (thrown ? detail::kThrown : 0));
+    r.aux = static_cast<std::uint16_t>(((state_ & kFailedFlag) || thrown) ? Status::failed
+                                                                         : Status::ok);
+    r.key = 0;
+    r.span_id = id_;
+    r.ts = ts;
+  }
+
+  [[gnu::always_inline]] void end_now(std::uint8_t record_flags = 0) noexcept {
+    detail::ThreadState& t = detail::t_state;
+    if (&t != owner_ || t.generation != generation_ || (state_ & kDroppedFlag)) [[unlikely]] {
+      end_slow(record_flags);
+      return;
+    }
+    state_ |= kEndedFlag;
+    const std::uint64_t ts = detail::now(t);
+    if (detail::claim(t, 1, true, false)) [[likely]] {
+      write_end(t.ring->slot(0), ts, record_flags);
+      t.ring->commit(1);
+    }
+    restore_current(t);
+  }
+
+  [[gnu::always_inline]] void restore_current(detail::ThreadState& t) noexcept {
+    if ((state_ & kCurrentFlag) && t.cur_span == id_) {
+      t.cur_trace_hi = prev_hi_;
+      t.cur_trace_lo = prev_lo_;
+      t.cur_span = prev_span_;
+    }
+  }
+
+  void end_if_live() noexcept {
+    if (live()) end_now();
+  }
+  void end_slow(std::uint8_t record_flags) noexcept;
+  void misuse_if_ended() const noexcept;
+  Span& attr_id(std::uint32_t key, Value v) noexcept;
+  Span& event_id(std::uint32_t name, std::initializer_list<Attr> list) noexcept;
+  Span& string(detail::StrKind kind, std::string_view text, std::uint32_t key = 0) noexcept;
+  // Owner-thread check shared by the attribute-like calls; counts drops and misuse.
+  bool writable(std::uint32_t records) noexcept;
+
+  void take(Span& o) noexcept {
+    owner_ = o.owner_;
+    id_ = o.id_;
+    parent_ = o.parent_;
+    trace_ = o.trace_;
+    prev_hi_ = o.prev_hi_;
+    prev_lo_ = o.prev_lo_;
+    prev_span_ = o.prev_span_;
+    generation_ = o.generation_;
+    name_ = o.name_;
+    kind_name_ = o.kind_name_;
+    seg_first_ = o.seg_first_;
+    seg_index_ = o.seg_index_;
+    uncaught_ = o.uncaught_;
+    kind_ = o.kind_;
+    state_ = o.state_;
+    o.owner_ = nullptr;
+    o.state_ = 0;
+  }
+
+
+  detail::ThreadState* owner_ = nullptr;  // the thread that began it; null: no-op handle
+  std::uint64_t id_ = 0;
+  std::uint64_t parent_ = 0;
+  TraceId trace_{};
+  std::uint64_t prev_hi_ = 0, prev_lo_ = 0, prev_span_ = 0;  // context to restore
+  std::uint32_t generation_ = 0;
+  std::uint32_t name_ = 0;
+  std::uint32_t kind_name_ = 0;
+  std::uint64_t seg_first_ = 0;  // suspended/resumed: the operation's first segment
+  std::uint32_t seg_index_ = 0;
+  int uncaught_ = 0;
+  Kind kind_ = Kind::span;
+  std::uint8_t state_ = 0;
+};
+
+// ---- free functions (the DESIGN.md span-semantics table) ----
+
+// A span under the current context (a new trace when there is none), made current.
+[[nodiscard]] inline Span span(std::string_view name, Kind kind = Kind::span,
+                               std::initializer_list<Attr> attrs = {}) noexcept {
+  return Span(Name(name), kind, attrs);
+}
+[[nodiscard]] inline Span span(Name name, Kind kind = Kind::span,
+                               std::initializer_list<Attr> attrs = {}) noexcept {
+  return Span(name, kind, attrs);
+}
+// A span with a kind given by name; an unknown name is a Kind::custom span carrying it.
+[[nodiscard]] inline Span span(std::string_view name, std::string_view kind,
+                               std::initializer_list<Attr> attrs = {}) noexcept {
+  return Span(Name(name), kind, attrs);
+}
+
+// The root of a new trace for an agent run (Kind::agent), made current.
+[[nodiscard]] Span trace(std::string_view agent_name, std::initializer_list<Attr> attrs = {}) noexcept;
+
+// Explicit start: not current unless options.mark_as_current; end it with finish().
+[[nodiscard]] Span start_span(Name name, Kind kind = Kind::span, StartOptions options = {},
+                              std::initializer_list<Attr> attrs = {}) noexcept;
+
+// Opens the next segment of a suspended operation, made current on the calling thread.
+// An invalid or already-resumed token gives a no-op handle.
+[[nodiscard]] Span resume(const SuspendToken& token) noexcept;
+
+// A completed span recorded in one call, under the current context, with explicit
+// wall-clock start and duration.
+void record_span(std::string_view name, Kind kind, std::chrono::system_clock::time_point start,
+                 std::chrono::nanoseconds duration, Status status = Status::ok,
+                 std::initializer_list<Attr> attrs = {}) noexcept;
+
+}  // namespace strobe
+
+// ---- macros: call-site interning; STROBE_DISABLE compiles them to nothing ----
+#define STROBE_DETAIL_CAT2(a, b) a##b
+#define STROBE_DETAIL_CAT(a, b) STROBE_DETAIL_CAT2(a, b)
+
+#if defined(STROBE_DISABLE)
+#include "strobe/disabled.hpp"
+#define STROBE_NAME(text) (::strobe::DisabledName{})
+#define STROBE_SPAN(var, name, ...) [[maybe_unused]] ::strobe::DisabledSpan var
+#define STROBE_NEXT(var, name) ((void)0)
+#else
+// An interned Name, interned once per call site.
+#define STROBE_NAME(text)                             \
+  ([]() noexcept -> const ::strobe::Name& {           \
+    static const ::strobe::Name strobe_name_{(text)}; \
+    return strobe_name_;                              \
+  }())
+// STROBE_SPAN(var, "name" [, kind [, {attrs}]]): a current span named at this call site.
+#define STROBE_SPAN(var, name, ...)                                                   \
+  static const ::strobe::Name STROBE_DETAIL_CAT(strobe_site_, __LINE__){(name)}; \
+  ::strobe::Span var{STROBE_DETAIL_CAT(strobe_site_, __LINE__) __VA_OPT__(, ) __VA_ARGS__}
+// STROBE_NEXT(var, "name"): var.next() with a call-site-interned name.
+#define STROBE_NEXT(var, name) (var).next(STROBE_NAME(name))
+#endif

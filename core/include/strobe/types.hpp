@@ -1,0 +1,101 @@
+#pragma once
+// strobe's public value types: kinds, statuses, ids, configuration and statistics.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace strobe {
+
+// What a span represents. `custom` carries its own name (see span(name, "my-kind")).
+enum class Kind : std::uint8_t { span, llm, retrieval, tool, plan, action, agent, step, custom };
+inline constexpr int kKindCount = 9;
+
+// "span", "llm", ... ; never null.
+[[nodiscard]] const char* to_string(Kind k) noexcept;
+// The kind named by s; an unknown or empty name gives Kind::custom.
+[[nodiscard]] Kind kind_from_string(std::string_view s) noexcept;
+
+// How a span ended. `incomplete`: it had not ended when its trace was handed over
+// (flush, shutdown) or its end record was lost.
+enum class Status : std::uint8_t { ok, failed, incomplete };
+[[nodiscard]] const char* to_string(Status s) noexcept;
+
+// 128-bit trace id, OpenTelemetry-compatible; never zero once assigned.
+struct TraceId {
+  std::uint64_t hi = 0;
+  std::uint64_t lo = 0;
+  [[nodiscard]] bool valid() const noexcept { return (hi | lo) != 0; }
+  [[nodiscard]] std::string to_hex() const;  // 32 lowercase hex digits
+  friend bool operator==(const TraceId&, const TraceId&) = default;
+};
+
+struct TokenUsage {
+  std::int64_t input = 0;
+  std::int64_t output = 0;
+  std::int64_t cached_input = 0;
+  friend bool operator==(const TokenUsage&, const TokenUsage&) = default;
+};
+
+// What the hot path does when its thread's ring is full.
+enum class OverflowPolicy : std::uint8_t {
+  drop,  // never block: the record is dropped and counted (per ring, exact)
+  wait,  // spin, then yield, until the drainer frees space: lossless, for benchmark runs
+};
+
+enum class ClockSource : std::uint8_t {
+  automatic,  // the TSC when the CPU reports it invariant, else steady_clock
+  tsc,        // the TSC; Recorder refuses to start when it is not invariant
+  steady,     // std::chrono::steady_clock
+};
+
+class Sink;
+
+struct Config {
+  // Records per thread ring (64 bytes each); a power of two >= 64. Larger rings absorb
+  // longer bursts between drain passes; each recording thread holds one.
+  std::size_t ring_capacity = 1u << 15;  // 2 MiB per recording thread, pre-faulted at its first span
+  OverflowPolicy overflow = OverflowPolicy::drop;
+  ClockSource clock = ClockSource::automatic;
+  // Longest string value, input, output, log line or error kept; longer ones are cut at
+  // a UTF-8 boundary and flagged truncated. Also capped at a quarter of the ring.
+  std::size_t max_string_bytes = 64 * 1024;
+  // How long the drainer sleeps when it finds every ring empty. Shorter: lower latency to
+  // the sinks, more wake-ups. Longer: fewer wake-ups, rings must hold more.
+  std::chrono::microseconds drain_interval{1000};
+  // Empty passes the drainer spins (with a pause instruction) before it sleeps.
+  int drain_spin_passes = 32;
+  // A trace whose root has not ended is handed over in partial segments once it holds this
+  // many ended spans or is this old, so an endless root keeps memory bounded.
+  std::size_t partial_trace_spans = 100000;
+  std::chrono::milliseconds partial_trace_age{10000};
+  std::string service_name = "strobe";
+  // Where assembled traces go. Sinks run on the drainer thread.
+  std::vector<std::shared_ptr<Sink>> sinks;
+};
+
+// Thrown by Recorder's constructor for an invalid Config or a second active recorder.
+class ConfigError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+struct Stats {
+  std::uint64_t spans_recorded = 0;   // begin records written by the hot path
+  std::uint64_t spans_dropped = 0;    // spans whose begin found the ring full (dropped whole)
+  std::uint64_t records_dropped = 0;  // every record not written, begins included
+  std::uint64_t spans_assembled = 0;  // spans handed to the sinks
+  std::uint64_t traces_emitted = 0;   // assembled traces (or partial segments) handed over
+  std::uint64_t rings_live = 0;       // rings owned by running threads
+  std::uint64_t rings_retired = 0;    // rings of exited threads drained and recycled so far
+  std::uint64_t misuse = 0;           // calls with a defined no-op result (double end, ...)
+  std::uint64_t orphan_records = 0;   // records for spans never begun (e.g. begun before start)
+  std::uint64_t sink_errors = 0;      // exceptions thrown by sinks, caught by the drainer
+};
+
+}  // namespace strobe

@@ -1,0 +1,37 @@
+#pragma once
+// Converting record timestamps (TSC ticks or steady_clock ns) to wall-clock ns.
+
+#include <cstdint>
+
+namespace strobe::detail {
+
+// True when CPUID reports an invariant TSC (constant rate, runs in all C-states).
+bool tsc_is_invariant() noexcept;
+
+std::int64_t monotonic_ns() noexcept;
+std::int64_t realtime_ns() noexcept;
+
+// Maps ticks to wall-clock ns: a piecewise-linear map, continuous and increasing, whose
+// slope is refined against CLOCK_MONOTONIC as the baseline grows (recalibrate()), and
+// whose offset comes from CLOCK_REALTIME at start.
+class Clock {
+ public:
+  // Measures the tick rate (about 10 ms on first use in a process; later reuses it).
+  explicit Clock(bool use_tsc);
+  [[nodiscard]] bool uses_tsc() const noexcept { return tsc_; }
+  [[nodiscard]] std::int64_t to_wall_ns(std::uint64_t ticks) const noexcept;
+  [[nodiscard]] std::uint64_t now_ticks() const noexcept;
+  [[nodiscard]] double ns_per_tick() const noexcept { return ns_per_tick_; }
+  // Drainer thread, now and then: refines the slope over the whole baseline since start.
+  void recalibrate() noexcept;
+
+ private:
+  bool tsc_;
+  double ns_per_tick_ = 1.0;
+  std::uint64_t anchor_ticks_ = 0;  // the map is wall = anchor_wall_ + (t - anchor_ticks_) * slope
+  std::int64_t anchor_wall_ = 0;  // integer: a double holds 1.8e18 ns only to ~256 ns
+  std::uint64_t base_ticks_ = 0;  // first calibration sample, for long-baseline refinement
+  std::int64_t base_mono_ = 0;
+};
+
+}  // namespace strobe::detail

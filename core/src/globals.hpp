@@ -1,0 +1,51 @@
+#pragma once
+// Process-wide state shared by the hot path's slow paths and the recorder. Internal.
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+
+#include "strobe/detail/record.hpp"
+#include "strobe/ringbuf/ring_registry.hpp"
+
+namespace strobe::detail {
+
+// Per-ring drop counters: written only by the owning (producer) thread, read by anyone.
+struct RingExtra {
+  std::atomic<std::uint64_t> records_dropped{0};
+  std::atomic<std::uint64_t> spans_dropped{0};
+  // The counters' values when the current recorder started; drainer-owned.
+  std::uint64_t base_records = 0;
+  std::uint64_t base_spans = 0;
+};
+
+using Registry = ringbuf::RingRegistry<Record, RingExtra>;
+using RingEntry = Registry::Entry;
+
+// What a thread copies when it attaches to the active recorder.
+struct AttachConfig {
+  std::size_t ring_capacity = 0;
+  std::uint32_t headroom = 0;
+  std::uint32_t max_string = 0;
+  bool use_tsc = false;
+  bool wait_policy = false;
+};
+
+struct Globals {
+  Registry registry;
+  std::mutex mutex;  // guards everything below and the switch of g_generation
+  bool active = false;
+  std::uint32_t generation = 0;  // of the active recorder, or of the last one
+  AttachConfig attach;
+};
+
+// Never destroyed: threads and spans may outlive static destruction.
+Globals& globals() noexcept;
+
+// Producer only: adds to a counter only this thread writes (no read-modify-write needed).
+inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
+  // relaxed: single writer; readers want a count, not ordering with other data.
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+}  // namespace strobe::detail

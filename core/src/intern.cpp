@@ -1,0 +1,109 @@
+#include "intern.hpp"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "strobe/span.hpp"
+
+namespace strobe::detail {
+namespace {
+
+struct Entry {
+  std::uint64_t hash;
+  std::uint32_t id;
+  std::uint32_t size;
+  char text[1];  // size bytes, then a terminating zero
+};
+
+std::uint64_t hash_bytes(const char* p, std::size_t n) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a, then a final mix for the low bits
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(p[i])) * 0x100000001b3ull;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return h;
+}
+
+// Open addressing with lock-free lookups: an entry, once published, never moves or changes,
+// so readers need no lock; inserts serialise on a mutex. Twice as many slots as names keeps
+// probes short.
+class InternTable {
+ public:
+  static constexpr std::size_t kSlots = std::size_t{kMaxNames} * 2;
+
+  InternTable() {
+    insert_locked("", hash_bytes("", 0));
+    insert_locked("<too many names>", hash_bytes("<too many names>", 16));
+  }
+
+  std::uint32_t intern(const char* p, std::size_t n) noexcept {
+    const std::uint64_t h = hash_bytes(p, n);
+    if (const Entry* e = find(p, n, h)) return e->id;
+    std::lock_guard lock(mutex_);
+    if (const Entry* e = find(p, n, h)) return e->id;  // another thread won the race
+    if (count_.load(std::memory_order_relaxed) >= kMaxNames) return kOverflowNameId;
+    const Entry* e = insert_locked(std::string_view(p, n), h);
+    return e ? e->id : kOverflowNameId;
+  }
+
+  std::string_view name(std::uint32_t id) const noexcept {
+    if (id >= kMaxNames) return {};
+    // acquire: pairs with the release in insert_locked, so the text is complete.
+    const Entry* e = by_id_[id].load(std::memory_order_acquire);
+    return e ? std::string_view(e->text, e->size) : std::string_view{};
+  }
+
+  std::uint32_t count() const noexcept { return count_.load(std::memory_order_acquire); }
+
+ private:
+  const Entry* find(const char* p, std::size_t n, std::uint64_t h) const noexcept {
+    for (std::size_t i = h & (kSlots - 1);; i = (i + 1) & (kSlots - 1)) {
+      // acquire: an entry seen here was fully written before it was published.
+      const Entry* e = slots_[i].load(std::memory_order_acquire);
+      if (e == nullptr) return nullptr;
+      if (e->hash == h && e->size == n && std::memcmp(e->text, p, n) == 0) return e;
+    }
+  }
+
+  const Entry* insert_locked(std::string_view s, std::uint64_t h) noexcept {
+    if (s.size() > 0xffffffffu) return nullptr;
+    auto* e = static_cast<Entry*>(std::malloc(sizeof(Entry) + s.size()));
+    if (e == nullptr) return nullptr;
+    e->hash = h;
+    e->size = static_cast<std::uint32_t>(s.size());
+    std::memcpy(e->text, s.data(), s.size());
+    e->text[s.size()] = '\0';
+    e->id = count_.load(std::memory_order_relaxed);
+    std::size_t i = h & (kSlots - 1);
+    while (slots_[i].load(std::memory_order_relaxed) != nullptr) i = (i + 1) & (kSlots - 1);
+    // release: publish the fully written entry to lock-free readers.
+    by_id_[e->id].store(e, std::memory_order_release);
+    slots_[i].store(e, std::memory_order_release);
+    count_.store(e->id + 1, std::memory_order_release);
+    return e;
+  }
+
+  std::mutex mutex_;
+  std::atomic<std::uint32_t> count_{0};
+  std::atomic<const Entry*> slots_[kSlots]{};
+  std::atomic<const Entry*> by_id_[kMaxNames]{};
+};
+
+InternTable& table() {
+  static auto* t = new InternTable();  // never destroyed: spans may run during static teardown
+  return *t;
+}
+
+}  // namespace
+
+std::uint32_t intern(const char* data, std::size_t size) noexcept {
+  return table().intern(data, size);
+}
+std::string_view name_of(std::uint32_t id) noexcept { return table().name(id); }
+std::uint32_t intern_count() noexcept { return table().count(); }
+
+}  // namespace strobe::detail
+
+std::string_view strobe::Name::str() const noexcept { return detail::name_of(id_); }

@@ -1,0 +1,19 @@
+#pragma once
+// The process-wide intern table: string <-> small integer id. Ids are never reused.
+
+#include <cstdint>
+#include <string_view>
+
+namespace strobe::detail {
+
+inline constexpr std::uint32_t kEmptyNameId = 0;      // ""
+inline constexpr std::uint32_t kOverflowNameId = 1;  // what intern() returns once the table is full
+inline constexpr std::uint32_t kMaxNames = 1u << 18;
+
+// Any thread. The text of id; "" for an id never handed out. Valid for the process's life.
+std::string_view name_of(std::uint32_t id) noexcept;
+
+// Any thread. Number of ids handed out.
+std::uint32_t intern_count() noexcept;
+
+}  // namespace strobe::detail

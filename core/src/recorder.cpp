@@ -1,0 +1,341 @@
+// The Recorder and its drainer thread.
+
+#include "strobe/recorder.hpp"
+
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "assembler.hpp"
+#include "clock.hpp"
+#include "globals.hpp"
+#include "strobe/span.hpp"
+
+namespace strobe {
+namespace detail {
+
+class RecorderCore {
+ public:
+  RecorderCore(Config config, bool use_tsc, std::uint32_t generation)
+      : config_(std::move(config)),
+        generation_(generation),
+        clock_(use_tsc),
+        assembler_({config_.service_name, static_cast<std::uint32_t>(::getpid()),
+                    config_.partial_trace_spans,
+                    std::chrono::duration_cast<std::chrono::nanoseconds>(config_.partial_trace_age).count()},
+                   clock_) {}
+
+  // Called with globals().mutex held, before the generation is published: whatever the
+  // rings hold was recorded under an earlier recorder and is discarded.
+  void adopt_rings() {
+    globals().registry.snapshot(snapshot_);
+    for (RingEntry* e : snapshot_) {
+      e->ring.discard_all();
+      e->extra.base_records = e->extra.records_dropped.load(std::memory_order_relaxed);
+      e->extra.base_spans = e->extra.spans_dropped.load(std::memory_order_relaxed);
+    }
+  }
+
+  void start() { thread_ = std::thread([this] { run(); }); }
+
+  void stop() {
+    {
+      std::lock_guard lock(wake_mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void flush() {
+    if (std::this_thread::get_id() == thread_.get_id()) return;  // from a sink: would deadlock
+    std::unique_lock lock(wake_mutex_);
+    const std::uint64_t ticket = ++flush_requested_;
+    wake_.notify_all();
+    done_.wait(lock, [&] { return flush_completed_ >= ticket || stopped_; });
+  }
+
+  Stats stats() const {
+    Stats s;
+    {
+      std::lock_guard lock(stats_mutex_);
+      s = totals_;
+      std::vector<RingEntry*> entries;
+      globals().registry.snapshot(entries);
+      for (RingEntry* e : entries) {
+        s.records_dropped += e->extra.records_dropped.load(std::memory_order_relaxed) - e->extra.base_records;
+        s.spans_dropped += e->extra.spans_dropped.load(std::memory_order_relaxed) - e->extra.base_spans;
+        if (!e->retired.load(std::memory_order_relaxed)) ++s.rings_live;
+      }
+    }
+    s.misuse = g_misuse.load(std::memory_order_relaxed) - misuse_base_;
+    return s;
+  }
+
+  const Config& config() const noexcept { return config_; }
+  std::uint64_t misuse_base_ = 0;
+
+ private:
+  void run() {
+    int idle = 0;
+    std::uint64_t passes = 0;
+    for (;;) {
+      std::uint64_t flush_ticket = 0;
+      bool stopping = false;
+      {
+        std::lock_guard lock(wake_mutex_);
+        flush_ticket = flush_requested_;
+        stopping = stopping_;
+      }
+      const std::size_t n = drain_pass();
+      if (stopping) break;
+      if (flush_ticket > flush_seen_) {
+        // Everything recorded before flush() was published before the request, so this
+        // pass and one more (see Assembler::end_of_pass) have seen it.
+        drain_pass();
+        hand_over_all(false);
+        flush_seen_ = flush_ticket;
+        {
+          std::lock_guard lock(wake_mutex_);
+          flush_completed_ = flush_ticket;
+        }
+        done_.notify_all();
+        continue;
+      }
+      if ((++passes & 1023) == 0) clock_.recalibrate();
+      if (n > 0) {
+        idle = 0;
+        continue;
+      }
+      if (++idle <= config_.drain_spin_passes) {
+        for (int i = 0; i < 64; ++i) _mm_pause();
+        continue;
+      }
+      std::unique_lock lock(wake_mutex_);
+      wake_.wait_for(lock, config_.drain_interval,
+                     [&] { return stopping_ || flush_requested_ > flush_seen_; });
+    }
+    drain_pass();
+    drain_pass();
+    hand_over_all(true);
+    {
+      std::lock_guard lock(wake_mutex_);
+      stopped_ = true;
+    }
+    done_.notify_all();
+  }
+
+  // One pass over every registered ring. Returns the number of records consumed.
+  std::size_t drain_pass() {
+    globals().registry.snapshot(snapshot_);
+    std::size_t total = 0;
+    for (RingEntry* e : snapshot_) {
+      // acquire: pairs with retire(); a retired ring's records are all published.
+      const bool retired = e->retired.load(std::memory_order_acquire);
+      total += drain_ring(*e);
+      if (retired && e->ring.available() == 0) {
+        std::lock_guard lock(stats_mutex_);
+        totals_.records_dropped += e->extra.records_dropped.load(std::memory_order_relaxed) - e->extra.base_records;
+        totals_.spans_dropped += e->extra.spans_dropped.load(std::memory_order_relaxed) - e->extra.base_spans;
+        e->extra.records_dropped.store(0, std::memory_order_relaxed);
+        e->extra.spans_dropped.store(0, std::memory_order_relaxed);
+        e->extra.base_records = e->extra.base_spans = 0;
+        ++totals_.rings_retired;
+        globals().registry.recycle(e);
+      }
+    }
+    assembler_.add_drops(drops_delta());
+    assembler_.end_of_pass(out_, clock_.to_wall_ns(clock_.now_ticks()));
+    deliver();
+    return total;
+  }
+
+  std::size_t drain_ring(RingEntry& e) {
+    Ring& ring = e.ring;
+    const std::size_t avail = ring.available();
+    const std::uint64_t thread = e.owner_thread.load(std::memory_order_relaxed);
+    std::size_t i = 0;
+    while (i < avail) {
+      const Record& r = ring.peek(i);
+      if (r.type != RecType::string) {
+        if (r.type != RecType::begin || r.payload.begin.generation == generation_) {
+          assembler_.on_record(r, thread);
+        }
+        ++i;
+        continue;
+      }
+      // A string: header plus continuations, committed together, so all are here.
+      const std::uint32_t len = r.payload.str.length;
+      const std::uint32_t cont = continuation_records(len);
+      if (i + 1 + cont > avail) break;  // cannot happen with a well-behaved producer
+      std::string text;
+      text.resize(len);
+      std::memcpy(text.data(), r.payload.str.inline_bytes, std::min<std::uint32_t>(len, kInlineString));
+      std::size_t off = kInlineString;
+      for (std::uint32_t k = 1; k <= cont; ++k, off += sizeof(Record)) {
+        std::memcpy(text.data() + off, static_cast<const void*>(&ring.peek(i + k)),
+                    std::min<std::size_t>(sizeof(Record), len - off));
+      }
+      assembler_.on_record(r, thread, std::move(text));
+      i += 1 + cont;
+    }
+    ring.release(i);  // one store per pass: space goes back in bulk
+    return i;
+  }
+
+  DropCounts drops_delta() {
+    const Stats s = stats();
+    DropCounts now{s.spans_dropped, s.records_dropped};
+    DropCounts d{now.spans - std::min(now.spans, reported_drops_.spans),
+                 now.records - std::min(now.records, reported_drops_.records)};
+    reported_drops_ = now;
+    return d;
+  }
+
+  void hand_over_all(bool final) {
+    assembler_.flush(out_, clock_.to_wall_ns(clock_.now_ticks()), final);
+    deliver();
+    for (auto& sink : config_.sinks) {
+      try {
+        sink->flush();
+      } catch (...) {
+        std::lock_guard lock(stats_mutex_);
+        ++totals_.sink_errors;
+      }
+    }
+  }
+
+  void deliver() {
+    if (out_.empty()) {
+      publish_counters();
+      return;
+    }
+    std::uint64_t spans = 0;
+    for (const AssembledTrace& t : out_) {
+      spans += t.spans.size();
+      for (auto& sink : config_.sinks) {
+        try {
+          sink->consume(t);
+        } catch (...) {
+          std::lock_guard lock(stats_mutex_);
+          ++totals_.sink_errors;
+        }
+      }
+    }
+    {
+      std::lock_guard lock(stats_mutex_);
+      totals_.spans_assembled += spans;
+      totals_.traces_emitted += out_.size();
+    }
+    out_.clear();
+    publish_counters();
+  }
+
+  void publish_counters() {
+    std::lock_guard lock(stats_mutex_);
+    totals_.spans_recorded = assembler_.begins();
+    totals_.orphan_records = assembler_.orphan_records();
+  }
+
+  Config config_;
+  std::uint32_t generation_;
+  Clock clock_;
+  Assembler assembler_;
+  std::thread thread_;
+  std::vector<RingEntry*> snapshot_;
+  std::vector<AssembledTrace> out_;
+  DropCounts reported_drops_{};
+
+  std::mutex wake_mutex_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  bool stopping_ = false;
+  bool stopped_ = false;
+  std::uint64_t flush_requested_ = 0;
+  std::uint64_t flush_completed_ = 0;
+  std::uint64_t flush_seen_ = 0;  // drainer-only
+
+  mutable std::mutex stats_mutex_;
+  Stats totals_{};
+};
+
+namespace {
+
+void validate(const Config& c, bool& use_tsc) {
+  const std::size_t cap = c.ring_capacity;
+  if (cap < 64 || (cap & (cap - 1)) != 0)
+    throw ConfigError("strobe: Config::ring_capacity must be a power of two >= 64, got " +
+                      std::to_string(cap));
+  if (cap > (std::size_t{1} << 24))
+    throw ConfigError("strobe: Config::ring_capacity must be at most 2^24 records (1 GiB)");
+  if (c.max_string_bytes == 0)
+    throw ConfigError("strobe: Config::max_string_bytes must be > 0");
+  if (c.drain_interval.count() <= 0 || c.drain_interval > std::chrono::seconds(10))
+    throw ConfigError("strobe: Config::drain_interval must be in (0, 10 s]");
+  if (c.drain_spin_passes < 0) throw ConfigError("strobe: Config::drain_spin_passes must be >= 0");
+  if (c.partial_trace_spans == 0) throw ConfigError("strobe: Config::partial_trace_spans must be > 0");
+  if (c.partial_trace_age.count() <= 0) throw ConfigError("strobe: Config::partial_trace_age must be > 0");
+  for (const auto& s : c.sinks)
+    if (!s) throw ConfigError("strobe: Config::sinks holds a null sink");
+  switch (c.clock) {
+    case ClockSource::automatic: use_tsc = tsc_is_invariant(); break;
+    case ClockSource::tsc:
+      if (!tsc_is_invariant())
+        throw ConfigError("strobe: ClockSource::tsc asked for, but this CPU's TSC is not invariant");
+      use_tsc = true;
+      break;
+    case ClockSource::steady: use_tsc = false; break;
+  }
+}
+
+}  // namespace
+}  // namespace detail
+
+Recorder::Recorder(Config config) {
+  bool use_tsc = false;
+  detail::validate(config, use_tsc);
+  detail::Globals& g = detail::globals();
+  std::lock_guard lock(g.mutex);
+  if (g.active) throw ConfigError("strobe: a Recorder is already active in this process");
+  const std::uint32_t generation = g.generation + 1 == 0 ? 1 : g.generation + 1;
+  core_ = std::make_unique<detail::RecorderCore>(std::move(config), use_tsc, generation);
+  core_->adopt_rings();
+  core_->misuse_base_ = detail::g_misuse.load(std::memory_order_relaxed);
+  const Config& c = core_->config();
+  const std::size_t cap = c.ring_capacity;
+  g.attach.ring_capacity = cap;
+  g.attach.headroom = static_cast<std::uint32_t>(std::min<std::size_t>(64, cap / 4));
+  // Strings are capped at a quarter of the ring, so one always fits beside the headroom.
+  g.attach.max_string = static_cast<std::uint32_t>(std::min<std::size_t>(
+      {c.max_string_bytes, (cap / 4 - 1) * sizeof(detail::Record) + detail::kInlineString,
+       std::size_t{0xffffffffu}}));
+  g.attach.use_tsc = use_tsc;
+  g.attach.wait_policy = c.overflow == OverflowPolicy::wait;
+  g.generation = generation;
+  g.active = true;
+  core_->start();
+  // relaxed: threads that see it attach under g.mutex, which orders everything above.
+  detail::g_generation.store(generation, std::memory_order_relaxed);
+}
+
+Recorder::~Recorder() {
+  detail::Globals& g = detail::globals();
+  {
+    std::lock_guard lock(g.mutex);
+    detail::g_generation.store(0, std::memory_order_relaxed);
+    g.active = false;
+  }
+  core_->stop();
+}
+
+void Recorder::flush() { core_->flush(); }
+Stats Recorder::stats() const { return core_->stats(); }
+const Config& Recorder::config() const noexcept { return core_->config(); }
+bool Recorder::active() noexcept { return detail::g_generation.load(std::memory_order_relaxed) != 0; }
+
+}  // namespace strobe

@@ -1,0 +1,340 @@
+// Span's out-of-line members: attributes, strings, chains, suspend/resume, one-shot spans.
+
+#include <algorithm>
+
+#include "strobe/span.hpp"
+
+namespace strobe {
+namespace {
+
+void misuse() noexcept {
+  // relaxed: a statistic.
+  detail::g_misuse.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+void Span::misuse_if_ended() const noexcept {
+  if (owner_ != nullptr && (state_ & kEndedFlag)) misuse();
+}
+
+void Span::end_slow(std::uint8_t record_flags) noexcept {
+  state_ |= kEndedFlag;
+  detail::ThreadState& t = detail::t_state;
+  if (&t == owner_) restore_current(t);
+  if (state_ & kDroppedFlag) {  // its begin was dropped: the end goes with it
+    if (t.generation == generation_) detail::count_dropped(t, 1);
+    return;
+  }
+  // Another thread, or the recorder changed: record on the calling thread's ring if it
+  // belongs to the same recorder; a span that outlived its recorder ends as a no-op.
+  if (!detail::attached() || t.generation != generation_) return;
+  const std::uint64_t ts = detail::now(t);
+  if (detail::claim(t, 1, true, false)) {
+    write_end(t.ring->slot(0), ts, record_flags);
+    t.ring->commit(1);
+  }
+}
+
+bool Span::writable(std::uint32_t records) noexcept {
+  if (owner_ == nullptr) return false;
+  if (state_ & kEndedFlag) {
+    misuse();
+    return false;
+  }
+  detail::ThreadState& t = detail::t_state;
+  if (&t != owner_ && !detail::attached()) return false;
+  if (t.generation != generation_) return false;  // outlived its recorder
+  if (state_ & kDroppedFlag) {
+    detail::count_dropped(t, records);
+    return false;
+  }
+  return true;
+}
+
+Span::Span(Name name, std::string_view custom_kind, std::initializer_list<Attr> attrs) noexcept {
+  const Kind k = kind_from_string(custom_kind);
+  const std::uint32_t kind_name =
+      k == Kind::custom ? detail::intern(custom_kind.data(), custom_kind.size()) : 0;
+  begin(name.id(), k, kind_name, kCurrentFlag, 0);
+  if (attrs.size() != 0 && recording()) this->attrs(attrs);
+}
+
+Span& Span::attr(Name key, Value v) noexcept { return attr_id(key.id(), v); }
+
+Span& Span::attr_id(std::uint32_t key, Value v) noexcept {
+  if (v.type() == Value::Type::string) return string(detail::StrKind::attr_value, v.as_string(), key);
+  if (!writable(1)) return *this;
+  detail::ThreadState& t = detail::t_state;
+  if (!detail::claim(t, 1, false, false)) return *this;
+  detail::Record& r = t.ring->slot(0);
+  r.flags = 0;
+  r.aux = 0;
+  r.key = key;
+  r.span_id = id_;
+  r.ts = 0;
+  switch (v.type()) {
+    case Value::Type::i64:
+      r.type = detail::RecType::attr_int;
+      r.payload.i64 = v.as_int();
+      break;
+    case Value::Type::f64:
+      r.type = detail::RecType::attr_double;
+      r.payload.f64 = v.as_double();
+      break;
+    default:
+      r.type = detail::RecType::attr_bool;
+      r.payload.i64 = v.as_bool() ? 1 : 0;
+      break;
+  }
+  t.ring->commit(1);
+  return *this;
+}
+
+Span& Span::attrs(std::initializer_list<Attr> list) noexcept {
+  for (const Attr& a : list) attr_id(intern(a.key), a.value);
+  return *this;
+}
+
+Span& Span::event(Name name, std::initializer_list<Attr> list) noexcept {
+  return event_id(name.id(), list);
+}
+Span& Span::event(std::string_view name, std::initializer_list<Attr> list) noexcept {
+  return event_id(intern(name), list);
+}
+
+Span& Span::event_id(std::uint32_t name, std::initializer_list<Attr> list) noexcept {
+  const auto records = static_cast<std::uint32_t>(1 + list.size());
+  if (!writable(records)) return *this;
+  detail::ThreadState& t = detail::t_state;
+  const std::uint64_t ts = detail::now(t);
+  if (!detail::claim(t, 1, false, false)) {
+    detail::count_dropped(t, records - 1);  // its attributes have nothing to attach to
+    return *this;
+  }
+  detail::Record& r = t.ring->slot(0);
+  r.type = detail::RecType::event;
+  r.flags = 0;
+  r.aux = 0;
+  r.key = name;
+  r.span_id = id_;
+  r.ts = ts;
+  t.ring->commit(1);
+  for (const Attr& a : list) {
+    const std::uint32_t key = intern(a.key);
+    if (a.value.type() == Value::Type::string) {
+      const std::string_view sv = a.value.as_string();
+      detail::write_string(t, id_, detail::StrKind::attr_value, key, detail::kOnEvent, sv.data(),
+                           sv.size());
+      continue;
+    }
+    if (!detail::claim(t, 1, false, false)) continue;
+    detail::Record& a_rec = t.ring->slot(0);
+    a_rec.flags = detail::kOnEvent;
+    a_rec.aux = 0;
+    a_rec.key = key;
+    a_rec.span_id = id_;
+    a_rec.ts = 0;
+    if (a.value.type() == Value::Type::i64) {
+      a_rec.type = detail::RecType::attr_int;
+      a_rec.payload.i64 = a.value.as_int();
+    } else if (a.value.type() == Value::Type::f64) {
+      a_rec.type = detail::RecType::attr_double;
+      a_rec.payload.f64 = a.value.as_double();
+    } else {
+      a_rec.type = detail::RecType::attr_bool;
+      a_rec.payload.i64 = a.value.as_bool() ? 1 : 0;
+    }
+    t.ring->commit(1);
+  }
+  return *this;
+}
+
+Span& Span::string(detail::StrKind kind, std::string_view text, std::uint32_t key) noexcept {
+  if (!writable(1 + detail::continuation_records(static_cast<std::uint32_t>(
+                        std::min<std::size_t>(text.size(), detail::t_state.max_string)))))
+    return *this;
+  detail::write_string(detail::t_state, id_, kind, key, 0, text.data(), text.size());
+  return *this;
+}
+
+Span& Span::log(std::string_view text) noexcept { return string(detail::StrKind::log, text); }
+Span& Span::input(std::string_view text) noexcept { return string(detail::StrKind::input, text); }
+Span& Span::output(std::string_view text) noexcept { return string(detail::StrKind::output, text); }
+Span& Span::model(std::string_view id) noexcept { return string(detail::StrKind::model, id); }
+Span& Span::tag(std::string_view tag) noexcept { return string(detail::StrKind::tag, tag); }
+
+Span& Span::fail(std::string_view message) noexcept {
+  if (live()) state_ |= kFailedFlag;
+  return string(detail::StrKind::error_message, message);
+}
+
+Span& Span::error(std::string_view message, std::string_view data) noexcept {
+  fail(message);
+  return string(detail::StrKind::error_data, data);
+}
+
+Span& Span::tokens(TokenUsage usage) noexcept {
+  if (!writable(1)) return *this;
+  detail::ThreadState& t = detail::t_state;
+  if (!detail::claim(t, 1, false, false)) return *this;
+  detail::Record& r = t.ring->slot(0);
+  r.type = detail::RecType::tokens;
+  r.flags = 0;
+  r.aux = 0;
+  r.key = 0;
+  r.span_id = id_;
+  r.ts = 0;
+  r.payload.tokens.input = usage.input;
+  r.payload.tokens.output = usage.output;
+  r.payload.tokens.cached_input = usage.cached_input;
+  t.ring->commit(1);
+  return *this;
+}
+
+Span& Span::next(Name name, Kind kind) noexcept {
+  detail::ThreadState& t = detail::t_state;
+  if (live() && !(state_ & (kDroppedFlag | kFailedFlag)) && &t == owner_ &&
+      t.generation == generation_ && parent_ != 0 && seg_first_ == 0 &&
+      std::uncaught_exceptions() == uncaught_ && t.ring->reserve(2 + t.headroom)) [[likely]] {
+    const std::uint64_t ts = detail::now(t);  // one clock read ends one span and begins the next
+    write_end(t.ring->slot(0), ts, 0);
+    const std::uint64_t old = id_;
+    id_ = t.id_base | ++t.next_local;
+    name_ = name.id();
+    kind_ = kind;
+    kind_name_ = 0;
+    write_begin(t.ring->slot(1), ts, 0);
+    t.ring->commit(2);
+    if ((state_ & kCurrentFlag) && t.cur_span == old) t.cur_span = id_;
+    return *this;
+  }
+  // Everything else (a root, a failed or dropped span, a full ring, another thread):
+  // end, then begin a sibling the ordinary way.
+  if (owner_ == nullptr) return *this;
+  const bool was_current = (state_ & kCurrentFlag) != 0;
+  const bool root = parent_ == 0;
+  finish();
+  Span sibling;
+  sibling.begin(name.id(), kind, 0, static_cast<std::uint8_t>((was_current ? kCurrentFlag : 0) |
+                                                              (root ? kRootFlag : 0)),
+                0);
+  end_if_live();
+  take(sibling);
+  return *this;
+}
+
+SuspendToken Span::suspend() noexcept {
+  SuspendToken tok;
+  if (!live()) {
+    misuse_if_ended();
+    return tok;
+  }
+  const bool dropped = (state_ & kDroppedFlag) != 0;
+  tok.trace_ = trace_;
+  tok.span_ = id_;
+  tok.first_ = seg_first_ != 0 ? seg_first_ : id_;
+  tok.parent_ = parent_;
+  tok.name_ = name_;
+  tok.kind_name_ = kind_name_;
+  tok.kind_ = kind_;
+  tok.generation_ = generation_;
+  tok.segment_ = seg_index_;
+  end_now(detail::kSuspended);
+  if (dropped) return SuspendToken{};
+  return tok;
+}
+
+Span resume(const SuspendToken& token) noexcept {
+  Span s;
+  if (!token.valid() || !detail::attached()) return s;
+  detail::ThreadState& t = detail::t_state;
+  if (t.generation != token.generation_) return s;  // suspended under another recorder
+  s.trace_ = token.trace_;
+  s.parent_ = token.parent_;
+  s.begin_common(t, token.name_, token.kind_, token.kind_name_, Span::kCurrentFlag, 0,
+                 detail::now(t));
+  s.seg_first_ = token.first_;
+  s.seg_index_ = token.segment_ + 1;
+  if (!s.recording()) return s;
+  if (!detail::claim(t, 1, false, false)) return s;
+  detail::Record& r = t.ring->slot(0);
+  r.type = detail::RecType::link;
+  r.flags = 0;
+  r.aux = 0;
+  r.key = 0;
+  r.span_id = s.id_;
+  r.ts = 0;
+  r.payload.link.previous_span_id = token.span_;
+  r.payload.link.first_span_id = token.first_;
+  r.payload.link.segment_index = s.seg_index_;
+  t.ring->commit(1);
+  return s;
+}
+
+Span trace(std::string_view agent_name, std::initializer_list<Attr> attrs) noexcept {
+  return Span(Name(agent_name).id(), Kind::agent, 0, attrs,
+              Span::kCurrentFlag | Span::kRootFlag, 0);
+}
+
+Span start_span(Name name, Kind kind, StartOptions options,
+                std::initializer_list<Attr> attrs) noexcept {
+  const auto mode = static_cast<std::uint8_t>((options.mark_as_current ? Span::kCurrentFlag : 0) |
+                                              (options.new_trace ? Span::kRootFlag : 0));
+  return Span(name.id(), kind, 0, attrs, mode, 0);
+}
+
+void record_span(std::string_view name, Kind kind, std::chrono::system_clock::time_point start,
+                 std::chrono::nanoseconds duration, Status status,
+                 std::initializer_list<Attr> attrs) noexcept {
+  if (!detail::attached()) return;
+  detail::ThreadState& t = detail::t_state;
+  const auto start_ns = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count());
+  const auto end_ns = start_ns + static_cast<std::uint64_t>(std::max<std::int64_t>(0, duration.count()));
+  Span s;
+  std::uint8_t flags = detail::kWallClock;
+  if ((t.cur_trace_hi | t.cur_trace_lo) == 0) {
+    detail::new_trace_id(t, s.trace_.hi, s.trace_.lo);
+    flags |= detail::kTraceRoot;
+  } else {
+    s.trace_ = TraceId{t.cur_trace_hi, t.cur_trace_lo};
+    s.parent_ = t.cur_span;
+  }
+  s.begin_common(t, Name(name).id(), kind, 0, 0, flags, start_ns);
+  if (!s.recording()) {
+    s.state_ |= Span::kEndedFlag;
+    detail::count_dropped(t, static_cast<std::uint32_t>(1 + attrs.size()));
+    return;
+  }
+  s.attrs(attrs);
+  s.state_ |= Span::kEndedFlag;
+  if (!detail::claim(t, 1, true, false)) return;
+  detail::Record& r = t.ring->slot(0);
+  s.write_end(r, end_ns, detail::kWallClock);
+  r.aux = static_cast<std::uint16_t>(status);
+  t.ring->commit(1);
+}
+
+Context current() noexcept {
+  const detail::ThreadState& t = detail::t_state;
+  return Context(TraceId{t.cur_trace_hi, t.cur_trace_lo}, t.cur_span);
+}
+
+ContextScope::ContextScope(const Context& ctx) noexcept : owner_(&detail::t_state) {
+  prev_hi_ = owner_->cur_trace_hi;
+  prev_lo_ = owner_->cur_trace_lo;
+  prev_span_ = owner_->cur_span;
+  owner_->cur_trace_hi = ctx.trace_.hi;
+  owner_->cur_trace_lo = ctx.trace_.lo;
+  owner_->cur_span = ctx.span_;
+}
+
+ContextScope::~ContextScope() {
+  if (&detail::t_state != owner_) return;  // destroyed on another thread: leave both alone
+  owner_->cur_trace_hi = prev_hi_;
+  owner_->cur_trace_lo = prev_lo_;
+  owner_->cur_span = prev_span_;
+}
+
+}  // namespace strobe

@@ -1,0 +1,158 @@
+// The hot path's slow paths: attaching a thread, a full ring, strings, trace ids.
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include "globals.hpp"
+#include "strobe/detail/thread_state.hpp"
+
+namespace strobe::detail {
+
+constinit thread_local ThreadState t_state{};
+
+Globals& globals() noexcept {
+  static auto* g = new Globals();
+  return *g;
+}
+
+namespace {
+
+// Its destructor retires the thread's ring at thread exit. Kept apart from t_state so
+// that t_state stays trivially destructible (a plain TLS access on the hot path).
+struct ExitHook {
+  bool exited = false;
+  void arm() noexcept {}
+  ~ExitHook() {
+    exited = true;
+    ThreadState& t = t_state;
+    if (t.entry != nullptr) {
+      auto* e = static_cast<RingEntry*>(t.entry);
+      e->cookie = t.next_local;
+      globals().registry.retire(e);
+    }
+    t = ThreadState{};
+  }
+};
+thread_local ExitHook t_exit_hook;
+
+std::uint64_t splitmix(std::uint64_t& s) noexcept {
+  std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+bool attach_slow(std::uint32_t generation) noexcept {
+  if (t_exit_hook.exited) return false;  // a span in another thread_local's destructor
+  Globals& g = globals();
+  std::lock_guard lock(g.mutex);
+  if (!g.active || g.generation != generation) return false;
+  ThreadState& t = t_state;
+  auto* entry = static_cast<RingEntry*>(t.entry);
+  if (entry == nullptr || entry->ring.capacity() != g.attach.ring_capacity) {
+    if (t.os_thread == 0) t.os_thread = static_cast<std::uint64_t>(::syscall(SYS_gettid));
+    RingEntry* fresh = nullptr;
+    try {
+      fresh = g.registry.acquire(g.attach.ring_capacity, t.os_thread);
+    } catch (...) {
+      return false;  // no memory or too many threads: this thread records nothing
+    }
+    if (entry != nullptr) {  // a ring of the previous recorder's size: hand it back
+      entry->cookie = t.next_local;
+      g.registry.retire(entry);
+    }
+    entry = fresh;
+    t.entry = entry;
+    t.ring = &entry->ring;
+    t.id_base = std::uint64_t{entry->slot + 1u} << 48;
+    t.next_local = entry->cookie;
+    t_exit_hook.arm();  // odr-use registers the thread-exit destructor
+  }
+  if (t.generation != 0 && t.generation != generation) {
+    // The context belonged to the previous recorder's spans: start clean.
+    t.cur_trace_hi = t.cur_trace_lo = t.cur_span = 0;
+  }
+  t.generation = generation;
+  t.headroom = g.attach.headroom;
+  t.max_string = g.attach.max_string;
+  t.use_tsc = g.attach.use_tsc;
+  t.wait_policy = g.attach.wait_policy;
+  if (t.rng == 0) {
+    std::random_device rd;
+    t.rng = (std::uint64_t{rd()} << 32) ^ rd() ^ (t.id_base * 0x9e3779b97f4a7c15ull);
+  }
+  return true;
+}
+
+bool claim_slow(ThreadState& t, std::uint32_t n, bool is_end, bool is_begin) noexcept {
+  const std::uint32_t need = is_end ? n : n + t.headroom;
+  if (need <= t.ring->capacity() && t.wait_policy) {
+    for (std::uint32_t spins = 0;; ++spins) {
+      if (t.ring->reserve(need)) return true;
+      // relaxed: a stale generation costs one more round; the recorder is gone or going.
+      if (g_generation.load(std::memory_order_relaxed) != t.generation) break;
+      if (spins < 256) {
+        _mm_pause();
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  }
+  auto* e = static_cast<RingEntry*>(t.entry);
+  bump(e->extra.records_dropped, n);
+  if (is_begin) bump(e->extra.spans_dropped, 1);
+  return false;
+}
+
+void count_dropped(ThreadState& t, std::uint32_t records) noexcept {
+  if (t.entry == nullptr) return;
+  bump(static_cast<RingEntry*>(t.entry)->extra.records_dropped, records);
+}
+
+void write_string(ThreadState& t, std::uint64_t span_id, StrKind kind, std::uint32_t key,
+                  std::uint8_t flags, const char* data, std::size_t size) noexcept {
+  std::size_t len = size;
+  if (len > t.max_string) {
+    len = t.max_string;
+    // Cut at a UTF-8 boundary: never leave a partial sequence behind.
+    while (len > 0 && (static_cast<unsigned char>(data[len]) & 0xC0) == 0x80) --len;
+    flags |= kTruncated;
+  }
+  const auto length = static_cast<std::uint32_t>(len);
+  const std::uint32_t n = 1 + continuation_records(length);
+  const std::uint64_t ts = now(t);
+  if (!claim(t, n, false, false)) return;
+  Record& h = t.ring->slot(0);
+  h.type = RecType::string;
+  h.flags = flags;
+  h.aux = static_cast<std::uint16_t>(kind);
+  h.key = key;
+  h.span_id = span_id;
+  h.ts = ts;
+  h.payload.str.length = length;
+  h.payload.str.original_length =
+      static_cast<std::uint32_t>(std::min<std::size_t>(size, 0xffffffffu));
+  std::memcpy(h.payload.str.inline_bytes, data, std::min<std::size_t>(len, kInlineString));
+  std::size_t off = kInlineString;
+  for (std::uint32_t i = 1; i < n; ++i, off += sizeof(Record)) {
+    std::memcpy(static_cast<void*>(&t.ring->slot(i)), data + off,
+                std::min<std::size_t>(sizeof(Record), len - off));
+  }
+  t.ring->commit(n);
+}
+
+void new_trace_id(ThreadState& t, std::uint64_t& hi, std::uint64_t& lo) noexcept {
+  do {
+    hi = splitmix(t.rng);
+    lo = splitmix(t.rng);
+  } while ((hi | lo) == 0);
+}
+
+}  // namespace strobe::detail
