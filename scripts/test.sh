@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds and runs every strobe test: the plain Release build plus a ThreadSanitizer build
+# of the same suites, all in ONE ctest run (so its closing summary counts every test).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+jobs=$(nproc)
+generator=(-G Ninja)
+
+echo "== ThreadSanitizer build (build-tsan)"
+cmake -S . -B build-tsan "${generator[@]}" -DSTROBE_SANITIZE=thread \
+  -DSTROBE_BUILD_BENCH=OFF -DSTROBE_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build build-tsan -j"$jobs"
+
+echo "== Release build (build)"
+cmake -S . -B build "${generator[@]}" -DSTROBE_INCLUDE_TEST_DIRS="$PWD/build-tsan" >/dev/null
+cmake --build build -j"$jobs"
+
+echo "== ctest (Release + ThreadSanitizer suites)"
+ctest --test-dir build --output-on-failure -j"${STROBE_TEST_JOBS:-2}"
