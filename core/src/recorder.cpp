@@ -82,6 +82,7 @@ class RecorderCore {
 
  private:
   void run() {
+    open_sinks();
     int idle = 0;
     std::uint64_t passes = 0;
     for (;;) {
@@ -128,6 +129,25 @@ class RecorderCore {
       stopped_ = true;
     }
     done_.notify_all();
+  }
+
+  void open_sinks() {
+    RecorderInfo info;
+    info.service_name = config_.service_name;
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) == 0) info.host_name = host;
+    info.process_id = static_cast<std::uint32_t>(::getpid());
+    info.start_ns = realtime_ns();
+    info.clock = clock_.uses_tsc() ? "tsc" : "steady";
+    info.ns_per_tick = clock_.ns_per_tick();
+    for (auto& sink : config_.sinks) {
+      try {
+        sink->open(info);
+      } catch (...) {
+        std::lock_guard lock(stats_mutex_);
+        ++totals_.sink_errors;
+      }
+    }
   }
 
   // One pass over every registered ring. Returns the number of records consumed.

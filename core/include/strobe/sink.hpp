@@ -1,7 +1,9 @@
 #pragma once
 // Sinks receive assembled traces on the drainer thread.
 
+#include <cstdint>
 #include <functional>
+#include <string>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -10,9 +12,21 @@
 
 namespace strobe {
 
+// What a recorder tells its sinks when it starts (file headers carry it).
+struct RecorderInfo {
+  std::string service_name;
+  std::string host_name;
+  std::uint32_t process_id = 0;
+  std::int64_t start_ns = 0;  // wall clock
+  std::string clock;          // "tsc" or "steady"
+  double ns_per_tick = 1.0;   // the TSC calibration (1 for steady)
+};
+
 class Sink {
  public:
   virtual ~Sink() = default;
+  // Drainer thread, once, before the first consume().
+  virtual void open(const RecorderInfo& info) { (void)info; }
   // Drainer thread. Called once per assembled trace (or partial part). An exception is
   // caught, counted in Stats::sink_errors, and the trace is still given to other sinks.
   virtual void consume(const AssembledTrace& trace) = 0;

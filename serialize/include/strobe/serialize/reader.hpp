@@ -1,0 +1,150 @@
+#pragma once
+// Reading strobe files: a streaming, verified, zero-copy reader.
+//
+//   strobe::serialize::Reader r("run.strobe");     // throws ReadError on a bad header
+//   strobe::serialize::BatchView b;
+//   while (r.next(b))                                // each frame checked, then verified
+//     for (std::size_t i = 0; i < b.trace_count(); ++i)
+//       for (auto s : b.trace(i).spans()) use(s.name(), s.duration_ns());
+//   if (r.error()) warn(r.error()->what());          // damage: what came before is kept
+//
+// Views point into the file's mapping and stay valid while the Reader lives.
+
+#include <strobe/model.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "strobe/serialize/format.hpp"
+
+namespace strobe::serialize {
+
+class TraceView;
+
+class SpanView {
+ public:
+  [[nodiscard]] std::uint64_t span_id() const noexcept;
+  [[nodiscard]] std::uint64_t parent_id() const noexcept;
+  [[nodiscard]] std::string_view name() const noexcept;
+  [[nodiscard]] Kind kind() const noexcept;
+  [[nodiscard]] Status status() const noexcept;
+  [[nodiscard]] std::int64_t start_ns() const noexcept;
+  [[nodiscard]] std::int64_t duration_ns() const noexcept;
+  [[nodiscard]] std::int64_t end_ns() const noexcept { return start_ns() + duration_ns(); }
+  [[nodiscard]] std::uint64_t thread_id() const noexcept;
+  // From the span's detail entry, when it has one.
+  [[nodiscard]] bool has_tokens() const noexcept;
+  [[nodiscard]] TokenUsage tokens() const noexcept;
+  [[nodiscard]] std::string_view model() const noexcept;
+  [[nodiscard]] std::uint32_t flags() const noexcept;
+  // Everything, copied out.
+  [[nodiscard]] SpanData to_span_data() const;
+
+ private:
+  friend class TraceView;
+  SpanView(const TraceView* t, std::uint32_t i) : trace_(t), index_(i) {}
+  const void* detail() const noexcept;
+  const TraceView* trace_;
+  std::uint32_t index_;
+};
+
+class TraceView {
+ public:
+  [[nodiscard]] TraceId trace_id() const noexcept;
+  [[nodiscard]] std::string_view root_name() const noexcept;
+  [[nodiscard]] std::uint32_t part() const noexcept;
+  [[nodiscard]] bool partial() const noexcept;
+  [[nodiscard]] DropCounts drops() const noexcept;
+  [[nodiscard]] std::size_t span_count() const noexcept;
+  [[nodiscard]] SpanView span(std::size_t i) const noexcept { return SpanView(this, static_cast<std::uint32_t>(i)); }
+  // The whole trace as a model value (service and process from the file header).
+  [[nodiscard]] AssembledTrace materialize() const;
+
+  class Spans {
+   public:
+    struct Iterator {
+      const TraceView* t;
+      std::uint32_t i;
+      SpanView operator*() const noexcept { return t->span(i); }
+      Iterator& operator++() noexcept {
+        ++i;
+        return *this;
+      }
+      bool operator!=(const Iterator& o) const noexcept { return i != o.i; }
+    };
+    [[nodiscard]] Iterator begin() const noexcept { return {t_, 0}; }
+    [[nodiscard]] Iterator end() const noexcept { return {t_, static_cast<std::uint32_t>(t_->span_count())}; }
+    const TraceView* t_;
+  };
+  [[nodiscard]] Spans spans() const noexcept { return Spans{this}; }
+
+ private:
+  friend class BatchView;
+  friend class SpanView;
+  friend class Reader;
+  const void* trace_ = nullptr;
+  const class BatchView* batch_ = nullptr;
+};
+
+class BatchView {
+ public:
+  BatchView() = default;
+  BatchView(const BatchView&) = delete;
+  BatchView& operator=(const BatchView&) = delete;
+  [[nodiscard]] std::size_t trace_count() const noexcept;
+  [[nodiscard]] const TraceView& trace(std::size_t i) const noexcept { return traces_[i]; }
+  [[nodiscard]] std::string_view string(std::uint32_t index) const noexcept;
+  [[nodiscard]] std::uint64_t thread(std::uint32_t index) const noexcept;
+  [[nodiscard]] std::uint64_t offset() const noexcept { return offset_; }  // of its frame
+  [[nodiscard]] const FileInfo& info() const noexcept { return *info_; }
+
+ private:
+  friend class Reader;
+  const void* batch_ = nullptr;
+  const FileInfo* info_ = nullptr;
+  std::uint64_t offset_ = 0;
+  std::unique_ptr<TraceView[]> traces_;
+  std::size_t trace_capacity_ = 0;
+};
+
+struct FileEndInfo {
+  std::uint64_t traces = 0;
+  std::uint64_t spans = 0;
+  std::uint64_t batches = 0;
+};
+
+class Reader {
+ public:
+  // Maps the file and reads its header. Throws ReadError (naming the file and offset) if
+  // it cannot be opened, is a directory, is empty, is not a strobe file, was written by a
+  // newer major version, or has a damaged header.
+  explicit Reader(const std::string& path);
+  ~Reader();
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
+
+  [[nodiscard]] const FileInfo& info() const noexcept;
+  // The next verified batch. False at the end of the file or at the first damaged frame;
+  // then error() says what and where. Batches before the damage were returned.
+  bool next(BatchView& out);
+  [[nodiscard]] const std::optional<ReadError>& error() const noexcept;
+  // The file's end frame was read: the writer closed it cleanly.
+  [[nodiscard]] bool ended_cleanly() const noexcept;
+  [[nodiscard]] const FileEndInfo& end_info() const noexcept;
+  [[nodiscard]] std::uint64_t size() const noexcept;
+  [[nodiscard]] const std::string& path() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Reads every trace of a file into memory (small files, tests). A bad header throws
+// ReadError; later damage goes to *error when given (the traces before it are returned),
+// else it is thrown.
+std::vector<AssembledTrace> read_all(const std::string& path, std::optional<ReadError>* error = nullptr);
+
+}  // namespace strobe::serialize

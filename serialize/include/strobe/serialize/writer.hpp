@@ -1,0 +1,84 @@
+#pragma once
+// Writing strobe files: the FileSink (plug it into a Recorder) and the Encoder beneath it.
+
+#include <strobe/sink.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "strobe/serialize/format.hpp"
+
+namespace strobe::serialize {
+
+// Turns assembled traces into one Batch buffer (FlatBuffers). Not thread-safe.
+class Encoder {
+ public:
+  Encoder();
+  ~Encoder();
+  Encoder(const Encoder&) = delete;
+  Encoder& operator=(const Encoder&) = delete;
+
+  void add(const AssembledTrace& trace);
+  [[nodiscard]] std::size_t trace_count() const noexcept;
+  [[nodiscard]] std::size_t span_count() const noexcept;
+  // Finishes the batch; the bytes stay valid until the next add() or finish().
+  [[nodiscard]] std::span<const std::uint8_t> finish();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct FileSinkOptions {
+  std::string path;
+  // Spans buffered before a batch frame is written. Larger batches compress strings
+  // better (one table per batch); smaller ones lose less in a crash.
+  std::size_t batch_spans = 16384;
+  // flush() also calls fdatasync: durable across power loss, costs a disk round trip.
+  bool fsync_on_flush = false;
+  // Start a new file once this many bytes are written (0: never): run.strobe, then
+  // run.1.strobe, run.2.strobe, ... Each file is complete and readable on its own.
+  std::uint64_t rotate_bytes = 0;
+  // Called (drainer thread) with a one-line message for every I/O error.
+  std::function<void(const std::string&)> on_error;
+};
+
+// A Sink that writes a strobe file. Runs on the drainer; recording threads never wait
+// for it. An I/O error (disk full, permission, file removed) is reported to on_error,
+// counted, and thrown to the recorder (which counts it in Stats::sink_errors); the file
+// is cut back to its last whole frame, so it stays readable.
+class FileSink final : public Sink {
+ public:
+  // Opens (creates or truncates) the file; throws std::system_error naming the path if
+  // it cannot be opened, before any recording starts.
+  explicit FileSink(FileSinkOptions options);
+  ~FileSink() override;  // writes what is buffered and the end frame
+
+  void open(const RecorderInfo& info) override;
+  void consume(const AssembledTrace& trace) override;
+  void flush() override;
+  // Writes what is buffered and the end frame; later calls do nothing.
+  void close();
+
+  struct Counters {
+    std::uint64_t traces = 0;
+    std::uint64_t spans = 0;
+    std::uint64_t batches = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t io_errors = 0;
+    std::uint64_t files = 0;  // files opened (rotation)
+  };
+  // Any thread.
+  [[nodiscard]] Counters counters() const;
+  // The file being written now.
+  [[nodiscard]] std::string current_path() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace strobe::serialize
