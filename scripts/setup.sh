@@ -9,6 +9,8 @@ packages=(
   libflatbuffers-dev flatbuffers-compiler
   libbenchmark-dev libgtest-dev
   clang libclang-rt-14-dev
+  libcli11-dev rapidjson-dev libcurl4-openssl-dev
+  chromium
 )
 
 missing=()
