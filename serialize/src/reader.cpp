@@ -298,6 +298,19 @@ struct Reader::Impl {
   bool ended = false;
   bool done = false;
   FileEndInfo end;
+  std::uint64_t released = 0;  // pages before this offset were handed back to the kernel
+
+  // Streaming keeps resident memory bounded: pages of frames already read are dropped
+  // from this mapping. It is a private read-only file mapping, so a view that touches
+  // them again just faults them back in from the file.
+  void release_consumed() {
+    static const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    const std::uint64_t upto = pos & ~(page - 1);
+    if (upto >= released + (std::uint64_t{8} << 20)) {
+      ::madvise(const_cast<unsigned char*>(data) + released, upto - released, MADV_DONTNEED);
+      released = upto;
+    }
+  }
 
   ~Impl() {
     if (data) ::munmap(const_cast<unsigned char*>(data), size);
@@ -407,6 +420,7 @@ const std::string& Reader::path() const noexcept { return impl_->path; }
 
 bool Reader::next(BatchView& out) {
   Impl& m = *impl_;
+  m.release_consumed();
   while (!m.done) {
     const std::uint64_t at = m.pos;
     FrameType type{};

@@ -66,7 +66,7 @@ std::string span_line(const AssembledTrace& t, const SpanData& s) {
 
 }  // namespace
 
-void print_tree(std::FILE* out, const AssembledTrace& t, int max_depth) {
+void print_tree(std::FILE* out, const AssembledTrace& t, int max_depth, std::size_t max_children) {
   std::fprintf(out, "trace %s  %s  %zu spans", t.trace_id.to_hex().c_str(), t.root_name.c_str(), t.spans.size());
   if (!t.groups.empty()) std::fprintf(out, ", %zu parallel groups", t.groups.size());
   if (!t.chains.empty()) std::fprintf(out, ", %zu suspended operations", t.chains.size());
@@ -99,8 +99,16 @@ void print_tree(std::FILE* out, const AssembledTrace& t, int max_depth) {
       return;
     }
     const std::string next = prefix + (depth == 0 ? "" : (last ? "   " : "│  "));
-    for (std::size_t k = 0; k < it->second.size(); ++k)
-      self(self, it->second[k], next, k + 1 == it->second.size(), depth + 1);
+    const std::size_t n = it->second.size();
+    // Long runs of children: the first ones and the last one, with a count between.
+    const bool cut = max_children > 0 && n > max_children + 1;
+    for (std::size_t k = 0; k < n; ++k) {
+      if (cut && k == max_children) {
+        std::fprintf(out, "%s├─ … %zu more\n", next.c_str(), n - max_children - 1);
+        k = n - 1;
+      }
+      self(self, it->second[k], next, k + 1 == n, depth + 1);
+    }
   };
   for (std::size_t r : roots) walk(walk, r, "", true, 0);
 }
@@ -109,24 +117,31 @@ void add_tree(CLI::App& app, int& status) {
   auto* cmd = app.add_subcommand("tree", "An indented tree per trace: kinds, durations, status, model, tokens, "
                                          "parallel groups (‖) and suspended/resumed segments");
   struct Opts {
-    std::string file, trace;
+    std::string file, trace, root;
     int depth = -1;
+    std::size_t limit = 0, max_children = 0;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("FILE", o->file, "strobe file")->required();
   cmd->add_option("--trace", o->trace, "only the trace whose id starts with this hex prefix");
+  cmd->add_option("--root", o->root, "only traces whose root span has this name");
+  cmd->add_option("--limit", o->limit, "show at most N traces");
   cmd->add_option("--depth", o->depth, "show at most N levels below each root")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-children", o->max_children, "show at most N children per span (then a count and the last)");
   cmd->callback([o, &status] {
     std::size_t shown = 0;
     bool first = true;
     status = for_each_trace(o->file, [&](const serialize::TraceView& tv) {
       if (!o->trace.empty() && tv.trace_id().to_hex().rfind(o->trace, 0) != 0) return;
+      if (!o->root.empty() && tv.root_name() != o->root) return;
+      if (o->limit != 0 && shown >= o->limit) return;
       if (!first) std::fputc('\n', stdout);
       first = false;
-      print_tree(stdout, tv.materialize(), o->depth);
+      print_tree(stdout, tv.materialize(), o->depth, o->max_children);
       ++shown;
     });
-    if (!o->trace.empty() && shown == 0) throw ToolError(kExitNo, "no trace in " + o->file + " has an id starting with " + o->trace);
+    if (shown == 0 && (!o->trace.empty() || !o->root.empty()))
+      throw ToolError(kExitNo, "no trace in " + o->file + " matches the selection");
   });
 }
 
