@@ -5,6 +5,10 @@
 #include <numeric>
 #include <utility>
 
+#include <dlfcn.h>
+
+#include <new>
+
 #include "intern.hpp"
 
 namespace strobe::detail {
@@ -112,6 +116,54 @@ bool repair_utf8(std::string& s) {
   }
   s = std::move(out);
   return true;
+}
+
+namespace {
+
+// mimalloc, loaded privately. Debian's libmimalloc.so exports malloc/free itself, so
+// linking it would replace the whole process's allocator; opened RTLD_LOCAL its symbols
+// stay out of the global scope and only the mi_heap_* functions below are used.
+struct MimallocApi {
+  void* (*heap_new)() = nullptr;
+  void* (*heap_malloc_aligned)(void*, std::size_t, std::size_t) = nullptr;
+  void (*heap_destroy)(void*) = nullptr;
+  bool ok = false;
+};
+
+const MimallocApi& mimalloc() {
+  static const MimallocApi api = [] {
+    MimallocApi a;
+    void* lib = nullptr;
+    for (const char* name : {"libmimalloc.so.2", "libmimalloc.so"})
+      if ((lib = ::dlopen(name, RTLD_NOW | RTLD_LOCAL)) != nullptr) break;
+    if (lib == nullptr) return a;
+    a.heap_new = reinterpret_cast<void* (*)()>(::dlsym(lib, "mi_heap_new"));
+    a.heap_malloc_aligned =
+        reinterpret_cast<void* (*)(void*, std::size_t, std::size_t)>(::dlsym(lib, "mi_heap_malloc_aligned"));
+    a.heap_destroy = reinterpret_cast<void (*)(void*)>(::dlsym(lib, "mi_heap_destroy"));
+    a.ok = a.heap_new && a.heap_malloc_aligned && a.heap_destroy;
+    return a;
+  }();
+  return api;
+}
+
+}  // namespace
+
+bool ScratchHeap::uses_mimalloc() noexcept { return mimalloc().ok; }
+
+void* ScratchHeap::do_allocate(std::size_t bytes, std::size_t align) {
+  const MimallocApi& mi = mimalloc();
+  if (!mi.ok) return fallback_.allocate(bytes, align);  // released wholesale just the same
+  if (heap_ == nullptr) heap_ = mi.heap_new();
+  void* p = heap_ ? mi.heap_malloc_aligned(heap_, bytes, align) : nullptr;
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+
+void ScratchHeap::release() noexcept {
+  if (heap_ != nullptr) mimalloc().heap_destroy(heap_);
+  heap_ = nullptr;
+  fallback_.release();
 }
 
 Assembler::Assembler(Options options, const Clock& clock)
@@ -299,7 +351,10 @@ void Assembler::end_of_pass(std::vector<AssembledTrace>& out, std::int64_t now_n
   candidates_.resize(kept);
 
   // Endless roots: hand over the finished part of traces that grew too big or too old.
-  if (now_ns - last_partial_check_ns_ < 50'000'000) return;
+  if (now_ns - last_partial_check_ns_ < 50'000'000) {
+    scratch_.release();
+    return;
+  }
   last_partial_check_ns_ = now_ns;
   std::vector<TraceState*> grown;
   for (auto& [id, ts] : traces_) {
@@ -308,6 +363,7 @@ void Assembler::end_of_pass(std::vector<AssembledTrace>& out, std::int64_t now_n
       grown.push_back(ts.get());
   }
   for (TraceState* ts : grown) emit_ended(*ts, out);
+  scratch_.release();
 }
 
 void Assembler::emit_ended(TraceState& ts, std::vector<AssembledTrace>& out) {
@@ -367,6 +423,7 @@ void Assembler::flush(std::vector<AssembledTrace>& out, std::int64_t now_ns, boo
   }
   candidates_.clear();
   for (auto& [id, ts] : traces_) ts->candidate = false;
+  scratch_.release();
   if (final) {
     // Records whose span never began (begun before this recorder, or never): counted, dropped.
     for (auto& [id, n] : nodes_) orphan_records_ += n->records;
@@ -397,7 +454,8 @@ void Assembler::emit(TraceState& ts, std::vector<Node*>& nodes, bool partial,
   t.drops_since_previous = std::exchange(pending_drops_, DropCounts{});
 
   // Children lists, in start order.
-  std::unordered_map<std::uint64_t, std::size_t> index;
+  std::pmr::memory_resource* mr = &scratch_;
+  std::pmr::unordered_map<std::uint64_t, std::size_t> index(mr);
   index.reserve(nodes.size() * 2);
   for (std::size_t i = 0; i < nodes.size(); ++i) index.emplace(nodes[i]->data.span_id, i);
   auto earlier = [&](std::size_t a, std::size_t b) {
@@ -405,8 +463,8 @@ void Assembler::emit(TraceState& ts, std::vector<Node*>& nodes, bool partial,
     const SpanData& y = nodes[b]->data;
     return x.start_ns != y.start_ns ? x.start_ns < y.start_ns : x.span_id < y.span_id;
   };
-  std::vector<std::vector<std::size_t>> children(nodes.size());
-  std::vector<std::size_t> roots;
+  std::pmr::vector<std::pmr::vector<std::size_t>> children(nodes.size(), mr);
+  std::pmr::vector<std::size_t> roots(mr);
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     SpanData& d = nodes[i]->data;
     auto p = d.parent_id == 0 ? index.end() : index.find(d.parent_id);
@@ -423,14 +481,14 @@ void Assembler::emit(TraceState& ts, std::vector<Node*>& nodes, bool partial,
 
   // Depth-first order.
   t.spans.reserve(nodes.size());
-  std::vector<std::size_t> stack(roots.rbegin(), roots.rend());
+  std::pmr::vector<std::size_t> stack(roots.rbegin(), roots.rend(), mr);
   while (!stack.empty()) {
     const std::size_t i = stack.back();
     stack.pop_back();
     t.spans.push_back(std::move(nodes[i]->data));
     for (auto it = children[i].rbegin(); it != children[i].rend(); ++it) stack.push_back(*it);
   }
-  std::unordered_map<std::uint64_t, std::size_t> pos;
+  std::pmr::unordered_map<std::uint64_t, std::size_t> pos(mr);
   pos.reserve(t.spans.size() * 2);
   for (std::size_t i = 0; i < t.spans.size(); ++i) pos.emplace(t.spans[i].span_id, i);
 
@@ -445,9 +503,9 @@ void Assembler::emit(TraceState& ts, std::vector<Node*>& nodes, bool partial,
 
   // Parallel groups: per parent, connected components of overlapping [start, end).
   // Siblings are contiguous runs in start order once grouped by parent.
-  std::unordered_map<std::uint64_t, std::vector<std::size_t>> by_parent;
+  std::pmr::unordered_map<std::uint64_t, std::pmr::vector<std::size_t>> by_parent(mr);
   for (std::size_t i = 0; i < t.spans.size(); ++i) by_parent[t.spans[i].parent_id].push_back(i);
-  std::vector<std::uint64_t> parents;
+  std::pmr::vector<std::uint64_t> parents(mr);
   parents.reserve(by_parent.size());
   for (auto& [parent, sibs] : by_parent) {
     if (sibs.size() >= 2) parents.push_back(parent);
@@ -456,7 +514,7 @@ void Assembler::emit(TraceState& ts, std::vector<Node*>& nodes, bool partial,
     return by_parent[a].front() < by_parent[b].front();  // groups in depth-first order
   });
   for (std::uint64_t parent : parents) {
-    std::vector<std::size_t>& sibs = by_parent[parent];
+    std::pmr::vector<std::size_t>& sibs = by_parent[parent];
     std::sort(sibs.begin(), sibs.end(), [&](std::size_t a, std::size_t b) {
       const SpanData& x = t.spans[a];
       const SpanData& y = t.spans[b];
@@ -476,7 +534,7 @@ void Assembler::emit(TraceState& ts, std::vector<Node*>& nodes, bool partial,
         g.parent_id = parent;
         g.start_ns = t.spans[sibs[i]].start_ns;
         g.end_ns = reach;
-        std::vector<std::pair<std::int64_t, int>> edges;  // ends sort before starts at a tie
+        std::pmr::vector<std::pair<std::int64_t, int>> edges(mr);  // ends sort before starts at a tie
         for (std::size_t k = i; k < j; ++k) {
           SpanData& m = t.spans[sibs[k]];
           m.group = static_cast<std::int32_t>(g.id);
@@ -497,7 +555,7 @@ void Assembler::emit(TraceState& ts, std::vector<Node*>& nodes, bool partial,
   }
 
   // Suspended/resumed operations: segments in order, with the time spent waiting.
-  std::unordered_map<std::uint64_t, std::size_t> chain_of;
+  std::pmr::unordered_map<std::uint64_t, std::size_t> chain_of(mr);
   for (const SpanData& sp : t.spans) {
     if (sp.segment_of == 0) continue;
     auto [it, fresh] = chain_of.emplace(sp.segment_of, t.chains.size());

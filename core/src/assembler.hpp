@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <memory_resource>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -15,6 +16,25 @@ namespace strobe::detail {
 
 struct TraceIdHash {
   std::size_t operator()(const TraceId& t) const noexcept { return t.hi ^ (t.lo * 0x9e3779b97f4a7c15ull); }
+};
+
+// Per-pass scratch memory on a mimalloc heap, released wholesale (mi_heap_destroy) at
+// the end of every pass, so the drainer's temporary maps and vectors never churn the
+// process allocator. Drainer thread only: mimalloc heaps belong to their thread.
+class ScratchHeap final : public std::pmr::memory_resource {
+ public:
+  ScratchHeap() = default;
+  ~ScratchHeap() override { release(); }
+  void release() noexcept;
+  // True when mimalloc could be loaded (else a monotonic buffer stands in).
+  static bool uses_mimalloc() noexcept;
+
+ private:
+  void* do_allocate(std::size_t bytes, std::size_t align) override;
+  void do_deallocate(void*, std::size_t, std::size_t) noexcept override {}  // freed wholesale
+  bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override { return this == &o; }
+  void* heap_ = nullptr;  // mi_heap_t*
+  std::pmr::monotonic_buffer_resource fallback_;
 };
 
 class Assembler {
@@ -76,6 +96,7 @@ class Assembler {
   std::uint64_t begins_ = 0;
   std::uint64_t orphan_records_ = 0;
   DropCounts pending_drops_{};
+  ScratchHeap scratch_;
 };
 
 // Replaces invalid UTF-8 sequences with U+FFFD; returns true if any was replaced.
