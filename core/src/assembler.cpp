@@ -27,11 +27,15 @@ struct Assembler::TraceState {
   std::vector<std::uint64_t> spans;  // begun spans, in arrival order
   std::size_t open = 0;              // begun, not ended
   std::size_t ended = 0;
+  std::int64_t suspended = 0;        // segments suspended and not (yet seen) resumed
+  std::string root_name;             // for parts that do not contain the root
   bool root_ended = false;
   bool candidate = false;
+  bool grown = false;  // queued for a partial hand-over
   std::uint64_t closable_pass = 0;  // pass in which it was last seen closable
   std::int64_t first_ns = 0;
-  [[nodiscard]] bool closable() const noexcept { return root_ended && open == 0; }
+  // Complete: a root has ended, nothing is open, and no operation waits to be resumed.
+  [[nodiscard]] bool closable() const noexcept { return root_ended && open == 0 && suspended <= 0; }
 };
 
 namespace {
@@ -133,6 +137,9 @@ struct MimallocApi {
 const MimallocApi& mimalloc() {
   static const MimallocApi api = [] {
     MimallocApi a;
+#if defined(STROBE_SCRATCH_WITHOUT_MIMALLOC)
+    return a;  // sanitizer builds: TSan does not follow an allocator loaded with dlopen
+#endif
     void* lib = nullptr;
     for (const char* name : {"libmimalloc.so.2", "libmimalloc.so"})
       if ((lib = ::dlopen(name, RTLD_NOW | RTLD_LOCAL)) != nullptr) break;
@@ -204,7 +211,8 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
     if (n.begun) return;  // a stale duplicate id cannot happen; ignore defensively
     n.begun = true;
     n.trace = TraceId{r.payload.begin.trace_hi, r.payload.begin.trace_lo};
-    n.is_root = (r.flags & kTraceRoot) != 0;
+    // A resumed root segment carries no trace-root flag but, like the root, no parent.
+    n.is_root = (r.flags & kTraceRoot) != 0 || r.payload.begin.parent_id == 0;
     SpanData& d = n.data;
     d.parent_id = r.payload.begin.parent_id;
     d.name = resolve(r.key);
@@ -216,10 +224,12 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
     if (n.is_root) d.flags |= kSpanTraceRoot;
     TraceState& ts = trace_of(n.trace);
     if (ts.spans.empty()) ts.first_ns = d.start_ns;
+    if (n.is_root && ts.root_name.empty()) ts.root_name = d.name;
     ts.spans.push_back(r.span_id);
     if (n.ended) {
       ++ts.ended;
       if (n.is_root) ts.root_ended = true;
+      if (d.flags & kSpanSuspended) ++ts.suspended;
     } else {
       ++ts.open;
     }
@@ -239,6 +249,7 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
       d.end_thread_id = thread;
       d.status = r.aux <= static_cast<std::uint16_t>(Status::incomplete) ? static_cast<Status>(r.aux)
                                                                           : Status::failed;
+      if (r.flags & kLostRecords) d.flags |= kSpanLostRecords;
       if (r.flags & kThrown) {
         d.flags |= kSpanThrown;
         if (d.error_message.empty()) d.error_message = "exception escaped the span's scope";
@@ -253,7 +264,13 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
         --ts.open;
         ++ts.ended;
         if (n.is_root) ts.root_ended = true;
-        if (ts.closable()) became_closable(ts);
+        if (r.flags & kSuspended) ++ts.suspended;
+        if (ts.closable()) {
+          became_closable(ts);
+        } else if (ts.ended >= options_.partial_trace_spans && !ts.grown) {
+          ts.grown = true;  // handed over at the end of this pass: memory stays bounded
+          grown_.push_back(ts.id);
+        }
       }
       return;
     }
@@ -316,6 +333,11 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
     case RecType::link:
       d.segment_of = r.payload.link.first_span_id;
       d.segment_index = r.payload.link.segment_index;
+      if (n.begun) {  // always: a link follows its span's begin on the same ring
+        TraceState& ts = trace_of(n.trace);
+        --ts.suspended;  // the waiting segment was resumed
+        if (ts.closable()) became_closable(ts);
+      }
       return;
     default:
       ++orphan_records_;  // an unknown record type: never written by this version
@@ -350,19 +372,24 @@ void Assembler::end_of_pass(std::vector<AssembledTrace>& out, std::int64_t now_n
   }
   candidates_.resize(kept);
 
-  // Endless roots: hand over the finished part of traces that grew too big or too old.
-  if (now_ns - last_partial_check_ns_ < 50'000'000) {
-    scratch_.release();
-    return;
+  // Endless roots: hand over the finished part of traces that grew past the span limit
+  // (noticed as their spans end) or, checked now and then, past the age limit.
+  for (const TraceId& id : grown_) {
+    auto it = traces_.find(id);
+    if (it == traces_.end()) continue;
+    it->second->grown = false;
+    if (!it->second->closable()) emit_ended(*it->second, out);
   }
-  last_partial_check_ns_ = now_ns;
-  std::vector<TraceState*> grown;
-  for (auto& [id, ts] : traces_) {
-    if (ts->closable() || ts->ended == 0) continue;
-    if (ts->ended >= options_.partial_trace_spans || now_ns - ts->first_ns >= options_.partial_trace_age_ns)
-      grown.push_back(ts.get());
+  grown_.clear();
+  if (now_ns - last_partial_check_ns_ >= 50'000'000) {
+    last_partial_check_ns_ = now_ns;
+    std::vector<TraceState*> old;
+    for (auto& [id, ts] : traces_) {
+      if (ts->closable() || ts->ended == 0) continue;
+      if (now_ns - ts->first_ns >= options_.partial_trace_age_ns) old.push_back(ts.get());
+    }
+    for (TraceState* ts : old) emit_ended(*ts, out);
   }
-  for (TraceState* ts : grown) emit_ended(*ts, out);
   scratch_.release();
 }
 
@@ -378,11 +405,13 @@ void Assembler::emit_ended(TraceState& ts, std::vector<AssembledTrace>& out) {
     }
   }
   if (done.empty()) return;
+  std::int64_t last_end = 0;
+  for (const Node* n : done) last_end = std::max(last_end, n->data.end_ns);
   emit(ts, done, true, out);
   for (Node* n : done) nodes_.erase(n->data.span_id);
   ts.spans = std::move(still_open);
   ts.ended = 0;
-  ts.first_ns = ts.spans.empty() ? 0 : nodes_.at(ts.spans.front())->data.start_ns;
+  ts.first_ns = last_end;  // the age limit counts from the last part handed over
 }
 
 void Assembler::flush(std::vector<AssembledTrace>& out, std::int64_t now_ns, bool final) {
@@ -391,6 +420,10 @@ void Assembler::flush(std::vector<AssembledTrace>& out, std::int64_t now_ns, boo
   for (auto& [id, ts] : traces_) ids.push_back(id);
   for (const TraceId& id : ids) {
     TraceState& ts = *traces_.at(id);
+    if (ts.spans.empty()) {  // everything already handed over in earlier parts
+      erase_trace(id);
+      continue;
+    }
     std::vector<Node*> nodes;
     std::vector<std::uint64_t> still_open;
     for (std::uint64_t sid : ts.spans) {
@@ -404,7 +437,7 @@ void Assembler::flush(std::vector<AssembledTrace>& out, std::int64_t now_ns, boo
       }
     }
     const bool complete = ts.closable();
-    emit(ts, nodes, !complete && !final, out);
+    emit(ts, nodes, !complete && !final, out, !final);
     for (Node* n : nodes) {
       if (n->ended || final) nodes_.erase(n->data.span_id);
     }
@@ -438,7 +471,7 @@ void Assembler::erase_trace(const TraceId& id) {
 }
 
 void Assembler::emit(TraceState& ts, std::vector<Node*>& nodes, bool partial,
-                     std::vector<AssembledTrace>& out) {
+                     std::vector<AssembledTrace>& out, bool keep_open) {
   AssembledTrace t;
   t.trace_id = ts.id;
   t.service_name = options_.service_name;
@@ -485,7 +518,11 @@ void Assembler::emit(TraceState& ts, std::vector<Node*>& nodes, bool partial,
   while (!stack.empty()) {
     const std::size_t i = stack.back();
     stack.pop_back();
-    t.spans.push_back(std::move(nodes[i]->data));
+    if (keep_open && !nodes[i]->ended) {
+      t.spans.push_back(nodes[i]->data);  // it stays open and appears again in a later part
+    } else {
+      t.spans.push_back(std::move(nodes[i]->data));
+    }
     for (auto it = children[i].rbegin(); it != children[i].rend(); ++it) stack.push_back(*it);
   }
   std::pmr::unordered_map<std::uint64_t, std::size_t> pos(mr);
@@ -499,6 +536,7 @@ void Assembler::emit(TraceState& ts, std::vector<Node*>& nodes, bool partial,
       break;
     }
   }
+  if (t.root_name.empty()) t.root_name = ts.root_name;
   if (t.root_name.empty() && !t.spans.empty()) t.root_name = t.spans.front().name;
 
   // Parallel groups: per parent, connected components of overlapping [start, end).
@@ -508,6 +546,8 @@ void Assembler::emit(TraceState& ts, std::vector<Node*>& nodes, bool partial,
   std::pmr::vector<std::uint64_t> parents(mr);
   parents.reserve(by_parent.size());
   for (auto& [parent, sibs] : by_parent) {
+    // A span of zero length overlaps nothing, so it never joins a group.
+    std::erase_if(sibs, [&](std::size_t i) { return t.spans[i].end_ns <= t.spans[i].start_ns; });
     if (sibs.size() >= 2) parents.push_back(parent);
   }
   std::sort(parents.begin(), parents.end(), [&](std::uint64_t a, std::uint64_t b) {

@@ -81,7 +81,9 @@ class Assembler {
   Node& node(std::uint64_t span_id);
   TraceState& trace_of(const TraceId& id);
   void became_closable(TraceState& ts);
-  void emit(TraceState& ts, std::vector<Node*>& nodes, bool partial, std::vector<AssembledTrace>& out);
+  // keep_open: spans not ended are copied, not moved (they stay for a later part).
+  void emit(TraceState& ts, std::vector<Node*>& nodes, bool partial, std::vector<AssembledTrace>& out,
+            bool keep_open = false);
   void emit_ended(TraceState& ts, std::vector<AssembledTrace>& out);
   void erase_trace(const TraceId& id);
 
@@ -91,6 +93,7 @@ class Assembler {
   std::unordered_map<TraceId, std::unique_ptr<TraceState>, TraceIdHash> traces_;
   std::unordered_map<TraceId, std::uint32_t, TraceIdHash> next_part_;  // traces already (partly) emitted
   std::vector<TraceId> candidates_;
+  std::vector<TraceId> grown_;  // traces past partial_trace_spans, handed over this pass
   std::uint64_t pass_ = 0;
   std::int64_t last_partial_check_ns_ = 0;
   std::uint64_t begins_ = 0;

@@ -66,7 +66,10 @@ Span& Span::attr_id(std::uint32_t key, Value v) noexcept {
   if (v.type() == Value::Type::string) return string(detail::StrKind::attr_value, v.as_string(), key);
   if (!writable(1)) return *this;
   detail::ThreadState& t = detail::t_state;
-  if (!detail::claim(t, 1, false, false)) return *this;
+  if (!detail::claim(t, 1, false, false)) {
+    state_ |= kLostFlag;
+    return *this;
+  }
   detail::Record& r = t.ring->slot(0);
   r.flags = 0;
   r.aux = 0;
@@ -110,6 +113,7 @@ Span& Span::event_id(std::uint32_t name, std::initializer_list<Attr> list) noexc
   const std::uint64_t ts = detail::now(t);
   if (!detail::claim(t, 1, false, false)) {
     detail::count_dropped(t, records - 1);  // its attributes have nothing to attach to
+    state_ |= kLostFlag;
     return *this;
   }
   detail::Record& r = t.ring->slot(0);
@@ -124,11 +128,15 @@ Span& Span::event_id(std::uint32_t name, std::initializer_list<Attr> list) noexc
     const std::uint32_t key = intern(a.key);
     if (a.value.type() == Value::Type::string) {
       const std::string_view sv = a.value.as_string();
-      detail::write_string(t, id_, detail::StrKind::attr_value, key, detail::kOnEvent, sv.data(),
-                           sv.size());
+      if (!detail::write_string(t, id_, detail::StrKind::attr_value, key, detail::kOnEvent, sv.data(),
+                                sv.size()))
+        state_ |= kLostFlag;
       continue;
     }
-    if (!detail::claim(t, 1, false, false)) continue;
+    if (!detail::claim(t, 1, false, false)) {
+      state_ |= kLostFlag;
+      continue;
+    }
     detail::Record& a_rec = t.ring->slot(0);
     a_rec.flags = detail::kOnEvent;
     a_rec.aux = 0;
@@ -154,7 +162,8 @@ Span& Span::string(detail::StrKind kind, std::string_view text, std::uint32_t ke
   if (!writable(1 + detail::continuation_records(static_cast<std::uint32_t>(
                         std::min<std::size_t>(text.size(), detail::t_state.max_string)))))
     return *this;
-  detail::write_string(detail::t_state, id_, kind, key, 0, text.data(), text.size());
+  if (!detail::write_string(detail::t_state, id_, kind, key, 0, text.data(), text.size()))
+    state_ |= kLostFlag;
   return *this;
 }
 
@@ -177,7 +186,10 @@ Span& Span::error(std::string_view message, std::string_view data) noexcept {
 Span& Span::tokens(TokenUsage usage) noexcept {
   if (!writable(1)) return *this;
   detail::ThreadState& t = detail::t_state;
-  if (!detail::claim(t, 1, false, false)) return *this;
+  if (!detail::claim(t, 1, false, false)) {
+    state_ |= kLostFlag;
+    return *this;
+  }
   detail::Record& r = t.ring->slot(0);
   r.type = detail::RecType::tokens;
   r.flags = 0;
@@ -202,8 +214,8 @@ Span& Span::next(Name name, Kind kind) noexcept {
     const std::uint64_t old = id_;
     id_ = t.id_base | ++t.next_local;
     name_ = name.id();
+    if (kind != kind_) kind_name_ = 0;  // a custom kind's name carries over to the sibling
     kind_ = kind;
-    kind_name_ = 0;
     write_begin(t.ring->slot(1), ts, 0);
     t.ring->commit(2);
     if ((state_ & kCurrentFlag) && t.cur_span == old) t.cur_span = id_;
@@ -214,9 +226,10 @@ Span& Span::next(Name name, Kind kind) noexcept {
   if (owner_ == nullptr) return *this;
   const bool was_current = (state_ & kCurrentFlag) != 0;
   const bool root = parent_ == 0;
+  const std::uint32_t kind_name = kind == kind_ ? kind_name_ : 0;
   finish();
   Span sibling;
-  sibling.begin(name.id(), kind, 0, static_cast<std::uint8_t>((was_current ? kCurrentFlag : 0) |
+  sibling.begin(name.id(), kind, kind_name, static_cast<std::uint8_t>((was_current ? kCurrentFlag : 0) |
                                                               (root ? kRootFlag : 0)),
                 0);
   end_if_live();
@@ -257,7 +270,10 @@ Span resume(const SuspendToken& token) noexcept {
   s.seg_first_ = token.first_;
   s.seg_index_ = token.segment_ + 1;
   if (!s.recording()) return s;
-  if (!detail::claim(t, 1, false, false)) return s;
+  if (!detail::claim(t, 1, false, false)) {
+    s.state_ |= Span::kLostFlag;
+    return s;
+  }
   detail::Record& r = t.ring->slot(0);
   r.type = detail::RecType::link;
   r.flags = 0;
@@ -294,7 +310,7 @@ void record_span(std::string_view name, Kind kind, std::chrono::system_clock::ti
   const auto end_ns = start_ns + static_cast<std::uint64_t>(std::max<std::int64_t>(0, duration.count()));
   Span s;
   std::uint8_t flags = detail::kWallClock;
-  if ((t.cur_trace_hi | t.cur_trace_lo) == 0) {
+  if ((t.cur_trace_hi | t.cur_trace_lo) == 0 || t.cur_generation != t.generation) {
     detail::new_trace_id(t, s.trace_.hi, s.trace_.lo);
     flags |= detail::kTraceRoot;
   } else {
@@ -318,16 +334,18 @@ void record_span(std::string_view name, Kind kind, std::chrono::system_clock::ti
 
 Context current() noexcept {
   const detail::ThreadState& t = detail::t_state;
-  return Context(TraceId{t.cur_trace_hi, t.cur_trace_lo}, t.cur_span);
+  return Context(TraceId{t.cur_trace_hi, t.cur_trace_lo}, t.cur_span, t.cur_generation);
 }
 
 ContextScope::ContextScope(const Context& ctx) noexcept : owner_(&detail::t_state) {
   prev_hi_ = owner_->cur_trace_hi;
   prev_lo_ = owner_->cur_trace_lo;
   prev_span_ = owner_->cur_span;
+  prev_generation_ = owner_->cur_generation;
   owner_->cur_trace_hi = ctx.trace_.hi;
   owner_->cur_trace_lo = ctx.trace_.lo;
   owner_->cur_span = ctx.span_;
+  owner_->cur_generation = ctx.generation_;
 }
 
 ContextScope::~ContextScope() {
@@ -335,6 +353,7 @@ ContextScope::~ContextScope() {
   owner_->cur_trace_hi = prev_hi_;
   owner_->cur_trace_lo = prev_lo_;
   owner_->cur_span = prev_span_;
+  owner_->cur_generation = prev_generation_;
 }
 
 }  // namespace strobe

@@ -75,10 +75,6 @@ bool attach_slow(std::uint32_t generation) noexcept {
     t.next_local = entry->cookie;
     t_exit_hook.arm();  // odr-use registers the thread-exit destructor
   }
-  if (t.generation != 0 && t.generation != generation) {
-    // The context belonged to the previous recorder's spans: start clean.
-    t.cur_trace_hi = t.cur_trace_lo = t.cur_span = 0;
-  }
   t.generation = generation;
   t.headroom = g.attach.headroom;
   t.max_string = g.attach.max_string;
@@ -116,7 +112,7 @@ void count_dropped(ThreadState& t, std::uint32_t records) noexcept {
   bump(static_cast<RingEntry*>(t.entry)->extra.records_dropped, records);
 }
 
-void write_string(ThreadState& t, std::uint64_t span_id, StrKind kind, std::uint32_t key,
+bool write_string(ThreadState& t, std::uint64_t span_id, StrKind kind, std::uint32_t key,
                   std::uint8_t flags, const char* data, std::size_t size) noexcept {
   std::size_t len = size;
   if (len > t.max_string) {
@@ -128,7 +124,7 @@ void write_string(ThreadState& t, std::uint64_t span_id, StrKind kind, std::uint
   const auto length = static_cast<std::uint32_t>(len);
   const std::uint32_t n = 1 + continuation_records(length);
   const std::uint64_t ts = now(t);
-  if (!claim(t, n, false, false)) return;
+  if (!claim(t, n, false, false)) return false;
   Record& h = t.ring->slot(0);
   h.type = RecType::string;
   h.flags = flags;
@@ -146,6 +142,7 @@ void write_string(ThreadState& t, std::uint64_t span_id, StrKind kind, std::uint
                 std::min<std::size_t>(sizeof(Record), len - off));
   }
   t.ring->commit(n);
+  return true;
 }
 
 void new_trace_id(ThreadState& t, std::uint64_t& hi, std::uint64_t& lo) noexcept {

@@ -78,9 +78,10 @@ class Context {
   friend class Span;
   friend class ContextScope;
   friend Context current() noexcept;
-  Context(TraceId t, std::uint64_t s) : trace_(t), span_(s) {}
+  Context(TraceId t, std::uint64_t s, std::uint32_t g) : trace_(t), span_(s), generation_(g) {}
   TraceId trace_{};
   std::uint64_t span_ = 0;
+  std::uint32_t generation_ = 0;  // a context of an earlier recorder is ignored
 };
 
 // Attaches the calling thread to the active recorder now — takes its ring and touches
@@ -105,6 +106,7 @@ class ContextScope {
  private:
   detail::ThreadState* owner_;
   std::uint64_t prev_hi_, prev_lo_, prev_span_;
+  std::uint32_t prev_generation_;
 };
 
 class SuspendToken;
@@ -196,7 +198,7 @@ class Span {
   [[nodiscard]] std::uint64_t span_id() const noexcept { return id_; }
   [[nodiscard]] std::uint64_t parent_id() const noexcept { return parent_; }
   [[nodiscard]] TraceId trace_id() const noexcept { return trace_; }
-  [[nodiscard]] Context context() const noexcept { return Context(trace_, id_); }
+  [[nodiscard]] Context context() const noexcept { return Context(trace_, id_, generation_); }
 
  private:
   friend Span start_span(Name, Kind, StartOptions, std::initializer_list<Attr>) noexcept;
@@ -206,7 +208,7 @@ class Span {
                           std::chrono::nanoseconds, Status, std::initializer_list<Attr>) noexcept;
 
   static constexpr std::uint8_t kEndedFlag = 1, kDroppedFlag = 2, kFailedFlag = 4,
-                                kCurrentFlag = 8, kRootFlag = 16;
+                                kCurrentFlag = 8, kRootFlag = 16, kLostFlag = 32;
 
   Span(std::uint32_t name_id, Kind kind, std::uint32_t kind_name_id,
        std::initializer_list<Attr> attrs, std::uint8_t mode, std::uint8_t record_flags) noexcept {
@@ -226,7 +228,8 @@ class Span {
                                     std::uint8_t mode, std::uint8_t record_flags) noexcept {
     if (!detail::attached()) [[unlikely]] return;
     detail::ThreadState& t = detail::t_state;
-    if ((mode & kRootFlag) || (t.cur_trace_hi | t.cur_trace_lo) == 0) {
+    if ((mode & kRootFlag) || (t.cur_trace_hi | t.cur_trace_lo) == 0 ||
+        t.cur_generation != t.generation) {  // none, or left over from an earlier recorder
       detail::new_trace_id(t, trace_.hi, trace_.lo);
       record_flags |= detail::kTraceRoot;
     } else {
@@ -251,6 +254,7 @@ class Span {
     prev_hi_ = t.cur_trace_hi;
     prev_lo_ = t.cur_trace_lo;
     prev_span_ = t.cur_span;
+    prev_generation_ = t.cur_generation;
     if (!detail::claim(t, 1, false, true)) [[unlikely]] {
       state_ = kDroppedFlag;
       return;
@@ -262,6 +266,7 @@ class Span {
       t.cur_trace_hi = trace_.hi;
       t.cur_trace_lo = trace_.lo;
       t.cur_span = id_;
+      t.cur_generation = generation_;
     }
   }
 
@@ -284,7 +289,8 @@ class Span {
                                         std::uint8_t record_flags) const noexcept {
     r.type = detail::RecType::end;
     const bool thrown = std::uncaught_exceptions() > uncaught_;
-    r.flags = static_cast<std::uint8_t>(record_flags | (thrown ? detail::kThrown : 0));
+    r.flags = static_cast<std::uint8_t>(record_flags | (thrown ? detail::kThrown : 0) |
+                                        ((state_ & kLostFlag) ? detail::kLostRecords : 0));
     r.aux = static_cast<std::uint16_t>(((state_ & kFailedFlag) || thrown) ? Status::failed
                                                                          : Status::ok);
     r.key = 0;
@@ -312,6 +318,7 @@ class Span {
       t.cur_trace_hi = prev_hi_;
       t.cur_trace_lo = prev_lo_;
       t.cur_span = prev_span_;
+      t.cur_generation = prev_generation_;
     }
   }
 
@@ -334,6 +341,7 @@ class Span {
     prev_hi_ = o.prev_hi_;
     prev_lo_ = o.prev_lo_;
     prev_span_ = o.prev_span_;
+    prev_generation_ = o.prev_generation_;
     generation_ = o.generation_;
     name_ = o.name_;
     kind_name_ = o.kind_name_;
@@ -352,6 +360,7 @@ class Span {
   std::uint64_t parent_ = 0;
   TraceId trace_{};
   std::uint64_t prev_hi_ = 0, prev_lo_ = 0, prev_span_ = 0;  // context to restore
+  std::uint32_t prev_generation_ = 0;
   std::uint32_t generation_ = 0;
   std::uint32_t name_ = 0;
   std::uint32_t kind_name_ = 0;

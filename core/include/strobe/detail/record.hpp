@@ -32,6 +32,7 @@ inline constexpr std::uint8_t kTraceRoot = 8;    // begin: the span starts a new
 inline constexpr std::uint8_t kAdopted = 16;     // begin: parent taken from an adopted context
 inline constexpr std::uint8_t kSuspended = 32;   // end: the segment suspends (Span::suspend)
 inline constexpr std::uint8_t kThrown = 64;      // end: an exception escaped the span's scope
+inline constexpr std::uint8_t kLostRecords = 128;  // end: some of the span's records were dropped
 
 inline constexpr std::uint32_t kInlineString = 32;  // string bytes carried in the header record
 

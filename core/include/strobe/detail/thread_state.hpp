@@ -29,6 +29,7 @@ struct ThreadState {
   std::uint64_t cur_trace_hi = 0;  // the current context
   std::uint64_t cur_trace_lo = 0;
   std::uint64_t cur_span = 0;
+  std::uint32_t cur_generation = 0;  // the recorder the current context belongs to
   std::uint64_t rng = 0;           // for trace ids
   std::uint64_t os_thread = 0;
 };
@@ -79,8 +80,9 @@ bool claim_slow(ThreadState& t, std::uint32_t n, bool is_end, bool is_begin) noe
 // Producer only. Counts records that belong to a dropped span.
 void count_dropped(ThreadState& t, std::uint32_t records) noexcept;
 
-// Producer only. Writes a string record (and its continuations) for span_id.
-void write_string(ThreadState& t, std::uint64_t span_id, StrKind kind, std::uint32_t key,
+// Producer only. Writes a string record (and its continuations) for span_id; false when
+// the ring had no room (the records were counted as dropped).
+bool write_string(ThreadState& t, std::uint64_t span_id, StrKind kind, std::uint32_t key,
                   std::uint8_t flags, const char* data, std::size_t size) noexcept;
 
 // A fresh non-zero 128-bit trace id; no atomics.
