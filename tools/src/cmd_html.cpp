@@ -1,14 +1,514 @@
-// strobe html FILE -o OUT.html  (the viewer page is completed separately)
+// strobe html FILE -o OUT.html
+//
+// One self-contained page: the viewer (tools/viewer/viewer.html, compiled in) with the
+// file's traces embedded as JSON where the page holds its data marker. Traces are
+// streamed one at a time, so memory stays bounded by the largest trace (plus a bounded
+// table of strings already written).
+//
+// Data layout (the page's decoder in viewer.html is its reader):
+//   {"v":1, "traces":[T...], "service", "host", "pid", "start", "clock", "writer",
+//    "spanCount", "traceCount", "damaged"}
+//   T = {"id": trace id hex, "r": root name, "part", "partial", "drops": [spans, records],
+//        "b": earliest start ns (decimal string), "S": strings new to the table,
+//        "H": high 32 bits of span ids, "T": thread ids (decimal strings),
+//        columns, one entry per span in file order (depth-first):
+//          "n" name, "k" kind | status << 4, "s" start - previous start (first: - b),
+//          "d" duration, "t" thread index into T, "p" index - parent index (0: none here),
+//          "il" low 32 bits of the id - previous low bits with the same high bits,
+//          "ih" index into H (omitted when H has one entry),
+//        "x": [[index, detail]...] for spans with more than the columns hold,
+//        "xp": [[index, parent id hex]...] for parents outside this part,
+//        "g": [[parent index, id, start - b, end - b, peak, [member indexes]]...],
+//        "c": [[waited ns, [segment indexes], first segment id hex]...]}
+//   Strings are indexes into one table that grows trace by trace ("S").
+//   detail = {"a": [key, type, value, ...] (type 0 int, 1 float, 2 bool, 3 string index;
+//             +4 when truncated; a value JavaScript cannot hold exactly is a string),
+//             "e": [[name, time - start, attrs]...], "m", "tk": [in, out, cached], "tg",
+//             "in", "out", "em", "ed", "kn" (string indexes), "f" flags, "et" end thread,
+//             "sg" segment index}
+
+#include <rapidjson/writer.h>
+#include <strobe_viewer_html.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
 #include "commands.hpp"
 #include "common.hpp"
 
 namespace strobe::tool {
-void add_html(CLI::App& app, int& status) {
-  auto* cmd = app.add_subcommand("html", "Write a self-contained HTML timeline and graph view");
-  auto file = std::make_shared<std::string>();
-  auto out = std::make_shared<std::string>("strobe.html");
-  cmd->add_option("FILE", *file, "strobe file")->required();
-  cmd->add_option("-o,--output", *out, "output HTML file");
-  cmd->callback([&status] { status = kExitUsage; throw ToolError(kExitUsage, "html: not available in this build"); });
+namespace {
+
+constexpr std::string_view kDataMarker = "@STROBE_DATA@";
+
+// A RapidJSON output stream for JSON inside <script type="application/json">: the HTML
+// parser ends a script at "</script" and changes state at "<!--", so "</" becomes "<\/"
+// and "<!" becomes "\u003c!". '<' occurs in JSON text only inside strings, where both
+// spellings mean the same characters.
+class ScriptSafeStream {
+ public:
+  using Ch = char;
+  explicit ScriptSafeStream(std::FILE* f) : f_(f) {}
+  ~ScriptSafeStream() { Flush(); }
+  ScriptSafeStream(const ScriptSafeStream&) = delete;
+  ScriptSafeStream& operator=(const ScriptSafeStream&) = delete;
+
+  void Put(char c) {
+    if (pending_lt_) {
+      pending_lt_ = false;
+      if (c == '/') {
+        put_raw("<\\/");
+        return;
+      }
+      if (c == '!') {
+        put_raw("\\u003c!");
+        return;
+      }
+      put_byte('<');
+    }
+    if (c == '<') {
+      pending_lt_ = true;
+      return;
+    }
+    put_byte(c);
+  }
+  void Flush() {
+    if (pending_lt_) {
+      pending_lt_ = false;
+      put_byte('<');
+    }
+    if (n_) std::fwrite(buf_, 1, n_, f_);
+    n_ = 0;
+  }
+
+ private:
+  void put_byte(char c) {
+    buf_[n_++] = c;
+    if (n_ == sizeof buf_) {
+      std::fwrite(buf_, 1, n_, f_);
+      n_ = 0;
+    }
+  }
+  void put_raw(std::string_view s) {
+    for (char c : s) put_byte(c);
+  }
+
+  std::FILE* f_;
+  char buf_[1 << 16];
+  std::size_t n_ = 0;
+  bool pending_lt_ = false;
+};
+
+using Writer = rapidjson::Writer<ScriptSafeStream>;
+
+void key(Writer& w, std::string_view k) { w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); }
+void str(Writer& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+
+// Integers beyond 2^53 lose digits as JavaScript numbers: those go out as strings.
+void safe_int(Writer& w, std::int64_t v) {
+  constexpr std::int64_t kExact = std::int64_t{1} << 53;
+  if (v > -kExact && v < kExact) {
+    w.Int64(v);
+  } else {
+    str(w, std::to_string(v));
+  }
 }
+
+// The page's string table, deduplicated across traces. Per trace: begin_trace(), add()
+// each of its strings, write fresh() (the strings new to the page) as "S", refer to
+// strings by at(), end_trace(). What is remembered across traces is capped in bytes; past
+// the cap a repeated string is written again under a new index: bytes lost, not meaning.
+class StringTable {
+ public:
+  static constexpr std::size_t kRememberBytes = std::size_t{64} << 20;
+
+  void begin_trace() {
+    local_.clear();
+    fresh_.clear();
+  }
+  // Registers s (which must outlive the trace) and returns its index.
+  std::uint32_t add(std::string_view s) {
+    if (auto it = local_.find(s); it != local_.end()) return it->second;
+    std::uint32_t index;
+    if (auto it = known_.find(s); it != known_.end()) {
+      index = it->second;
+    } else {
+      index = next_++;
+      fresh_.push_back(s);
+    }
+    local_.emplace(s, index);
+    return index;
+  }
+  // The index of a string registered in this trace.
+  [[nodiscard]] std::uint32_t at(std::string_view s) const { return local_.at(s); }
+  [[nodiscard]] const std::vector<std::string_view>& fresh() const noexcept { return fresh_; }
+  // Remembers this trace's new strings for the next traces, within the cap.
+  void end_trace() {
+    for (std::string_view s : fresh_) {
+      if (remembered_bytes_ + s.size() > kRememberBytes) break;
+      remembered_bytes_ += s.size();
+      known_.emplace(std::string(s), local_.at(s));
+    }
+  }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::uint32_t, Hash, std::equal_to<>> known_;
+  std::size_t remembered_bytes_ = 0;
+  std::unordered_map<std::string_view, std::uint32_t> local_;
+  std::vector<std::string_view> fresh_;
+  std::uint32_t next_ = 0;
+};
+
+bool has_detail(const SpanData& s) {
+  return !s.attrs.empty() || !s.events.empty() || !s.model.empty() || s.has_tokens || !s.tags.empty() ||
+         !s.input.empty() || !s.output.empty() || !s.error_message.empty() || !s.error_data.empty() ||
+         !s.kind_name.empty() || s.flags != 0 || s.segment_of != 0 ||
+         (s.end_thread_id != 0 && s.end_thread_id != s.thread_id);
+}
+
+class PageData {
+ public:
+  explicit PageData(std::FILE* out) : stream_(out), w_(stream_) {}
+
+  void begin() {
+    w_.StartObject();
+    key(w_, "v");
+    w_.Int(1);
+    key(w_, "traces");
+    w_.StartArray();
+  }
+
+  void trace(const AssembledTrace& t) {
+    strings_.begin_trace();
+    register_strings(t);
+    const std::size_t n = t.spans.size();
+
+    std::int64_t base = n ? t.spans[0].start_ns : 0;
+    for (const SpanData& s : t.spans) base = std::min(base, s.start_ns);
+    std::unordered_map<std::uint64_t, std::size_t> index_of;
+    index_of.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) index_of.emplace(t.spans[i].span_id, i);
+
+    // Small per-trace tables: high id bits and threads.
+    std::vector<std::uint32_t> highs;
+    std::unordered_map<std::uint32_t, std::uint32_t> high_index;
+    std::vector<std::uint64_t> threads;
+    std::unordered_map<std::uint64_t, std::uint32_t> thread_index;
+    auto thread_of = [&](std::uint64_t tid) {
+      auto [it, fresh] = thread_index.emplace(tid, static_cast<std::uint32_t>(threads.size()));
+      if (fresh) threads.push_back(tid);
+      return it->second;
+    };
+    std::vector<std::uint32_t> span_high(n), span_thread(n), end_thread(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const SpanData& s = t.spans[i];
+      const auto hi = static_cast<std::uint32_t>(s.span_id >> 32);
+      auto [it, fresh] = high_index.emplace(hi, static_cast<std::uint32_t>(highs.size()));
+      if (fresh) highs.push_back(hi);
+      span_high[i] = it->second;
+      span_thread[i] = thread_of(s.thread_id);
+    }
+    for (std::size_t i = 0; i < n; ++i)
+      end_thread[i] = t.spans[i].end_thread_id ? thread_of(t.spans[i].end_thread_id) : span_thread[i];
+
+    w_.StartObject();
+    key(w_, "id"); str(w_, t.trace_id.to_hex());
+    key(w_, "r"); w_.Uint(strings_.at(t.root_name));
+    key(w_, "part"); w_.Uint(t.part);
+    key(w_, "partial"); w_.Bool(t.partial);
+    if (t.drops_since_previous.spans || t.drops_since_previous.records) {
+      key(w_, "drops");
+      w_.StartArray();
+      safe_int(w_, static_cast<std::int64_t>(std::min<std::uint64_t>(t.drops_since_previous.spans, INT64_MAX)));
+      safe_int(w_, static_cast<std::int64_t>(std::min<std::uint64_t>(t.drops_since_previous.records, INT64_MAX)));
+      w_.EndArray();
+    }
+    key(w_, "b"); str(w_, std::to_string(base));
+    key(w_, "S");
+    w_.StartArray();
+    for (std::string_view s : strings_.fresh()) str(w_, s);
+    w_.EndArray();
+    key(w_, "H");
+    w_.StartArray();
+    for (std::uint32_t h : highs) w_.Uint(h);
+    w_.EndArray();
+    key(w_, "T");
+    w_.StartArray();
+    for (std::uint64_t tid : threads) str(w_, std::to_string(tid));
+    w_.EndArray();
+
+    column("n", n, [&](std::size_t i) { w_.Uint(strings_.at(t.spans[i].name)); });
+    column("k", n, [&](std::size_t i) {
+      w_.Uint(static_cast<unsigned>(t.spans[i].kind) | (static_cast<unsigned>(t.spans[i].status) << 4));
+    });
+    column("s", n, [&](std::size_t i) { safe_int(w_, t.spans[i].start_ns - (i ? t.spans[i - 1].start_ns : base)); });
+    column("d", n, [&](std::size_t i) { safe_int(w_, t.spans[i].end_ns - t.spans[i].start_ns); });
+    column("t", n, [&](std::size_t i) { w_.Uint(span_thread[i]); });
+    column("p", n, [&](std::size_t i) {
+      const SpanData& s = t.spans[i];
+      auto it = s.parent_id ? index_of.find(s.parent_id) : index_of.end();
+      w_.Uint64(it == index_of.end() || it->second >= i ? 0 : i - it->second);
+    });
+    std::vector<std::int64_t> last_low(highs.size(), 0);
+    column("il", n, [&](std::size_t i) {
+      const auto low = static_cast<std::int64_t>(t.spans[i].span_id & 0xffffffffu);
+      w_.Int64(low - last_low[span_high[i]]);
+      last_low[span_high[i]] = low;
+    });
+    if (highs.size() > 1) column("ih", n, [&](std::size_t i) { w_.Uint(span_high[i]); });
+
+    key(w_, "x");
+    w_.StartArray();
+    for (std::size_t i = 0; i < n; ++i) {
+      const SpanData& s = t.spans[i];
+      if (!has_detail(s)) continue;
+      w_.StartArray();
+      w_.Uint64(i);
+      detail(s, end_thread[i], span_thread[i]);
+      w_.EndArray();
+    }
+    w_.EndArray();
+
+    key(w_, "xp");
+    w_.StartArray();
+    for (std::size_t i = 0; i < n; ++i) {
+      const SpanData& s = t.spans[i];
+      if (s.parent_id == 0) continue;
+      auto it = index_of.find(s.parent_id);
+      if (it != index_of.end() && it->second < i) continue;
+      w_.StartArray();
+      w_.Uint64(i);
+      str(w_, hex64(s.parent_id));
+      w_.EndArray();
+    }
+    w_.EndArray();
+
+    key(w_, "g");
+    w_.StartArray();
+    for (const ParallelGroup& g : t.groups) {
+      w_.StartArray();
+      auto parent = index_of.find(g.parent_id);
+      w_.Int64(parent == index_of.end() ? -1 : static_cast<std::int64_t>(parent->second));
+      w_.Uint(g.id);
+      safe_int(w_, g.start_ns - base);
+      safe_int(w_, g.end_ns - base);
+      w_.Uint(g.peak_concurrency);
+      w_.StartArray();
+      for (std::uint64_t m : g.members)
+        if (auto it = index_of.find(m); it != index_of.end()) w_.Uint64(it->second);
+      w_.EndArray();
+      w_.EndArray();
+    }
+    w_.EndArray();
+
+    key(w_, "c");
+    w_.StartArray();
+    for (const SegmentChain& c : t.chains) {
+      w_.StartArray();
+      safe_int(w_, c.waited_ns);
+      w_.StartArray();
+      for (std::uint64_t sid : c.segments)
+        if (auto it = index_of.find(sid); it != index_of.end()) w_.Uint64(it->second);
+      w_.EndArray();
+      str(w_, hex64(c.first_span_id));
+      w_.EndArray();
+    }
+    w_.EndArray();
+    w_.EndObject();
+
+    strings_.end_trace();
+    ++traces_;
+    spans_ += n;
+  }
+
+  void end(const serialize::FileInfo& info, bool damaged) {
+    w_.EndArray();
+    key(w_, "service"); str(w_, info.service_name);
+    key(w_, "host"); str(w_, info.host_name);
+    key(w_, "pid"); w_.Uint(info.process_id);
+    key(w_, "start"); str(w_, std::to_string(info.start_ns));
+    key(w_, "clock"); str(w_, info.clock);
+    key(w_, "writer"); str(w_, info.writer);
+    key(w_, "traceCount"); w_.Uint64(traces_);
+    key(w_, "spanCount"); w_.Uint64(spans_);
+    key(w_, "damaged"); w_.Bool(damaged);
+    w_.EndObject();
+    stream_.Flush();
+  }
+
+ private:
+  template <class Fn>
+  void column(std::string_view name, std::size_t n, Fn&& value) {
+    key(w_, name);
+    w_.StartArray();
+    for (std::size_t i = 0; i < n; ++i) value(i);
+    w_.EndArray();
+  }
+
+  void register_strings(const AssembledTrace& t) {
+    strings_.add(t.root_name);
+    for (const SpanData& s : t.spans) strings_.add(s.name);
+    for (const SpanData& s : t.spans) {
+      if (!has_detail(s)) continue;
+      for (const Attribute& a : s.attrs) {
+        strings_.add(a.key);
+        if (a.value.type == AttrValue::Type::string) strings_.add(a.value.s);
+      }
+      for (const SpanEvent& e : s.events) {
+        strings_.add(e.name);
+        for (const Attribute& a : e.attrs) {
+          strings_.add(a.key);
+          if (a.value.type == AttrValue::Type::string) strings_.add(a.value.s);
+        }
+      }
+      for (const std::string& tag : s.tags) strings_.add(tag);
+      for (const std::string* p : {&s.model, &s.input, &s.output, &s.error_message, &s.error_data, &s.kind_name})
+        if (!p->empty()) strings_.add(*p);
+    }
+  }
+
+  void attrs(const std::vector<Attribute>& list) {
+    w_.StartArray();
+    for (const Attribute& a : list) {
+      w_.Uint(strings_.at(a.key));
+      const unsigned truncated = a.truncated ? 4 : 0;
+      switch (a.value.type) {
+        case AttrValue::Type::i64:
+          w_.Uint(0 + truncated);
+          safe_int(w_, a.value.i);
+          break;
+        case AttrValue::Type::f64:
+          w_.Uint(1 + truncated);
+          if (std::isfinite(a.value.d)) {
+            w_.Double(a.value.d);
+          } else {
+            w_.String(std::isnan(a.value.d) ? "NaN" : a.value.d > 0 ? "Infinity" : "-Infinity");
+          }
+          break;
+        case AttrValue::Type::boolean:
+          w_.Uint(2 + truncated);
+          w_.Uint(a.value.i != 0 ? 1 : 0);
+          break;
+        case AttrValue::Type::string:
+          w_.Uint(3 + truncated);
+          w_.Uint(strings_.at(a.value.s));
+          break;
+      }
+    }
+    w_.EndArray();
+  }
+
+  void detail(const SpanData& s, std::uint32_t end_thread, std::uint32_t thread) {
+    auto text = [&](std::string_view k, const std::string& v) {
+      if (v.empty()) return;
+      key(w_, k);
+      w_.Uint(strings_.at(v));
+    };
+    w_.StartObject();
+    if (!s.attrs.empty()) {
+      key(w_, "a");
+      attrs(s.attrs);
+    }
+    if (!s.events.empty()) {
+      key(w_, "e");
+      w_.StartArray();
+      for (const SpanEvent& e : s.events) {
+        w_.StartArray();
+        w_.Uint(strings_.at(e.name));
+        safe_int(w_, e.time_ns - s.start_ns);
+        attrs(e.attrs);
+        w_.EndArray();
+      }
+      w_.EndArray();
+    }
+    text("m", s.model);
+    if (s.has_tokens) {
+      key(w_, "tk");
+      w_.StartArray();
+      safe_int(w_, s.tokens.input);
+      safe_int(w_, s.tokens.output);
+      safe_int(w_, s.tokens.cached_input);
+      w_.EndArray();
+    }
+    if (!s.tags.empty()) {
+      key(w_, "tg");
+      w_.StartArray();
+      for (const std::string& tag : s.tags) w_.Uint(strings_.at(tag));
+      w_.EndArray();
+    }
+    text("in", s.input);
+    text("out", s.output);
+    text("em", s.error_message);
+    text("ed", s.error_data);
+    text("kn", s.kind_name);
+    if (s.flags) {
+      key(w_, "f");
+      w_.Uint(s.flags);
+    }
+    if (s.segment_of != 0) {
+      key(w_, "sg");
+      w_.Uint(s.segment_index);
+    }
+    if (end_thread != thread) {
+      key(w_, "et");
+      w_.Uint(end_thread);
+    }
+    w_.EndObject();
+  }
+
+  ScriptSafeStream stream_;
+  Writer w_;
+  StringTable strings_;
+  std::uint64_t traces_ = 0, spans_ = 0;
+};
+
+void write_raw(std::FILE* out, std::string_view s) { std::fwrite(s.data(), 1, s.size(), out); }
+
+int write_page(const std::string& file, std::FILE* out) {
+  const std::string_view page(reinterpret_cast<const char*>(kViewerHtml), kViewerHtml_size);
+  const std::size_t at = page.find(kDataMarker);
+  if (at == std::string_view::npos) throw ToolError(kExitOutput, "html: the built-in viewer page has no data marker");
+  write_raw(out, page.substr(0, at));
+  serialize::FileInfo info;
+  PageData data(out);
+  data.begin();
+  const int status = for_each_trace(file, [&](const serialize::TraceView& tv) { data.trace(tv.materialize()); }, &info);
+  data.end(info, status == kExitDamaged);
+  write_raw(out, page.substr(at + kDataMarker.size()));
+  return status;
+}
+
+}  // namespace
+
+void add_html(CLI::App& app, int& status) {
+  auto* cmd = app.add_subcommand("html", "Write a self-contained HTML page: timeline and graph views of every trace");
+  struct Opts {
+    std::string file, out = "strobe.html";
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("FILE", o->file, "strobe file")->required();
+  cmd->add_option("-o,--output", o->out, "output HTML file ('-' for stdout)");
+  cmd->callback([o, &status] {
+    // An unreadable file fails before the output is created.
+    try {
+      serialize::Reader probe(o->file);
+    } catch (const serialize::ReadError& e) {
+      throw ToolError(kExitUnreadable, e.what());
+    }
+    Output out(o->out);
+    status = write_page(o->file, out.file());
+    out.close();
+  });
+}
+
 }  // namespace strobe::tool
