@@ -117,6 +117,12 @@ int export_chrome(const std::string& file, std::FILE* out) {
   ChromeLanes lanes;
   serialize::FileInfo info;
   bool header = false;
+  // Times are microseconds since the recorder started (otherData.strobe_start_unix_ns,
+  // or the first span's start when the header has none): offsets keep every nanosecond
+  // in a double, where microseconds since the epoch (~1.8e15) round to 0.25 us and break
+  // the nesting viewers rely on.
+  std::int64_t base_ns = 0;
+  auto us = [&](std::int64_t ns) { return static_cast<double>(ns - base_ns) / 1000.0; };
   std::uint64_t flow_id = 0;
   w.StartObject();
   key(w, "displayTimeUnit"); w.String("ns");
@@ -127,6 +133,7 @@ int export_chrome(const std::string& file, std::FILE* out) {
     const std::uint32_t pid = t.process_id;
     if (!header) {
       header = true;
+      base_ns = info.start_ns != 0 || t.spans.empty() ? info.start_ns : t.spans.front().start_ns;
       w.StartObject();
       key(w, "ph"); w.String("M");
       key(w, "name"); w.String("process_name");
@@ -164,7 +171,7 @@ int export_chrome(const std::string& file, std::FILE* out) {
       key(w, "cat"); w.String(to_string(s.kind));
       key(w, "pid"); w.Uint(pid);
       key(w, "tid"); w.Uint64(placed.tid);
-      key(w, "ts"); w.Double(static_cast<double>(s.start_ns) / 1000.0);
+      key(w, "ts"); w.Double(us(s.start_ns));
       key(w, "dur"); w.Double(static_cast<double>(std::max<std::int64_t>(0, s.end_ns - s.start_ns)) / 1000.0);
       chrome_args(w, t, s);
       w.EndObject();
@@ -175,7 +182,7 @@ int export_chrome(const std::string& file, std::FILE* out) {
         key(w, "name"); str(w, e.name);
         key(w, "pid"); w.Uint(pid);
         key(w, "tid"); w.Uint64(placed.tid);
-        key(w, "ts"); w.Double(static_cast<double>(e.time_ns) / 1000.0);
+        key(w, "ts"); w.Double(us(e.time_ns));
         key(w, "args");
         w.StartObject();
         for (const Attribute& a : e.attrs) {
@@ -207,13 +214,18 @@ int export_chrome(const std::string& file, std::FILE* out) {
           key(w, "id"); w.Uint64(flow_id);
           key(w, "pid"); w.Uint(pid);
           key(w, "tid"); w.Uint64(track_of.at(sp.span_id));
-          key(w, "ts"); w.Double(static_cast<double>(end ? sp.start_ns : std::max(sp.start_ns, sp.end_ns - 1)) / 1000.0);
+          key(w, "ts"); w.Double(us(end ? sp.start_ns : std::max(sp.start_ns, sp.end_ns - 1)));
           w.EndObject();
         }
       }
     }
   }, &info);
   w.EndArray();
+  key(w, "otherData");
+  w.StartObject();
+  key(w, "strobe_start_unix_ns"); str(w, std::to_string(base_ns));
+  key(w, "strobe_start"); str(w, iso8601(base_ns));
+  w.EndObject();
   w.EndObject();
   fs.raw("\n");
   return status;
@@ -301,17 +313,22 @@ int export_jsonl(const std::string& file, std::FILE* out) {
   FileStream fs(out);
   return for_each_trace(file, [&](const serialize::TraceView& tv) {
     const AssembledTrace t = tv.materialize();
+    // At one instant: first the ends of spans begun earlier (children before parents),
+    // then the starts (parents before children), then the ends of spans that began at
+    // that instant, so a zero-length span still reads "started" before "completed" (an
+    // end stamped before its start counts as at the start).
     struct Ev {
       std::int64_t at;
-      int order;  // starts before ends at the same instant, parents before children
+      int order;
       std::size_t span;
       bool start;
     };
     std::vector<Ev> evs;
     evs.reserve(t.spans.size() * 2);
     for (std::size_t i = 0; i < t.spans.size(); ++i) {
-      evs.push_back({t.spans[i].start_ns, 1, i, true});
-      evs.push_back({t.spans[i].end_ns, 0, i, false});
+      const std::int64_t start = t.spans[i].start_ns, end = std::max(t.spans[i].end_ns, start);
+      evs.push_back({start, 1, i, true});
+      evs.push_back({end, end == start ? 2 : 0, i, false});
     }
     std::stable_sort(evs.begin(), evs.end(), [](const Ev& a, const Ev& b) {
       if (a.at != b.at) return a.at < b.at;
@@ -340,6 +357,13 @@ void add_export(CLI::App& app, int& status) {
   cmd->add_option("-o,--output", o->out, "output file ('-' for stdout)");
   cmd->add_option("--max-spans-per-line", o->max_spans, "otlp: split larger traces over several lines")->check(CLI::PositiveNumber);
   cmd->callback([o, &status] {
+    // The input is checked before the output is created: an unreadable file leaves no
+    // output behind, not even the opening of a JSON document or an emptied -o file.
+    try {
+      serialize::Reader probe(o->file);
+    } catch (const serialize::ReadError& e) {
+      throw ToolError(kExitUnreadable, e.what());
+    }
     Output out(o->out);
     if (o->format == "chrome") status = export_chrome(o->file, out.file());
     else if (o->format == "otlp") status = export_otlp(o->file, out.file(), o->max_spans);

@@ -1,10 +1,11 @@
 // strobe push FILE --endpoint http://HOST:4318/v1/traces
 //
 // OTLP/HTTP with JSON bodies. Spans are batched into TracesData bodies of at most
-// --batch-bytes (default 4 MiB, never above the 64 MiB OTLP limit); each request has
-// connect and total timeouts; 429, 502, 503, 504 and network errors are retried with
-// exponential backoff (Retry-After honoured, capped at 30 s), at most --retries times;
-// a 200 reply's partialSuccess (rejectedSpans, errorMessage) is reported.
+// --batch-bytes (default 4 MiB, never above the 64 MiB OTLP limit; a single span larger
+// than that is sent alone); each request has connect and total timeouts; 429, 502, 503,
+// 504 and network errors are retried with exponential backoff (Retry-After honoured,
+// capped at 30 s), at most --retries times; a 200 reply's partialSuccess (rejectedSpans,
+// errorMessage) is reported.
 
 #include <curl/curl.h>
 #include <rapidjson/document.h>
@@ -106,10 +107,15 @@ class Pusher {
   void add(const serialize::FileInfo& info, const AssembledTrace& t) {
     const auto prev = otlp::previous_segments(t);
     for (const SpanData& s : t.spans) {
+      // Each span is written on its own first, so that a body is sent before the span
+      // that would take it past --batch-bytes ("," before it, "]}]}]}" to close).
+      span_buf_.Clear();
+      rapidjson::Writer<rapidjson::StringBuffer> sw(span_buf_);
+      otlp::span(sw, t, s, prev);
+      if (open_ && buf_.GetSize() + 1 + span_buf_.GetSize() + kClosing > o_.batch_bytes) send();
       if (!open_) start(info);
-      otlp::span(*w_, t, s, prev);
+      w_->RawValue(span_buf_.GetString(), span_buf_.GetSize(), rapidjson::kObjectType);
       ++spans_in_body_;
-      if (buf_.GetSize() >= o_.batch_bytes) send();
     }
   }
 
@@ -213,9 +219,11 @@ class Pusher {
                  static_cast<unsigned long long>(rejected), msg.empty() ? "" : ": ", msg.c_str());
   }
 
+  static constexpr std::size_t kClosing = 6;  // "]}]}]}" ends a body
+
   const PushOptions& o_;
   Poster poster_;
-  rapidjson::StringBuffer buf_;
+  rapidjson::StringBuffer buf_, span_buf_;
   std::unique_ptr<rapidjson::Writer<rapidjson::StringBuffer>> w_;
   bool open_ = false;
   std::uint64_t spans_in_body_ = 0, spans_sent_ = 0, requests_ = 0, retries_ = 0, rejected_ = 0;

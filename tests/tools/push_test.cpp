@@ -1,0 +1,197 @@
+// `strobe push` against a scripted OTLP/HTTP collector running in the test
+// (otlp_collector.hpp): the request (method, path, content type, a TracesData body with
+// every span), retries of transient failures, partial success reported, permanent failures
+// not retried, batching by --batch-bytes, and a body large enough for curl to ask
+// "Expect: 100-continue".
+
+#include <gtest/gtest.h>
+#include <strobe/serialize/reader.hpp>
+#include <strobe/serialize/writer.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "otlp_collector.hpp"
+#include "run_tool.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using strobe::test::Collector;
+using strobe::test::golden;
+using strobe::test::Reply;
+using strobe::test::Request;
+using strobe::test::span_ids_of;
+using strobe::test::run_tool;
+
+const std::string kGolden = golden("golden.strobe");
+
+std::multiset<std::string> golden_span_ids() {
+  std::multiset<std::string> ids;
+  for (const strobe::AssembledTrace& t : strobe::serialize::read_all(kGolden))
+    for (const strobe::SpanData& s : t.spans) {
+      char hex[17];
+      std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(s.span_id));
+      ids.insert(hex);
+    }
+  return ids;
+}
+
+TEST(Push, PostsOneTracesDataWithEverySpanToV1Traces) {
+  Collector collector({Reply{200, "{}"}});
+  const strobe::test::Run r = run_tool({"push", kGolden, "--endpoint", collector.endpoint()});
+  collector.stop();
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  EXPECT_EQ(r.err, "");
+  ASSERT_EQ(collector.requests().size(), 1u);
+  const Request& req = collector.requests()[0];
+  EXPECT_EQ(req.method, "POST");
+  EXPECT_EQ(req.target, "/v1/traces");
+  EXPECT_EQ(req.version, "HTTP/1.1");
+  EXPECT_EQ(req.headers.count("content-type") ? req.headers.at("content-type") : "", "application/json");
+  const std::vector<std::string> ids = span_ids_of(req.body);
+  EXPECT_EQ(std::multiset<std::string>(ids.begin(), ids.end()), golden_span_ids());
+  EXPECT_EQ(r.out, "pushed 18 spans in 1 requests to " + collector.endpoint() + " (0 retries, 0 spans rejected)\n");
+}
+
+TEST(Push, ExtraHeadersAreSent) {
+  Collector collector({Reply{200, "{}"}});
+  const strobe::test::Run r = run_tool(
+      {"push", kGolden, "--endpoint", collector.endpoint(), "-H", "Authorization: Bearer t0ken", "--header", "X-Tenant: blue"});
+  collector.stop();
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  ASSERT_EQ(collector.requests().size(), 1u);
+  const auto& h = collector.requests()[0].headers;
+  EXPECT_EQ(h.count("authorization") ? h.at("authorization") : "", "Bearer t0ken");
+  EXPECT_EQ(h.count("x-tenant") ? h.at("x-tenant") : "", "blue");
+}
+
+TEST(Push, RetriesA503ThenSucceeds) {
+  Collector collector({Reply{503, R"({"message":"overloaded"})"}, Reply{200, "{}"}});
+  const strobe::test::Run r =
+      run_tool({"push", kGolden, "--endpoint", collector.endpoint(), "--backoff-ms", "10"});
+  collector.stop();
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  ASSERT_EQ(collector.requests().size(), 2u);
+  EXPECT_EQ(collector.requests()[0].body, collector.requests()[1].body) << "a retry resends the same body";
+  const auto lines = r.err_lines();
+  ASSERT_EQ(lines.size(), 1u) << r.err;
+  EXPECT_NE(lines[0].find("HTTP 503"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("retrying"), std::string::npos) << lines[0];
+  EXPECT_NE(r.out.find("pushed 18 spans in 2 requests"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(1 retries"), std::string::npos) << r.out;
+}
+
+TEST(Push, ReportsPartialSuccessOnStderr) {
+  Collector collector({Reply{200, R"({"partialSuccess":{"rejectedSpans":"2","errorMessage":"bad attr"}})"}});
+  const strobe::test::Run r = run_tool({"push", kGolden, "--endpoint", collector.endpoint()});
+  collector.stop();
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  ASSERT_EQ(collector.requests().size(), 1u);
+  const auto lines = r.err_lines();
+  ASSERT_EQ(lines.size(), 1u) << r.err;
+  EXPECT_NE(lines[0].find("2 spans rejected"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("bad attr"), std::string::npos) << lines[0];
+  EXPECT_NE(r.out.find("2 spans rejected"), std::string::npos) << r.out;
+}
+
+TEST(Push, A400IsNotRetriedAndExitsFiveWithOneLine) {
+  // A second reply is scripted so that a wrong retry would be seen, not refused.
+  Collector collector({Reply{400, R"({"message":"invalid span"})"}, Reply{200, "{}"}});
+  const strobe::test::Run r =
+      run_tool({"push", kGolden, "--endpoint", collector.endpoint(), "--backoff-ms", "10"});
+  collector.stop();
+  EXPECT_EQ(r.exit_status, 5) << r.describe();
+  EXPECT_EQ(collector.requests().size(), 1u) << "400 is permanent: no retry";
+  const auto lines = r.err_lines();
+  ASSERT_EQ(lines.size(), 1u) << r.err;
+  EXPECT_EQ(lines[0].rfind("strobe: ", 0), 0u) << lines[0];
+  EXPECT_NE(lines[0].find("HTTP 400"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("invalid span"), std::string::npos) << lines[0];
+}
+
+TEST(Push, GivesUpAfterTheRetriesWithExitFive) {
+  Collector collector({Reply{503, "{}"}, Reply{503, "{}"}, Reply{503, "{}"}});
+  const strobe::test::Run r = run_tool(
+      {"push", kGolden, "--endpoint", collector.endpoint(), "--retries", "2", "--backoff-ms", "10"});
+  collector.stop();
+  EXPECT_EQ(r.exit_status, 5) << r.describe();
+  EXPECT_EQ(collector.requests().size(), 3u);
+  const auto lines = r.err_lines();
+  ASSERT_EQ(lines.size(), 3u) << r.err;  // two "retrying" lines, then the failure
+  EXPECT_NE(lines[2].find("after 3 attempt(s)"), std::string::npos) << lines[2];
+}
+
+TEST(Push, NobodyListeningExitsFive) {
+  int port = 0;
+  {
+    Collector closed({});  // binds a free port, then closes it
+    port = std::stoi(closed.endpoint().substr(std::string("http://127.0.0.1:").size()));
+  }
+  const strobe::test::Run r =
+      run_tool({"push", kGolden, "--endpoint", "http://127.0.0.1:" + std::to_string(port) + "/v1/traces", "--retries",
+                "1", "--backoff-ms", "10", "--timeout", "5"});
+  EXPECT_EQ(r.exit_status, 5) << r.describe();
+  const auto lines = r.err_lines();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(lines.back().find("failed after 2 attempt(s)"), std::string::npos) << r.err;
+}
+
+TEST(Push, SmallBatchBytesSplitsIntoSeveralBoundedRequests) {
+  constexpr std::size_t kBatchBytes = 1024;
+  Collector collector(std::vector<Reply>(40, Reply{200, "{}"}), 10s);
+  const strobe::test::Run r = run_tool(
+      {"push", kGolden, "--endpoint", collector.endpoint(), "--batch-bytes", std::to_string(kBatchBytes)});
+  collector.stop();
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  ASSERT_GT(collector.requests().size(), 2u);
+  std::multiset<std::string> all;
+  for (const Request& req : collector.requests()) {
+    const std::vector<std::string> ids = span_ids_of(req.body);
+    EXPECT_FALSE(ids.empty()) << "an empty request";
+    all.insert(ids.begin(), ids.end());
+    // A body holding a single span may exceed the limit (a span cannot be split).
+    if (ids.size() > 1) EXPECT_LE(req.body.size(), kBatchBytes) << "a body of " << ids.size() << " spans";
+  }
+  EXPECT_EQ(all, golden_span_ids());
+  EXPECT_NE(r.out.find("pushed 18 spans in " + std::to_string(collector.requests().size()) + " requests"),
+            std::string::npos)
+      << r.out;
+}
+
+// A body over 1 MiB: curl may ask "Expect: 100-continue" first; the whole body arrives.
+TEST(Push, LargeBodyArrivesWhole) {
+  const strobe::test::TempDir dir;
+  const std::string path = dir / "large.strobe";
+  {
+    strobe::serialize::FileSink sink(strobe::serialize::FileSinkOptions{path});
+    strobe::AssembledTrace t;
+    t.trace_id = strobe::TraceId{7, 7};
+    t.root_name = "bulk";
+    for (std::uint64_t i = 0; i < 2000; ++i) {
+      strobe::SpanData s;
+      s.span_id = i + 1;
+      s.parent_id = i == 0 ? 0 : 1;
+      s.name = i == 0 ? "bulk" : "item";
+      s.start_ns = 1'767'225'600'000'000'000 + static_cast<std::int64_t>(i) * 1000;
+      s.end_ns = s.start_ns + (i == 0 ? 3'000'000 : 500);
+      s.input = std::string(1000, static_cast<char>('a' + i % 26));
+      t.spans.push_back(s);
+    }
+    sink.consume(t);
+  }
+  Collector collector({Reply{200, "{}"}});
+  const strobe::test::Run r = run_tool({"push", path, "--endpoint", collector.endpoint()});
+  collector.stop();
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  ASSERT_EQ(collector.requests().size(), 1u);
+  const Request& req = collector.requests()[0];
+  EXPECT_GT(req.body.size(), std::size_t{1} << 21);
+  EXPECT_EQ(span_ids_of(req.body).size(), 2000u);
+  if (req.headers.count("expect")) EXPECT_TRUE(req.sent_continue);
+}
+
+}  // namespace
