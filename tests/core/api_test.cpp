@@ -1,0 +1,578 @@
+// The public span API end to end: each reference example is recorded for real, assembled
+// by a running Recorder, rendered with render_tree() and compared to the expected tree.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <barrier>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "render.hpp"
+#include "strobe/strobe.hpp"
+
+namespace {
+
+using strobe::AssembledTrace;
+using strobe::Attribute;
+using strobe::AttrValue;
+using strobe::Kind;
+using strobe::SpanData;
+using strobe::Status;
+using strobe::test::render_tree;
+using namespace std::chrono_literals;
+
+strobe::Config config_for(const std::shared_ptr<strobe::MemorySink>& sink) {
+  strobe::Config c;
+  c.sinks = {sink};
+  return c;
+}
+
+// "key:type=value" per attribute, so a wrong type or value shows up in the failure text.
+std::string describe(const std::vector<Attribute>& attrs) {
+  std::string out;
+  for (const Attribute& a : attrs) {
+    if (!out.empty()) out += ' ';
+    out += a.key;
+    switch (a.value.type) {
+      case AttrValue::Type::i64: out += ":i64=" + std::to_string(a.value.i); break;
+      case AttrValue::Type::f64: out += ":f64=" + std::to_string(a.value.d); break;
+      case AttrValue::Type::boolean: out += a.value.i != 0 ? ":bool=true" : ":bool=false"; break;
+      case AttrValue::Type::string: out += ":str=" + a.value.s; break;
+    }
+    if (a.truncated) out += "(truncated)";
+  }
+  return out;
+}
+
+const SpanData* find_span(const AssembledTrace& t, std::string_view name) {
+  for (const SpanData& s : t.spans)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+// The one trace the sink holds; fails the test (and returns an empty trace) otherwise.
+AssembledTrace only_trace(const strobe::MemorySink& sink) {
+  const std::vector<AssembledTrace> traces = sink.traces();
+  EXPECT_EQ(traces.size(), 1u);
+  return traces.empty() ? AssembledTrace{} : traces.front();
+}
+
+TEST(Api, NestedSpansCarryTypedAttributesAndTimedEvents) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  {
+    auto run = strobe::trace("rag-agent", {{"user", "ada"}});
+    STROBE_SPAN(plan, "analyze_query", Kind::plan);
+    plan.attr("k", 3).attr("temperature", 0.25).attr("stream", true);
+    plan.attr("query", "what is strobe?");
+    plan.event("cache_miss", {{"key", "q:17"}, {"bytes", 512}});
+    plan.event(STROBE_NAME("rewritten"), {{"changed", false}});
+    {
+      auto lookup = strobe::span("lookup", "vector-db", {{"top_k", 5}});
+      lookup.event("hit", {{"score", 0.5}});
+    }
+    {
+      STROBE_SPAN(gen, "generate", Kind::llm, {{"max_tokens", std::int64_t{1} << 40}});
+    }
+  }
+  recorder.flush();
+
+  const AssembledTrace t = only_trace(*sink);
+  EXPECT_EQ(render_tree(t),
+            "agent rag-agent\n"
+            "  plan analyze_query\n"
+            "    custom:vector-db lookup\n"
+            "    llm generate\n");
+  EXPECT_EQ(t.root_name, "rag-agent");
+  EXPECT_FALSE(t.partial);
+  ASSERT_EQ(t.spans.size(), 4u);
+
+  EXPECT_EQ(describe(t.spans[0].attrs), "user:str=ada");
+  const SpanData* plan = find_span(t, "analyze_query");
+  ASSERT_NE(plan, nullptr);
+  EXPECT_EQ(describe(plan->attrs),
+            "k:i64=3 temperature:f64=0.250000 stream:bool=true query:str=what is strobe?");
+  ASSERT_EQ(plan->events.size(), 2u);
+  EXPECT_EQ(plan->events[0].name, "cache_miss");
+  EXPECT_EQ(describe(plan->events[0].attrs), "key:str=q:17 bytes:i64=512");
+  EXPECT_EQ(plan->events[1].name, "rewritten");
+  EXPECT_EQ(describe(plan->events[1].attrs), "changed:bool=false");
+  // Each event is stamped when it happens, inside its span.
+  EXPECT_LE(plan->start_ns, plan->events[0].time_ns);
+  EXPECT_LE(plan->events[0].time_ns, plan->events[1].time_ns);
+  EXPECT_LE(plan->events[1].time_ns, plan->end_ns);
+
+  const SpanData* lookup = find_span(t, "lookup");
+  ASSERT_NE(lookup, nullptr);
+  EXPECT_EQ(lookup->kind, Kind::custom);
+  EXPECT_EQ(lookup->kind_name, "vector-db");
+  EXPECT_EQ(describe(lookup->attrs), "top_k:i64=5");
+  ASSERT_EQ(lookup->events.size(), 1u);
+  EXPECT_EQ(describe(lookup->events[0].attrs), "score:f64=0.500000");
+  EXPECT_EQ(describe(find_span(t, "generate")->attrs), "max_tokens:i64=1099511627776");
+
+  // Children lie inside their parents.
+  for (const SpanData& s : t.spans) {
+    EXPECT_LE(s.start_ns, s.end_ns) << s.name;
+    EXPECT_EQ(s.status, Status::ok) << s.name;
+    EXPECT_EQ(s.group, -1) << s.name;
+  }
+  EXPECT_LE(t.spans[0].start_ns, plan->start_ns);
+  EXPECT_LE(plan->end_ns, t.spans[0].end_ns);
+  EXPECT_LE(lookup->end_ns, find_span(t, "generate")->start_ns);
+}
+
+// Three retrievals handed to three threads under one parent, all open at once: one
+// parallel group of three with peak concurrency three.
+TEST(Api, RetrievalsFannedOutToThreadsFormOneParallelGroup) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  std::uint64_t gather_id = 0;
+  {
+    auto run = strobe::trace("research-agent");
+    {
+      auto gather = strobe::span("gather", Kind::plan);
+      gather_id = gather.span_id();
+      const strobe::Context ctx = strobe::current();
+      std::barrier all_open(3);
+      std::vector<std::thread> workers;
+      for (const char* name : {"fetch_web", "fetch_db", "fetch_docs"}) {
+        workers.emplace_back([&, name] {
+          strobe::ContextScope scope(ctx);
+          auto fetch = strobe::span(name, Kind::retrieval, {{"source", name}});
+          all_open.arrive_and_wait();
+          std::this_thread::sleep_for(1ms);  // overlap by far more than any clock skew
+        });
+      }
+      for (auto& w : workers) w.join();
+    }
+    auto answer = strobe::span("answer", Kind::llm);
+  }
+  recorder.flush();
+
+  const AssembledTrace t = only_trace(*sink);
+  EXPECT_EQ(render_tree(t),
+            "agent research-agent\n"
+            "  plan gather\n"
+            "    || retrieval fetch_db\n"
+            "    || retrieval fetch_docs\n"
+            "    || retrieval fetch_web\n"
+            "  llm answer\n");
+  ASSERT_EQ(t.groups.size(), 1u);
+  const strobe::ParallelGroup& g = t.groups[0];
+  EXPECT_EQ(g.members.size(), 3u);
+  EXPECT_EQ(g.peak_concurrency, 3u);
+  EXPECT_EQ(g.parent_id, gather_id);
+  for (std::uint64_t id : g.members) {
+    auto it = std::find_if(t.spans.begin(), t.spans.end(),
+                           [&](const SpanData& s) { return s.span_id == id; });
+    ASSERT_NE(it, t.spans.end());
+    EXPECT_EQ(it->parent_id, gather_id);
+    EXPECT_EQ(it->group, 0);
+    EXPECT_NE(it->thread_id, t.spans[0].thread_id) << it->name << " ran on the main thread";
+    EXPECT_LE(g.start_ns, it->start_ns);
+    EXPECT_LE(it->end_ns, g.end_ns);
+  }
+}
+
+// The agent's reasoning span waits (suspends) while a tool runs and resumes afterwards:
+// two segments of one logical operation, linked in one chain, with the wait measured.
+TEST(Api, WeatherAgentSuspendsWhileToolRunsAndResumes) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  std::uint64_t think_id = 0;
+  {
+    auto run = strobe::trace("weather-agent");
+    strobe::SuspendToken token;
+    {
+      auto think = strobe::span("think", Kind::llm);
+      think_id = think.span_id();
+      think.output("call get_weather(Paris)");
+      token = think.suspend();
+      EXPECT_FALSE(think.recording());
+    }
+    ASSERT_TRUE(token.valid());
+    EXPECT_EQ(token.span_id(), think_id);
+    EXPECT_EQ(token.segment_index(), 0u);
+    {
+      auto tool = strobe::span("get_weather", Kind::tool, {{"city", "Paris"}});
+      std::this_thread::sleep_for(1ms);
+    }
+    auto think = strobe::resume(token);
+    EXPECT_TRUE(think.recording());
+    EXPECT_NE(think.span_id(), think_id);
+    think.output("It is sunny in Paris.");
+  }
+  recorder.flush();
+
+  const AssembledTrace t = only_trace(*sink);
+  EXPECT_EQ(render_tree(t),
+            "agent weather-agent\n"
+            "  llm think #0\n"
+            "  tool get_weather\n"
+            "  llm think #1\n");
+  ASSERT_EQ(t.chains.size(), 1u);
+  const strobe::SegmentChain& chain = t.chains[0];
+  EXPECT_EQ(chain.first_span_id, think_id);
+  ASSERT_EQ(chain.segments.size(), 2u);
+  EXPECT_EQ(chain.segments[0], think_id);
+  EXPECT_GT(chain.waited_ns, 0);
+  const SpanData* tool = find_span(t, "get_weather");
+  ASSERT_NE(tool, nullptr);
+  EXPECT_GE(chain.waited_ns, tool->duration_ns());  // the tool ran inside the wait
+  EXPECT_TRUE(t.spans[1].flags & strobe::kSpanSuspended);
+  EXPECT_EQ(t.spans[1].output, "call get_weather(Paris)");
+  EXPECT_EQ(t.spans[3].span_id, chain.segments[1]);
+  EXPECT_EQ(t.spans[3].segment_of, think_id);
+  EXPECT_EQ(t.spans[3].parent_id, t.spans[0].span_id);
+  EXPECT_EQ(t.spans[3].output, "It is sunny in Paris.");
+  EXPECT_TRUE(t.groups.empty());
+}
+
+TEST(Api, ParentChildGrandchildNestThroughTheCurrentSpan) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  {
+    auto parent = strobe::span("parent", Kind::agent);
+    {
+      auto child = strobe::span("child", Kind::step);
+      { auto grandchild = strobe::span("grandchild"); }
+      { auto second_grandchild = strobe::span("second_grandchild", Kind::tool); }
+    }
+    auto sibling = strobe::span("child_two", Kind::action);
+  }
+  recorder.flush();
+  EXPECT_EQ(render_tree(only_trace(*sink)),
+            "agent parent\n"
+            "  step child\n"
+            "    span grandchild\n"
+            "    tool second_grandchild\n"
+            "  action child_two\n");
+}
+
+TEST(Api, ExceptionEscapingAScopeMarksTheSpanFailed) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  {
+    auto run = strobe::span("run", Kind::agent);
+    try {
+      auto risky = strobe::span("risky_tool", Kind::tool);
+      throw std::runtime_error("tool crashed");
+    } catch (const std::runtime_error&) {
+    }
+    auto after = strobe::span("after");  // the context was restored by the unwound span
+  }
+  recorder.flush();
+
+  const AssembledTrace t = only_trace(*sink);
+  EXPECT_EQ(render_tree(t),
+            "agent run\n"
+            "  tool risky_tool [failed]\n"
+            "  span after\n");
+  const SpanData* risky = find_span(t, "risky_tool");
+  ASSERT_NE(risky, nullptr);
+  EXPECT_EQ(risky->status, Status::failed);
+  EXPECT_TRUE(risky->flags & strobe::kSpanThrown);
+  EXPECT_FALSE(risky->error_message.empty());
+  EXPECT_FALSE(find_span(t, "run")->flags & strobe::kSpanThrown);
+}
+
+TEST(Api, RecordSpanKeepsExplicitStartAndDuration) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  const auto start = std::chrono::system_clock::now() - 5ms;
+  const std::int64_t start_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count();
+  std::uint64_t parent_id = 0;
+  {
+    auto run = strobe::span("run", Kind::agent);
+    parent_id = run.span_id();
+    strobe::record_span("cached_llm_call", Kind::llm, start, 1234567ns, Status::ok,
+                        {{"cache_hit", true}, {"latency_ms", 1.234567}});
+    strobe::record_span("failed_call", Kind::tool, start + 2ms, 10ns, Status::failed);
+  }
+  recorder.flush();
+
+  const AssembledTrace t = only_trace(*sink);
+  EXPECT_EQ(render_tree(t),
+            "agent run\n"
+            "  llm cached_llm_call\n"
+            "  tool failed_call [failed]\n");
+  const SpanData* cached = find_span(t, "cached_llm_call");
+  ASSERT_NE(cached, nullptr);
+  EXPECT_EQ(cached->start_ns, start_ns);
+  EXPECT_EQ(cached->end_ns, start_ns + 1234567);
+  EXPECT_EQ(cached->parent_id, parent_id);
+  EXPECT_TRUE(cached->flags & strobe::kSpanOneShot);
+  EXPECT_EQ(describe(cached->attrs), "cache_hit:bool=true latency_ms:f64=1.234567");
+  const SpanData* failed = find_span(t, "failed_call");
+  ASSERT_NE(failed, nullptr);
+  EXPECT_EQ(failed->start_ns, start_ns + 2'000'000);
+  EXPECT_EQ(failed->end_ns, start_ns + 2'000'010);
+}
+
+// flush() hands over a trace whose span is still open as an incomplete part; the span
+// goes on and arrives complete in the next part once it ends.
+TEST(Api, UnfinishedSpanAtFlushIsEmittedIncomplete) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  auto job = strobe::start_span(strobe::Name("long_job"), Kind::action);
+  job.attr("phase", 1);
+  recorder.flush();
+
+  std::vector<AssembledTrace> first = sink->take();
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(render_tree(first[0]), "action long_job [incomplete]\n");
+  EXPECT_TRUE(first[0].partial);
+  EXPECT_EQ(first[0].part, 0u);
+  ASSERT_EQ(first[0].spans.size(), 1u);
+  EXPECT_EQ(first[0].spans[0].status, Status::incomplete);
+  EXPECT_TRUE(first[0].spans[0].flags & strobe::kSpanIncomplete);
+  EXPECT_GE(first[0].spans[0].end_ns, first[0].spans[0].start_ns);
+
+  job.finish();
+  recorder.flush();
+  std::vector<AssembledTrace> second = sink->take();
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(render_tree(second[0]), "action long_job\n");
+  EXPECT_FALSE(second[0].partial);
+  EXPECT_EQ(second[0].part, 1u);
+  EXPECT_EQ(second[0].trace_id, first[0].trace_id);
+  ASSERT_EQ(second[0].spans.size(), 1u);
+  EXPECT_FALSE(second[0].spans[0].flags & strobe::kSpanIncomplete);
+  EXPECT_EQ(describe(second[0].spans[0].attrs), "phase:i64=1");
+}
+
+TEST(Api, LlmPayloadsTagsLogsAndErrorsArrive) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  {
+    auto run = strobe::trace("chat");
+    {
+      auto gen = strobe::span("generate", Kind::llm);
+      gen.model("gpt-4o-mini")
+          .input("What is the capital of France?")
+          .output("Paris.")
+          .tokens({.input = 12, .output = 3, .cached_input = 8})
+          .tag("streaming")
+          .tag("retry")
+          .log("first token after 80 ms");
+    }
+    {
+      auto tool = strobe::span("search", Kind::tool);
+      tool.fail("rate limited");
+    }
+    {
+      auto parse = strobe::span("parse", Kind::step);
+      parse.error("bad json", "{\"a\":");
+    }
+  }
+  recorder.flush();
+
+  const AssembledTrace t = only_trace(*sink);
+  EXPECT_EQ(render_tree(t),
+            "agent chat\n"
+            "  llm generate\n"
+            "  tool search [failed]\n"
+            "  step parse [failed]\n");
+  const SpanData* gen = find_span(t, "generate");
+  ASSERT_NE(gen, nullptr);
+  EXPECT_EQ(gen->model, "gpt-4o-mini");
+  EXPECT_EQ(gen->input, "What is the capital of France?");
+  EXPECT_EQ(gen->output, "Paris.");
+  EXPECT_TRUE(gen->has_tokens);
+  EXPECT_EQ(gen->tokens, (strobe::TokenUsage{12, 3, 8}));
+  EXPECT_EQ(gen->tags, (std::vector<std::string>{"streaming", "retry"}));
+  ASSERT_EQ(gen->events.size(), 1u);
+  EXPECT_EQ(gen->events[0].name, "log");
+  EXPECT_EQ(describe(gen->events[0].attrs), "message:str=first token after 80 ms");
+  EXPECT_LE(gen->start_ns, gen->events[0].time_ns);
+  EXPECT_LE(gen->events[0].time_ns, gen->end_ns);
+
+  const SpanData* search = find_span(t, "search");
+  ASSERT_NE(search, nullptr);
+  EXPECT_EQ(search->status, Status::failed);
+  EXPECT_EQ(search->error_message, "rate limited");
+  EXPECT_FALSE(search->flags & strobe::kSpanThrown);
+  const SpanData* parse = find_span(t, "parse");
+  ASSERT_NE(parse, nullptr);
+  EXPECT_EQ(parse->error_message, "bad json");
+  EXPECT_EQ(parse->error_data, "{\"a\":");
+}
+
+TEST(Api, KindGivenByStringIsBuiltInOrCustom) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  {
+    auto run = strobe::span("run", "agent");
+    { auto db = strobe::span("query", "vector-db"); }
+    { auto tool = strobe::span("call", "tool"); }
+    { auto empty = strobe::span("unnamed", ""); }
+  }
+  recorder.flush();
+  const AssembledTrace t = only_trace(*sink);
+  EXPECT_EQ(render_tree(t),
+            "agent run\n"
+            "  custom:vector-db query\n"
+            "  tool call\n"
+            "  custom unnamed\n");
+  EXPECT_EQ(find_span(t, "query")->kind_name, "vector-db");
+  EXPECT_EQ(find_span(t, "call")->kind_name, "");
+}
+
+// next() ends a stage and begins the next with one clock read: adjacent siblings whose
+// end and start are the same instant, so they never form a parallel group.
+TEST(Api, NextChainsAdjacentSiblingsWithSharedTimestamps) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  {
+    auto step = strobe::span("decode_step", Kind::llm);
+    STROBE_SPAN(stage, "embed", Kind::step);
+    stage.attr("layer", 0);
+    STROBE_NEXT(stage, "attention").attr("layer", 1);
+    stage.next(strobe::Name("mlp"), Kind::action).attr("layer", 2);
+    auto inner = strobe::span("inside_mlp");  // child of the current stage
+  }
+  recorder.flush();
+
+  const AssembledTrace t = only_trace(*sink);
+  EXPECT_EQ(render_tree(t),
+            "llm decode_step\n"
+            "  step embed\n"
+            "  step attention\n"
+            "  action mlp\n"
+            "    span inside_mlp\n");
+  ASSERT_EQ(t.spans.size(), 5u);
+  const SpanData& embed = t.spans[1];
+  const SpanData& attention = t.spans[2];
+  const SpanData& mlp = t.spans[3];
+  EXPECT_EQ(embed.end_ns, attention.start_ns);
+  EXPECT_EQ(attention.end_ns, mlp.start_ns);
+  EXPECT_EQ(describe(embed.attrs), "layer:i64=0");
+  EXPECT_EQ(describe(attention.attrs), "layer:i64=1");
+  EXPECT_EQ(describe(mlp.attrs), "layer:i64=2");
+  for (const SpanData* s : {&embed, &attention, &mlp}) EXPECT_EQ(s->parent_id, t.spans[0].span_id);
+  EXPECT_TRUE(t.groups.empty());
+}
+
+// next(name) keeps the kind, and for a custom kind that is the kind's name too.
+TEST(Api, NextKeepsTheCustomKindName) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  {
+    auto run = strobe::span("run", Kind::agent);
+    auto db = strobe::span("query", "vector-db");
+    db.next(strobe::Name("rerank"));
+  }
+  recorder.flush();
+  EXPECT_EQ(render_tree(only_trace(*sink)),
+            "agent run\n"
+            "  custom:vector-db query\n"
+            "  custom:vector-db rerank\n");
+}
+
+TEST(Api, IdAccessorsMatchTheAssembledTrace) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  strobe::TraceId trace_id;
+  std::uint64_t root_id = 0, child_id = 0, grandchild_id = 0;
+  {
+    auto root = strobe::trace("ids");
+    trace_id = root.trace_id();
+    root_id = root.span_id();
+    EXPECT_TRUE(trace_id.valid());
+    EXPECT_EQ(trace_id.to_hex().size(), 32u);
+    EXPECT_NE(root_id, 0u);
+    EXPECT_EQ(root.parent_id(), 0u);
+    EXPECT_EQ(strobe::current().span_id(), root_id);
+    EXPECT_EQ(strobe::current().trace_id(), trace_id);
+
+    auto child = strobe::span("child");
+    child_id = child.span_id();
+    EXPECT_EQ(child.parent_id(), root_id);
+    EXPECT_EQ(child.trace_id(), trace_id);
+    EXPECT_NE(child_id, root_id);
+    EXPECT_EQ(child.context().span_id(), child_id);
+
+    auto grandchild = strobe::start_span(strobe::Name("grandchild"));
+    grandchild_id = grandchild.span_id();
+    EXPECT_EQ(grandchild.parent_id(), child_id);
+    EXPECT_EQ(strobe::current().span_id(), child_id);  // start_span is not made current
+  }
+  EXPECT_FALSE(strobe::current().valid());
+  {
+    auto other = strobe::trace("ids");
+    EXPECT_NE(other.trace_id(), trace_id);
+  }
+  recorder.flush();
+
+  std::vector<AssembledTrace> traces = sink->traces();
+  ASSERT_EQ(traces.size(), 2u);
+  const AssembledTrace& t = traces[0].trace_id == trace_id ? traces[0] : traces[1];
+  ASSERT_EQ(t.trace_id, trace_id);
+  ASSERT_EQ(t.spans.size(), 3u);
+  EXPECT_EQ(t.spans[0].span_id, root_id);
+  EXPECT_EQ(t.spans[0].parent_id, 0u);
+  EXPECT_TRUE(t.spans[0].flags & strobe::kSpanTraceRoot);
+  EXPECT_EQ(t.spans[1].span_id, child_id);
+  EXPECT_EQ(t.spans[1].parent_id, root_id);
+  EXPECT_EQ(t.spans[2].span_id, grandchild_id);
+  EXPECT_EQ(t.spans[2].parent_id, child_id);
+}
+
+// Without an active Recorder every call is a harmless no-op, and nothing leaks into a
+// recorder started afterwards.
+TEST(Api, EveryCallIsANoOpWithoutARecorder) {
+  ASSERT_FALSE(strobe::Recorder::active());
+  const strobe::Context before = strobe::current();
+  {
+    auto run = strobe::trace("agent", {{"k", 1}});
+    EXPECT_FALSE(run.recording());
+    EXPECT_EQ(run.span_id(), 0u);
+    EXPECT_FALSE(run.trace_id().valid());
+    auto s = strobe::span("step", Kind::llm, {{"a", 1}, {"b", "x"}});
+    EXPECT_FALSE(s.recording());
+    s.attr("k", 1).attr("d", 0.5).attr("b", true).attr("s", "text");
+    s.event("e", {{"k", 2}}).log("line").input("in").output("out").model("m");
+    s.tokens({.input = 1}).tag("t").fail("f").error("e", "d");
+    s.next(strobe::Name("next"));
+    EXPECT_FALSE(s.recording());
+    const strobe::SuspendToken token = s.suspend();
+    EXPECT_FALSE(token.valid());
+    auto resumed = strobe::resume(token);
+    EXPECT_FALSE(resumed.recording());
+    auto custom = strobe::span("c", "vector-db");
+    EXPECT_FALSE(custom.recording());
+    auto explicit_span = strobe::start_span(strobe::Name("explicit"), Kind::tool,
+                                            {.mark_as_current = true});
+    EXPECT_FALSE(explicit_span.recording());
+    explicit_span.finish();
+    explicit_span.finish();
+    strobe::record_span("one_shot", Kind::tool, std::chrono::system_clock::now(), 1ms);
+    { STROBE_SPAN(macro_span, "macro", Kind::step); }
+    strobe::ContextScope scope(run.context());
+    auto adopted = strobe::span("adopted");
+    EXPECT_FALSE(adopted.recording());
+    EXPECT_FALSE(strobe::prepare_thread());
+  }
+  EXPECT_EQ(strobe::current().span_id(), before.span_id());
+  EXPECT_EQ(strobe::current().trace_id(), before.trace_id());
+
+  auto sink = std::make_shared<strobe::MemorySink>();
+  {
+    strobe::Recorder recorder(config_for(sink));
+    recorder.flush();
+    const strobe::Stats stats = recorder.stats();
+    EXPECT_EQ(stats.spans_recorded, 0u);
+    EXPECT_EQ(stats.orphan_records, 0u);
+  }
+  EXPECT_TRUE(sink->traces().empty());
+}
+
+}  // namespace
