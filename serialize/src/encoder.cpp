@@ -114,7 +114,8 @@ struct Encoder::Impl {
       col_kind[i] = static_cast<std::uint8_t>(s.kind);
       col_status[i] = static_cast<std::uint8_t>(s.status);
       col_start[i] = s.start_ns;
-      col_dur[i] = s.end_ns - s.start_ns;
+      // Wrapping: defined for any pair of times, and undone exactly by SpanView::end_ns().
+      col_dur[i] = static_cast<std::int64_t>(static_cast<std::uint64_t>(s.end_ns) - static_cast<std::uint64_t>(s.start_ns));
       col_thread[i] = thread(s.thread_id);
       if (!needs_detail(s)) continue;
       std::vector<flatbuffers::Offset<fb::Event>> events;

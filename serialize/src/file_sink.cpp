@@ -196,9 +196,9 @@ void FileSink::consume(const AssembledTrace& trace) {
 
 void FileSink::flush() {
   if (impl_->closed) return;
+  impl_->check_still_linked();  // before writing: a batch must not go into a removed file
   impl_->write_batch();
   impl_->ensure_header();
-  impl_->check_still_linked();
   if (impl_->options.fsync_on_flush && impl_->fd >= 0 && ::fdatasync(impl_->fd) != 0)
     impl_->fail("fdatasync failed", errno);
 }

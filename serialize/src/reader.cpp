@@ -26,6 +26,15 @@ std::size_t len(const V* v) {
   return v ? v->size() : 0;
 }
 
+// FlatBuffers' Verifier (2.0) checks a vector's length prefix for 4-byte alignment but
+// not its elements (google/flatbuffers#8397): 8-byte elements may sit off an 8-byte
+// boundary in a hostile buffer, and reading them is undefined behaviour. (Empty vectors
+// are left alone: the builder itself writes them unaligned, and nothing is read from them.)
+template <class V>
+bool aligned8(const V* v) {
+  return !v || v->size() == 0 || reinterpret_cast<std::uintptr_t>(v->Data()) % 8 == 0;
+}
+
 // What the Verifier cannot know: columns of equal length and every index in range.
 // Returns an empty string when the batch is consistent.
 std::string check_batch(const fb::Batch* b) {
@@ -34,6 +43,7 @@ std::string check_batch(const fb::Batch* b) {
   auto str_ok = [&](std::uint32_t i) { return i < nstr || (i == 0); };
   auto attrs_ok = [&](const flatbuffers::Vector<const fb::Attr*>* v) {
     if (!v) return true;
+    if (!aligned8(v)) return false;
     for (const fb::Attr* a : *v) {
       if (!str_ok(a->key())) return false;
       if (a->type() == fb::AttrType::String && a->value() >= nstr) return false;
@@ -41,9 +51,13 @@ std::string check_batch(const fb::Batch* b) {
     }
     return true;
   };
+  if (!aligned8(b->threads())) return "misaligned vector";
   if (!b->traces()) return {};
   for (const fb::Trace* t : *b->traces()) {
     const std::size_t n = len(t->span_id());
+    if (!aligned8(t->span_id()) || !aligned8(t->parent_id()) || !aligned8(t->start_ns()) ||
+        !aligned8(t->duration_ns()))
+      return "misaligned vector";
     if (len(t->parent_id()) != n || len(t->name()) != n || len(t->kind()) != n || len(t->status()) != n ||
         len(t->start_ns()) != n || len(t->duration_ns()) != n || len(t->thread()) != n)
       return "span columns of unequal length";
@@ -215,7 +229,11 @@ SpanData SpanView::to_span_data() const {
     const fb::SpanDetail* d = D(dp);
     s.flags = d->flags();
     s.kind_name = std::string(b.string(d->kind_name()));
-    if (d->end_thread() != 0) s.end_thread_id = b.thread(d->end_thread() - 1);
+    if (d->end_thread() != 0) {
+      s.end_thread_id = b.thread(d->end_thread() - 1);
+    } else if (s.flags & kSpanIncomplete) {
+      s.end_thread_id = 0;  // it never ended (the encoder stores no end thread for it)
+    }
     s.error_message = std::string(b.string(d->error_message()));
     s.error_data = std::string(b.string(d->error_data()));
     s.input = std::string(b.string(d->input()));

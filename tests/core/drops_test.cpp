@@ -164,6 +164,7 @@ TEST(Drops, LostEndsLeaveSpansIncompleteButNamed) {
   {
     strobe::Recorder recorder(stalled_config(sink));
     let_drainer_fall_asleep(recorder);
+    ASSERT_TRUE(strobe::prepare_thread());  // t.headroom is set when the thread attaches
     strobe::detail::ThreadState& t = strobe::detail::t_state;
     {
       std::vector<strobe::Span> open;

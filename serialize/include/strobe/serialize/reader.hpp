@@ -33,7 +33,12 @@ class SpanView {
   [[nodiscard]] Status status() const noexcept;
   [[nodiscard]] std::int64_t start_ns() const noexcept;
   [[nodiscard]] std::int64_t duration_ns() const noexcept;
-  [[nodiscard]] std::int64_t end_ns() const noexcept { return start_ns() + duration_ns(); }
+  // Wraps like the encoder's end - start, so any pair of times reads back exactly (and a
+  // hostile duration cannot overflow).
+  [[nodiscard]] std::int64_t end_ns() const noexcept {
+    return static_cast<std::int64_t>(static_cast<std::uint64_t>(start_ns()) +
+                                     static_cast<std::uint64_t>(duration_ns()));
+  }
   [[nodiscard]] std::uint64_t thread_id() const noexcept;
   // From the span's detail entry, when it has one.
   [[nodiscard]] bool has_tokens() const noexcept;
