@@ -1,0 +1,258 @@
+// The recording hot path, next to baselines that do the same work by other means: two
+// timestamps and two 64-byte records per span.
+//
+// Strobe cases run with a live Recorder (its drainer thread polling the rings) under
+// OverflowPolicy::wait, so no record is ever dropped. The drainer assembles far more
+// slowly than the hot path records, so a tight loop would soon measure the drainer, not
+// the hot path: every case records in batches that fill at most half a ring, and lets the
+// drainer catch up (Recorder::flush) with the timer paused between batches. Within a
+// batch the drainer runs as it always does (it wakes every drain_interval and reads
+// whatever was committed).
+//
+// BM_SpanScopeDisabled runs first, with no Recorder active. The Recorder is created by
+// the first strobe case and destroyed (after a check that nothing was dropped) before
+// the baselines, which need none.
+
+#include <benchmark/benchmark.h>
+#include <concurrentqueue/concurrentqueue.h>
+#include <x86intrin.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <strobe/strobe.hpp>
+
+namespace {
+
+// Records per thread ring: 4 MiB per recording thread.
+constexpr std::size_t kRingCapacity = std::size_t{1} << 16;
+// Records one timed batch may write: half a ring, so the ring never fills inside a batch
+// (the wait policy would otherwise make the hot path wait for the drainer).
+constexpr std::int64_t kBatchRecords = static_cast<std::int64_t>(kRingCapacity / 2);
+
+std::unique_ptr<strobe::Recorder> g_recorder;
+
+strobe::Config bench_config() {
+  strobe::Config c;
+  c.ring_capacity = kRingCapacity;
+  c.overflow = strobe::OverflowPolicy::wait;
+  return c;
+}
+
+// Benchmark setup hooks (run on the main thread before a case's threads start).
+void start_recorder(const benchmark::State&) {
+  if (!g_recorder) g_recorder = std::make_unique<strobe::Recorder>(bench_config());
+}
+
+// Flushes, reports the recorder's counts on stderr (with a warning when anything was
+// dropped), and destroys the Recorder.
+void stop_recorder() {
+  if (!g_recorder) return;
+  g_recorder->flush();
+  const strobe::Stats s = g_recorder->stats();
+  std::fprintf(stderr, "recorder: %llu spans recorded, %llu records dropped\n",
+               static_cast<unsigned long long>(s.spans_recorded),
+               static_cast<unsigned long long>(s.records_dropped));
+  if (s.records_dropped != 0) {
+    std::fprintf(stderr,
+                 "warning: %llu records (%llu spans) were dropped; the strobe cases did not "
+                 "measure a lossless steady state\n",
+                 static_cast<unsigned long long>(s.records_dropped),
+                 static_cast<unsigned long long>(s.spans_dropped));
+  }
+  g_recorder.reset();
+}
+void stop_recorder(const benchmark::State&) { stop_recorder(); }
+
+// Runs body() in timed batches of kBatchRecords / records_per_iteration iterations; after
+// each batch, with the timer paused, waits until the drainer has consumed everything
+// (records_per_iteration 0: no recorder, no waiting). Every case uses it, so every case
+// has the same loop shape.
+template <class Body>
+void run_batched(benchmark::State& state, std::int64_t records_per_iteration, Body&& body) {
+  const std::int64_t per_batch =
+      records_per_iteration == 0 ? 4096 : kBatchRecords / records_per_iteration;
+  while (state.KeepRunningBatch(per_batch)) {
+    for (std::int64_t i = 0; i < per_batch; ++i) body();
+    if (records_per_iteration != 0) {
+      state.PauseTiming();
+      g_recorder->flush();
+      state.ResumeTiming();
+    }
+  }
+}
+
+// ---- strobe ----
+
+// The no-op path: STROBE_SPAN while no Recorder is active (one relaxed load and a branch).
+void BM_SpanScopeDisabled(benchmark::State& state) {
+  run_batched(state, 0, [] { STROBE_SPAN(span, "bench.disabled"); });
+}
+BENCHMARK(BM_SpanScopeDisabled)->Setup(stop_recorder);
+
+// Begin + end of a STROBE_SPAN that is a child of the thread's open trace root: two clock
+// reads, two 64-byte records, current-context save and restore.
+void BM_SpanScope(benchmark::State& state) {
+  auto root = strobe::trace("bench.root");
+  run_batched(state, 2, [] { STROBE_SPAN(span, "bench.child"); });
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SpanScope)->Setup(start_recorder);
+// The same per recording thread with one and two threads recording at once (each thread
+// has its own ring; Time is per span across all threads, CPU is per span per thread).
+BENCHMARK(BM_SpanScope)->Setup(start_recorder)->Threads(1)->Threads(2);
+
+// A child span with two integer attributes and one short string attribute, keys
+// interned at the call site: five records.
+void BM_SpanWithAttrs(benchmark::State& state) {
+  auto root = strobe::trace("bench.root");
+  std::int64_t n = 0;
+  run_batched(state, 5, [&n] {
+    STROBE_SPAN(span, "bench.attrs");
+    span.attr(STROBE_NAME("index"), ++n)
+        .attr(STROBE_NAME("tokens"), 128)
+        .attr(STROBE_NAME("model"), "small-model");
+  });
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SpanWithAttrs)->Setup(start_recorder);
+
+// span.event() with no attributes on an already open span: one clock read, one record.
+void BM_Event(benchmark::State& state) {
+  auto root = strobe::trace("bench.root");
+  STROBE_SPAN(span, "bench.events");
+  run_batched(state, 1, [&span] { span.event(STROBE_NAME("bench.tick")); });
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Event)->Setup(start_recorder);
+
+// Cost per span in a chain of 8 adjacent sibling spans (STROBE_NEXT): 9 clock reads and
+// 16 records per chain. The "span" counter is the time per span.
+void BM_SpanChain(benchmark::State& state) {
+  constexpr int kChain = 8;
+  auto root = strobe::trace("bench.root");
+  run_batched(state, 2 * kChain, [] {
+    STROBE_SPAN(span, "bench.stage0");
+    STROBE_NEXT(span, "bench.stage1");
+    STROBE_NEXT(span, "bench.stage2");
+    STROBE_NEXT(span, "bench.stage3");
+    STROBE_NEXT(span, "bench.stage4");
+    STROBE_NEXT(span, "bench.stage5");
+    STROBE_NEXT(span, "bench.stage6");
+    STROBE_NEXT(span, "bench.stage7");
+  });
+  state.SetItemsProcessed(state.iterations() * kChain);
+  state.counters["span"] = benchmark::Counter(
+      kChain, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_SpanChain)->Setup(start_recorder);
+
+// ---- baselines: the same two timestamps and two 64-byte records ----
+
+struct alignas(64) Rec64 {
+  std::uint64_t word[8];
+};
+static_assert(sizeof(Rec64) == 64);
+
+// Fills a record the way a begin or end record is filled: a few ids and a timestamp.
+inline void fill(Rec64& r, std::uint64_t id, std::uint64_t ts) noexcept {
+  r.word[0] = 1;
+  r.word[1] = id;
+  r.word[2] = ts;
+  r.word[3] = 0x1111;
+  r.word[4] = 0x2222;
+  r.word[5] = id - 1;
+  r.word[6] = 0;
+  r.word[7] = 0;
+}
+
+// The floor any recorder of this shape pays: two __rdtsc() and two 64-byte stores into a
+// prefaulted per-thread array as large as strobe's ring, wrapping; nothing published.
+void BM_BaselineFloor(benchmark::State& state) {
+  constexpr std::size_t kMask = kRingCapacity - 1;
+  std::unique_ptr<Rec64[]> slots(new Rec64[kRingCapacity]());  // value-initialised: prefaulted
+  Rec64* buf = slots.get();
+  benchmark::DoNotOptimize(buf);
+  std::uint64_t pos = 0;
+  run_batched(state, 0, [&] {
+    fill(buf[pos & kMask], pos, __rdtsc());
+    ++pos;
+    fill(buf[pos & kMask], pos, __rdtsc());
+    ++pos;
+    benchmark::ClobberMemory();
+  });
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_BaselineFloor)->Setup(stop_recorder);
+
+// Two records through a moodycamel::ConcurrentQueue (with a ProducerToken), timestamps
+// included; a consumer thread dequeues in bulk and sleeps ~1 ms whenever it finds the
+// queue empty, as strobe's drainer does.
+void BM_BaselineMoodycamel(benchmark::State& state) {
+  moodycamel::ConcurrentQueue<Rec64> queue(kRingCapacity);
+  std::atomic<bool> stop{false};
+  std::thread consumer([&] {
+    std::vector<Rec64> out(1024);
+    std::uint64_t sink = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+      std::size_t n;
+      while ((n = queue.try_dequeue_bulk(out.data(), out.size())) != 0) sink += out[n - 1].word[2];
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    benchmark::DoNotOptimize(sink);
+  });
+  moodycamel::ProducerToken token(queue);
+  std::uint64_t id = 0;
+  Rec64 r{};
+  run_batched(state, 0, [&] {
+    fill(r, ++id, __rdtsc());
+    queue.enqueue(token, r);
+    fill(r, id, __rdtsc());
+    queue.enqueue(token, r);
+  });
+  stop.store(true, std::memory_order_relaxed);
+  consumer.join();
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_BaselineMoodycamel)->Setup(stop_recorder);
+
+// The naive recorder: each of the two records is stamped with steady_clock and appended
+// to a std::vector under a std::mutex (uncontended); cleared when it reaches the size of
+// strobe's ring, so memory stays bounded.
+void BM_BaselineMutexVector(benchmark::State& state) {
+  std::mutex mutex;
+  std::vector<Rec64> records;
+  records.reserve(kRingCapacity);
+  std::uint64_t id = 0;
+  auto append = [&](std::uint64_t span_id) {
+    const auto ts = static_cast<std::uint64_t>(
+        std::chrono::steady_clock::now().time_since_epoch().count());
+    std::lock_guard lock(mutex);
+    if (records.size() == kRingCapacity) records.clear();
+    fill(records.emplace_back(), span_id, ts);
+  };
+  run_batched(state, 0, [&] {
+    append(++id);
+    append(id);
+  });
+  benchmark::DoNotOptimize(records.data());
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_BaselineMutexVector)->Setup(stop_recorder);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  stop_recorder();
+  benchmark::Shutdown();
+  return 0;
+}

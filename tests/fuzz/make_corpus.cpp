@@ -1,0 +1,79 @@
+// Writes the reader fuzzer's seed corpus: small valid strobe files of various shapes.
+// Usage: strobe_fuzz_corpus <dir>
+
+#include <strobe/serialize/writer.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "random_trace.hpp"
+
+namespace fs = std::filesystem;
+using namespace strobe;
+using namespace strobe::serialize;
+
+namespace {
+
+RecorderInfo info() {
+  RecorderInfo i;
+  i.service_name = "fuzz-seed";
+  i.host_name = "host";
+  i.process_id = 1;
+  i.start_ns = 1'700'000'000'000'000'000;
+  i.clock = "steady";
+  return i;
+}
+
+void random_file(const fs::path& path, std::uint64_t seed, std::size_t traces, std::size_t max_spans,
+                 std::size_t batch_spans) {
+  strobe::test::RandomTraces gen(seed, {.max_spans = max_spans, .long_string_share = 0});
+  FileSink sink({.path = path.string(), .batch_spans = batch_spans});
+  sink.open(info());
+  for (std::size_t i = 0; i < traces; ++i) sink.consume(gen.next());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s <corpus-dir>\n", argv[0]);
+    return 2;
+  }
+  const fs::path dir = argv[1];
+  try {
+    fs::create_directories(dir);
+    {  // header and end frame only
+      FileSink sink({.path = (dir / "seed-empty.strobe").string()});
+      sink.open(info());
+    }
+    {  // one plain span
+      FileSink sink({.path = (dir / "seed-one-span.strobe").string()});
+      sink.open(info());
+      AssembledTrace t;
+      t.trace_id = TraceId{1, 2};
+      t.root_name = "root";
+      t.spans.push_back(strobe::test::RandomTraces::plain_span(7, 0, "root", Kind::agent, 100, 200, 42));
+      sink.consume(t);
+    }
+    // Every field kind, one batch and several.
+    random_file(dir / "seed-rich-one-batch.strobe", 1, 3, 8, 1000);
+    random_file(dir / "seed-rich-batches.strobe", 2, 8, 5, 6);
+    random_file(dir / "seed-rich-large-traces.strobe", 3, 2, 30, 1000);
+    {  // written and flushed but never closed: no end frame
+      const fs::path open_path = dir / "open.tmp";
+      strobe::test::RandomTraces gen(4, {.max_spans = 6, .long_string_share = 0});
+      FileSink sink({.path = open_path.string()});
+      sink.open(info());
+      for (int i = 0; i < 3; ++i) sink.consume(gen.next());
+      sink.flush();
+      fs::copy_file(open_path, dir / "seed-no-end-frame.strobe", fs::copy_options::overwrite_existing);
+      sink.close();
+      fs::remove(open_path);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "strobe_fuzz_corpus: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,364 @@
+// The FileSink: rotation, durability on flush, and every I/O error path (no directory,
+// disk full, file removed) — reported in one line, counted, never blocking a recording
+// thread, and never leaving a file the reader cannot read up to its last whole frame.
+
+#include <gtest/gtest.h>
+#include <strobe/serialize/reader.hpp>
+#include <strobe/serialize/writer.hpp>
+#include <strobe/strobe.hpp>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "random_trace.hpp"
+
+namespace fs = std::filesystem;
+using namespace strobe;
+using namespace strobe::serialize;
+using strobe::test::first_difference;
+
+namespace {
+
+// A directory of the test's own, removed when the test ends (failed or not).
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    path = fs::temp_directory_path() / ("strobe-" + std::string(info->test_suite_name()) + "-" + info->name() + "-" +
+                                        std::to_string(::getpid()));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
+
+// on_error runs on the drainer thread; tests read the messages from theirs.
+struct Messages {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  std::function<void(const std::string&)> callback() {
+    return [this](const std::string& m) {
+      std::lock_guard lock(mutex);
+      lines.push_back(m);
+    };
+  }
+  std::vector<std::string> get() {
+    std::lock_guard lock(mutex);
+    return lines;
+  }
+};
+
+void expect_one_line_naming(const std::string& message, const std::string& path, const std::string& what) {
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  EXPECT_NE(message.find(path), std::string::npos) << message;
+  EXPECT_NE(message.find(what), std::string::npos) << message;
+}
+
+// A small tmpfs, so that the disk really fills up. Needs CAP_SYS_ADMIN.
+class TinyFilesystem {
+ public:
+  explicit TinyFilesystem(const fs::path& dir, const char* size) : dir_(dir) {
+    fs::create_directories(dir_);
+    mounted_ = ::mount("tmpfs", dir_.c_str(), "tmpfs", 0, (std::string("size=") + size).c_str()) == 0;
+  }
+  ~TinyFilesystem() { unmount(); }
+  void unmount() {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+    mounted_ = false;
+  }
+  TinyFilesystem(const TinyFilesystem&) = delete;
+  TinyFilesystem& operator=(const TinyFilesystem&) = delete;
+  [[nodiscard]] bool mounted() const noexcept { return mounted_; }
+
+ private:
+  fs::path dir_;
+  bool mounted_ = false;
+};
+
+}  // namespace
+
+TEST(FileSink, RotatesBySizeAndEveryFileStandsAlone) {
+  const TempDir tmp;
+  const fs::path& dir = tmp.path;
+  const std::string path = (dir / "run.strobe").string();
+  strobe::test::RandomTraces gen(11, {.max_spans = 12, .long_string_share = 0, .service_name = "rotation",
+                                      .process_id = 5});
+  std::vector<AssembledTrace> written;
+  FileSink::Counters counters;
+  std::string last_path;
+  {
+    FileSink sink({.path = path, .batch_spans = 16, .rotate_bytes = 4096});
+    RecorderInfo info;
+    info.service_name = "rotation";
+    info.process_id = 5;
+    sink.open(info);
+    for (int i = 0; i < 80; ++i) {
+      written.push_back(gen.next());
+      sink.consume(written.back());
+    }
+    sink.close();
+    counters = sink.counters();
+    last_path = sink.current_path();
+  }
+  ASSERT_GE(counters.files, 3u);
+  EXPECT_EQ(counters.io_errors, 0u);
+  EXPECT_EQ(counters.traces, written.size());
+  EXPECT_EQ(last_path, (dir / ("run." + std::to_string(counters.files - 1) + ".strobe")).string());
+  std::vector<AssembledTrace> all;
+  std::uint64_t bytes = 0;
+  for (std::uint64_t i = 0; i < counters.files; ++i) {
+    const std::string p = i == 0 ? path : (dir / ("run." + std::to_string(i) + ".strobe")).string();
+    SCOPED_TRACE(p);
+    ASSERT_TRUE(fs::exists(p));
+    bytes += fs::file_size(p);
+    Reader r(p);
+    EXPECT_EQ(r.info().service_name, "rotation");
+    BatchView b;
+    std::size_t traces = 0;
+    while (r.next(b)) {
+      for (std::size_t k = 0; k < b.trace_count(); ++k) all.push_back(b.trace(k).materialize());
+      traces += b.trace_count();
+    }
+    EXPECT_FALSE(r.error()) << r.error()->what();
+    EXPECT_TRUE(r.ended_cleanly());
+    EXPECT_EQ(r.end_info().traces, traces);
+    // A file ends soon after it reaches the limit: at most one batch beyond it.
+    if (i + 1 < counters.files) EXPECT_GE(fs::file_size(p), 4096u);
+  }
+  EXPECT_FALSE(fs::exists(dir / ("run." + std::to_string(counters.files) + ".strobe")));
+  EXPECT_EQ(bytes, counters.bytes);
+  ASSERT_EQ(all.size(), written.size());
+  for (std::size_t i = 0; i < all.size(); ++i) ASSERT_EQ(first_difference(written[i], all[i]), "");
+}
+
+// Rotated names: the index goes before the extension, or at the end when there is none
+// (a dot in a directory name is not an extension).
+TEST(FileSink, RotatedFileNames) {
+  const TempDir tmp;
+  const fs::path& dir = tmp.path;
+  fs::create_directories(dir / "d.x");
+  strobe::test::RandomTraces gen(3, {.max_spans = 4, .long_string_share = 0});
+  for (const std::string& base : {(dir / "plain").string(), (dir / "d.x" / "run").string()}) {
+    FileSink sink({.path = base, .batch_spans = 1, .rotate_bytes = 1});
+    for (int i = 0; i < 3; ++i) sink.consume(gen.next());
+    sink.close();
+    EXPECT_TRUE(fs::exists(base));
+    EXPECT_TRUE(fs::exists(base + ".1"));
+    EXPECT_TRUE(fs::exists(base + ".2"));
+    EXPECT_NO_THROW((void)read_all(base + ".2"));
+  }
+}
+
+// flush() makes everything consumed so far readable (with fsync: durable) while the file
+// stays open; the reader then reports the missing end frame and keeps every trace.
+TEST(FileSink, FlushWithFsyncMakesTracesReadable) {
+  const TempDir tmp;
+  const fs::path& dir = tmp.path;
+  const std::string path = (dir / "synced.strobe").string();
+  strobe::test::RandomTraces gen(5);
+  std::vector<AssembledTrace> written;
+  FileSink sink({.path = path, .fsync_on_flush = true});
+  RecorderInfo info;
+  info.service_name = "roundtrip-service";
+  info.process_id = 4242;
+  sink.open(info);
+  sink.flush();  // nothing consumed yet: the header only
+  for (int i = 0; i < 5; ++i) {
+    written.push_back(gen.next());
+    sink.consume(written.back());
+  }
+  EXPECT_EQ(sink.counters().batches, 0u) << "below batch_spans nothing is written before flush";
+  sink.flush();
+  EXPECT_EQ(sink.counters().batches, 1u);
+  std::optional<ReadError> error;
+  std::vector<AssembledTrace> got = read_all(path, &error);
+  ASSERT_TRUE(error);
+  EXPECT_NE(error->message().find("without an end frame"), std::string::npos) << error->what();
+  ASSERT_EQ(got.size(), written.size());
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(first_difference(written[i], got[i]), "");
+
+  sink.close();
+  sink.close();                  // a second close does nothing
+  sink.consume(written.front());  // nor does a consume after it
+  sink.flush();
+  error.reset();
+  got = read_all(path, &error);
+  EXPECT_FALSE(error) << error->what();
+  EXPECT_EQ(got.size(), written.size());
+  EXPECT_EQ(sink.counters().io_errors, 0u);
+}
+
+TEST(FileSink, MissingDirectoryThrowsBeforeRecording) {
+  const TempDir tmp;
+  const fs::path& dir = tmp.path;
+  const std::string path = (dir / "no" / "such" / "dir" / "run.strobe").string();
+  try {
+    FileSink sink({.path = path});
+    FAIL() << "opened a file in a missing directory";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), ENOENT);
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(FileSink({.path = ""}), std::invalid_argument);
+  EXPECT_THROW(FileSink({.path = (dir / "x.strobe").string(), .batch_spans = 0}), std::invalid_argument);
+}
+
+// The disk fills up under a running recorder: every failed write is reported in one line
+// and counted (sink and recorder), recording goes on while the sink is stuck in its error
+// path, the file is cut back to its last whole frame, and writing resumes once there is
+// space again.
+TEST(FileSink, DiskFullIsReportedAndTheFileStaysReadable) {
+  const TempDir tmp;
+  const fs::path& dir = tmp.path;
+  const fs::path mnt = dir / "tiny";
+  TinyFilesystem tiny(mnt, "64k");
+  if (!tiny.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs CAP_SYS_ADMIN)";
+  const std::string path = (mnt / "run.strobe").string();
+  const fs::path filler = mnt / "filler";
+  {
+    std::ofstream f(filler, std::ios::binary);
+    const std::string block(4096, 'f');
+    for (int i = 0; i < 10; ++i) f << block;  // leaves ~24 KiB for the trace file
+  }
+  // The first error holds the drainer inside on_error until the test lets it go.
+  Messages messages;
+  std::mutex stall_mutex;
+  std::condition_variable stall_cv;
+  bool stalled = false, released = false;
+  auto on_error = [&](const std::string& m) {
+    messages.callback()(m);
+    std::unique_lock lock(stall_mutex);
+    if (stalled) return;
+    stalled = true;
+    stall_cv.notify_all();
+    stall_cv.wait_for(lock, std::chrono::seconds(5), [&] { return released; });
+  };
+  auto sink = std::make_shared<FileSink>(FileSinkOptions{.path = path, .batch_spans = 32, .on_error = on_error});
+  Stats stats;
+  std::uint64_t recorded = 0, roots = 0;
+  {
+    Recorder rec(Config{.service_name = "disk-full", .sinks = {sink}});
+    strobe::prepare_thread();
+    const std::string payload(300, 'p');
+    auto round = [&] {
+      auto root = strobe::trace("fill");
+      ++roots;
+      for (int i = 0; i < 50; ++i) {
+        auto s = strobe::span("chunk", Kind::step);
+        s.attr("payload", payload).attr("i", i);
+        ++recorded;
+      }
+    };
+    // Fill the disk until the drainer meets ENOSPC writing a batch (no flush: the drainer
+    // writes a batch whenever 32 spans are buffered).
+    bool hit = false;
+    for (int r = 0; r < 400 && !hit; ++r) {
+      round();
+      std::unique_lock lock(stall_mutex);
+      hit = stall_cv.wait_for(lock, std::chrono::milliseconds(r < 20 ? 0 : 20), [&] { return stalled; });
+    }
+    ASSERT_TRUE(hit) << "the disk never filled up";
+    // The drainer is held in on_error now; a recording thread that waited for it would
+    // wait the whole 5 s.
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int r = 0; r < 40; ++r) round();
+    const auto elapsed = std::chrono::steady_clock::now() - t0;
+    {
+      std::lock_guard lock(stall_mutex);
+      released = true;
+    }
+    stall_cv.notify_all();
+    EXPECT_LT(elapsed, std::chrono::seconds(2)) << "recording waited for the stuck sink";
+
+    rec.flush();
+    stats = rec.stats();
+    const FileSink::Counters c = sink->counters();
+    EXPECT_GT(c.io_errors, 0u);
+    EXPECT_GT(stats.sink_errors, 0u);
+    EXPECT_EQ(stats.spans_recorded + stats.spans_dropped, recorded + roots);
+
+    // The file is cut back to its last whole frame: readable, only the end frame missing.
+    {
+      std::optional<ReadError> error;
+      const auto got = read_all(path, &error);
+      ASSERT_TRUE(error);
+      EXPECT_NE(error->message().find("without an end frame"), std::string::npos) << error->what();
+      EXPECT_EQ(got.size(), c.traces);
+      for (const AssembledTrace& t : got) EXPECT_EQ(t.service_name, "disk-full");
+    }
+    const std::vector<std::string> lines = messages.get();
+    ASSERT_FALSE(lines.empty());
+    for (const std::string& m : lines) expect_one_line_naming(m, path, "No space left on device");
+
+    // Space again: writing resumes.
+    fs::remove(filler);
+    const std::uint64_t errors_before = c.io_errors;
+    {
+      auto root = strobe::trace("after");
+      auto s = strobe::span("recovered", Kind::step);
+    }
+    rec.flush();
+    EXPECT_EQ(sink->counters().io_errors, errors_before);
+    EXPECT_GT(sink->counters().traces, c.traces);
+  }
+  EXPECT_NO_THROW(sink->close());
+  std::optional<ReadError> error;
+  const auto got = read_all(path, &error);
+  EXPECT_FALSE(error) << error->what();
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got.back().root_name, "after");
+  EXPECT_EQ(got.size(), sink->counters().traces);
+}
+
+// Removing the file under a running sink: the next flush reports it and starts a new
+// file at the same path, which later traces go to and which reads cleanly.
+TEST(FileSink, FileRemovedWhileWritingStartsANewFile) {
+  const TempDir tmp;
+  const fs::path& dir = tmp.path;
+  const std::string path = (dir / "removed.strobe").string();
+  Messages messages;
+  auto sink = std::make_shared<FileSink>(FileSinkOptions{.path = path, .on_error = messages.callback()});
+  Stats stats;
+  {
+    Recorder rec(Config{.sinks = {sink}});
+    {
+      auto root = strobe::trace("before");
+    }
+    rec.flush();
+    ASSERT_TRUE(fs::remove(path));
+    rec.flush();  // notices the removal
+    EXPECT_TRUE(fs::exists(path)) << "a new file is started at the same path";
+    {
+      auto root = strobe::trace("after");
+      auto child = strobe::span("child");
+    }
+    rec.flush();
+    stats = rec.stats();
+  }
+  sink->close();
+  EXPECT_EQ(stats.sink_errors, 1u);
+  EXPECT_EQ(sink->counters().io_errors, 1u);
+  EXPECT_EQ(sink->counters().files, 2u);
+  const std::vector<std::string> lines = messages.get();
+  ASSERT_EQ(lines.size(), 1u);
+  expect_one_line_naming(lines[0], path, "removed");
+  std::optional<ReadError> error;
+  const auto got = read_all(path, &error);
+  EXPECT_FALSE(error) << error->what();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].root_name, "after");
+  EXPECT_EQ(got[0].spans.size(), 2u);
+}
