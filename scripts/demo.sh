@@ -12,8 +12,8 @@ strobe=./build/tools/strobe
 echo "== recording: a research agent (plan, parallel tools, an llm that waits for a tool) around a small transformer"
 ./build/examples/strobe_demo demo.strobe --runs 3
 echo
-echo "== strobe tree demo.strobe --root research-agent --limit 1 --depth 2 --max-children 4"
-"$strobe" tree demo.strobe --root research-agent --limit 1 --depth 2 --max-children 4
+echo "== strobe tree demo.strobe --root research-agent --limit 1 --depth 2 --max-children 8"
+"$strobe" tree demo.strobe --root research-agent --limit 1 --depth 2 --max-children 8
 echo
 echo "== strobe stats demo.strobe"
 "$strobe" stats demo.strobe
