@@ -18,6 +18,7 @@
 #include <x86intrin.h>
 
 #include <atomic>
+#include <barrier>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -37,6 +38,8 @@ constexpr std::size_t kRingCapacity = std::size_t{1} << 16;
 constexpr std::int64_t kBatchRecords = static_cast<std::int64_t>(kRingCapacity / 2);
 
 std::unique_ptr<strobe::Recorder> g_recorder;
+// The threads of a multi-threaded strobe case meet here around each catch-up.
+std::unique_ptr<std::barrier<>> g_batch_barrier;
 
 strobe::Config bench_config() {
   strobe::Config c;
@@ -46,8 +49,9 @@ strobe::Config bench_config() {
 }
 
 // Benchmark setup hooks (run on the main thread before a case's threads start).
-void start_recorder(const benchmark::State&) {
+void start_recorder(const benchmark::State& state) {
   if (!g_recorder) g_recorder = std::make_unique<strobe::Recorder>(bench_config());
+  g_batch_barrier = std::make_unique<std::barrier<>>(state.threads());
 }
 
 // Flushes, reports the recorder's counts on stderr (with a warning when anything was
@@ -70,29 +74,43 @@ void stop_recorder() {
 }
 void stop_recorder(const benchmark::State&) { stop_recorder(); }
 
-// Runs body() in timed batches of kBatchRecords / records_per_iteration iterations; after
-// each batch, with the timer paused, waits until the drainer has consumed everything
-// (records_per_iteration 0: no recorder, no waiting). Every case uses it, so every case
-// has the same loop shape.
+// Runs body(n) -- n iterations of a case -- in timed batches of n = kBatchRecords /
+// records_per_iteration; after each batch, with the timer paused, waits until the drainer
+// has consumed everything (records_per_iteration 0: no recorder, no waiting). Every case
+// uses it, so every case has the same loop shape.
+//
+// With several threads, all of them wait at a barrier and one flushes: the drainer's
+// catch-up never overlaps another thread's timed batch, so a 2-thread case measures the
+// hot path's own scaling rather than the drainer competing for the cores. Every thread
+// runs the same number of batches, so the barrier cannot deadlock.
 template <class Body>
 void run_batched(benchmark::State& state, std::int64_t records_per_iteration, Body&& body) {
-  const std::int64_t per_batch =
-      records_per_iteration == 0 ? 4096 : kBatchRecords / records_per_iteration;
-  while (state.KeepRunningBatch(per_batch)) {
-    for (std::int64_t i = 0; i < per_batch; ++i) body();
+  const std::int64_t n = records_per_iteration == 0 ? 4096 : kBatchRecords / records_per_iteration;
+  while (state.KeepRunningBatch(n)) {
+    body(n);
     if (records_per_iteration != 0) {
       state.PauseTiming();
-      g_recorder->flush();
+      g_batch_barrier->arrive_and_wait();
+      if (state.thread_index() == 0) g_recorder->flush();
+      g_batch_barrier->arrive_and_wait();
       state.ResumeTiming();
     }
   }
 }
 
+// The untimed catch-up dominates a strobe case's wall time (the drainer assembles far
+// more slowly than the hot path records), so strobe cases run for a shorter timed total.
+constexpr double kStrobeMinTime = 0.2;
+
 // ---- strobe ----
 
 // The no-op path: STROBE_SPAN while no Recorder is active (one relaxed load and a branch).
 void BM_SpanScopeDisabled(benchmark::State& state) {
-  run_batched(state, 0, [] { STROBE_SPAN(span, "bench.disabled"); });
+  run_batched(state, 0, [](std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      STROBE_SPAN(span, "bench.disabled");
+    }
+  });
 }
 BENCHMARK(BM_SpanScopeDisabled)->Setup(stop_recorder);
 
@@ -100,58 +118,69 @@ BENCHMARK(BM_SpanScopeDisabled)->Setup(stop_recorder);
 // reads, two 64-byte records, current-context save and restore.
 void BM_SpanScope(benchmark::State& state) {
   auto root = strobe::trace("bench.root");
-  run_batched(state, 2, [] { STROBE_SPAN(span, "bench.child"); });
+  run_batched(state, 2, [](std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      STROBE_SPAN(span, "bench.child");
+    }
+  });
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_SpanScope)->Setup(start_recorder);
+BENCHMARK(BM_SpanScope)->Setup(start_recorder)->MinTime(kStrobeMinTime);
 // The same per recording thread with one and two threads recording at once (each thread
 // has its own ring; Time is per span across all threads, CPU is per span per thread).
-BENCHMARK(BM_SpanScope)->Setup(start_recorder)->Threads(1)->Threads(2);
+BENCHMARK(BM_SpanScope)->Setup(start_recorder)->MinTime(kStrobeMinTime)->Threads(1)->Threads(2);
 
 // A child span with two integer attributes and one short string attribute, keys
 // interned at the call site: five records.
 void BM_SpanWithAttrs(benchmark::State& state) {
   auto root = strobe::trace("bench.root");
-  std::int64_t n = 0;
-  run_batched(state, 5, [&n] {
-    STROBE_SPAN(span, "bench.attrs");
-    span.attr(STROBE_NAME("index"), ++n)
-        .attr(STROBE_NAME("tokens"), 128)
-        .attr(STROBE_NAME("model"), "small-model");
+  run_batched(state, 5, [](std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      STROBE_SPAN(span, "bench.attrs");
+      span.attr(STROBE_NAME("index"), i)
+          .attr(STROBE_NAME("tokens"), 128)
+          .attr(STROBE_NAME("model"), "small-model");
+    }
   });
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_SpanWithAttrs)->Setup(start_recorder);
+BENCHMARK(BM_SpanWithAttrs)->Setup(start_recorder)->MinTime(kStrobeMinTime);
 
 // span.event() with no attributes on an already open span: one clock read, one record.
 void BM_Event(benchmark::State& state) {
   auto root = strobe::trace("bench.root");
-  STROBE_SPAN(span, "bench.events");
-  run_batched(state, 1, [&span] { span.event(STROBE_NAME("bench.tick")); });
+  // One span per batch, ended before the catch-up: its 2 records are amortised over the
+  // batch, and the drainer never holds a long-lived open span.
+  run_batched(state, 1, [](std::int64_t n) {
+    STROBE_SPAN(span, "bench.events");
+    for (std::int64_t i = 0; i < n; ++i) span.event(STROBE_NAME("bench.tick"));
+  });
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Event)->Setup(start_recorder);
+BENCHMARK(BM_Event)->Setup(start_recorder)->MinTime(kStrobeMinTime);
 
 // Cost per span in a chain of 8 adjacent sibling spans (STROBE_NEXT): 9 clock reads and
 // 16 records per chain. The "span" counter is the time per span.
 void BM_SpanChain(benchmark::State& state) {
   constexpr int kChain = 8;
   auto root = strobe::trace("bench.root");
-  run_batched(state, 2 * kChain, [] {
-    STROBE_SPAN(span, "bench.stage0");
-    STROBE_NEXT(span, "bench.stage1");
-    STROBE_NEXT(span, "bench.stage2");
-    STROBE_NEXT(span, "bench.stage3");
-    STROBE_NEXT(span, "bench.stage4");
-    STROBE_NEXT(span, "bench.stage5");
-    STROBE_NEXT(span, "bench.stage6");
-    STROBE_NEXT(span, "bench.stage7");
+  run_batched(state, 2 * kChain, [](std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      STROBE_SPAN(span, "bench.stage0");
+      STROBE_NEXT(span, "bench.stage1");
+      STROBE_NEXT(span, "bench.stage2");
+      STROBE_NEXT(span, "bench.stage3");
+      STROBE_NEXT(span, "bench.stage4");
+      STROBE_NEXT(span, "bench.stage5");
+      STROBE_NEXT(span, "bench.stage6");
+      STROBE_NEXT(span, "bench.stage7");
+    }
   });
   state.SetItemsProcessed(state.iterations() * kChain);
   state.counters["span"] = benchmark::Counter(
       kChain, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
-BENCHMARK(BM_SpanChain)->Setup(start_recorder);
+BENCHMARK(BM_SpanChain)->Setup(start_recorder)->MinTime(kStrobeMinTime);
 
 // ---- baselines: the same two timestamps and two 64-byte records ----
 
@@ -180,16 +209,21 @@ void BM_BaselineFloor(benchmark::State& state) {
   Rec64* buf = slots.get();
   benchmark::DoNotOptimize(buf);
   std::uint64_t pos = 0;
-  run_batched(state, 0, [&] {
-    fill(buf[pos & kMask], pos, __rdtsc());
-    ++pos;
-    fill(buf[pos & kMask], pos, __rdtsc());
-    ++pos;
-    benchmark::ClobberMemory();
+  run_batched(state, 0, [&](std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      fill(buf[pos & kMask], pos, __rdtsc());
+      ++pos;
+      fill(buf[pos & kMask], pos, __rdtsc());
+      ++pos;
+      benchmark::ClobberMemory();
+    }
   });
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_BaselineFloor)->Setup(stop_recorder);
+// The floor with one and two threads: how much the machine itself slows a thread down
+// when two record at once (compare with BM_SpanScope/threads:2).
+BENCHMARK(BM_BaselineFloor)->Setup(stop_recorder)->Threads(1)->Threads(2);
 
 // Two records through a moodycamel::ConcurrentQueue (with a ProducerToken), timestamps
 // included; a consumer thread dequeues in bulk and sleeps ~1 ms whenever it finds the
@@ -210,11 +244,13 @@ void BM_BaselineMoodycamel(benchmark::State& state) {
   moodycamel::ProducerToken token(queue);
   std::uint64_t id = 0;
   Rec64 r{};
-  run_batched(state, 0, [&] {
-    fill(r, ++id, __rdtsc());
-    queue.enqueue(token, r);
-    fill(r, id, __rdtsc());
-    queue.enqueue(token, r);
+  run_batched(state, 0, [&](std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      fill(r, ++id, __rdtsc());
+      queue.enqueue(token, r);
+      fill(r, id, __rdtsc());
+      queue.enqueue(token, r);
+    }
   });
   stop.store(true, std::memory_order_relaxed);
   consumer.join();
@@ -237,9 +273,11 @@ void BM_BaselineMutexVector(benchmark::State& state) {
     if (records.size() == kRingCapacity) records.clear();
     fill(records.emplace_back(), span_id, ts);
   };
-  run_batched(state, 0, [&] {
-    append(++id);
-    append(id);
+  run_batched(state, 0, [&](std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      append(++id);
+      append(id);
+    }
   });
   benchmark::DoNotOptimize(records.data());
   state.SetItemsProcessed(state.iterations());
