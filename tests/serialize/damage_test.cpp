@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "random_trace.hpp"
+#include "temp_dir.hpp"
 #include "render.hpp"
 
 namespace fs = std::filesystem;
@@ -27,23 +28,7 @@ namespace {
 
 using Bytes = std::vector<unsigned char>;
 
-// A directory of the test's own, removed when the test ends (failed or not).
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path = fs::temp_directory_path() / ("strobe-" + std::string(info->test_suite_name()) + "-" + info->name() + "-" +
-                                        std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
+using strobe::test::TempDir;
 
 Bytes read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "random_trace.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace strobe;
@@ -27,23 +28,7 @@ using strobe::test::first_difference;
 
 namespace {
 
-// A directory of the test's own, removed when the test ends (failed or not).
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path = fs::temp_directory_path() / ("strobe-" + std::string(info->test_suite_name()) + "-" + info->name() + "-" +
-                                        std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
+using strobe::test::TempDir;
 
 // on_error runs on the drainer thread; tests read the messages from theirs.
 struct Messages {
