@@ -351,12 +351,13 @@ TEST(Html, EverySpanIsDrawnAndSelectingOneShowsItsDetails) {
   const fs::path graph_shot = artifact_dir() / "html_small_graph.png";
   const std::vector<AssembledTrace> traces = serialize::read_all(file.string());
   std::string resumed_id;
-  for (const SpanData& s : traces[0].spans)
-    if (s.name == "await_approval" && s.segment_index == 1) {
-      char buf[17];
-      std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(s.span_id));
-      resumed_id = buf;
-    }
+  for (const AssembledTrace& t : traces)
+    for (const SpanData& s : t.spans)
+      if (s.name == "await_approval" && s.segment_index == 1) {
+        char buf[17];
+        std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(s.span_id));
+        resumed_id = buf;
+      }
   ASSERT_FALSE(resumed_id.empty());
   const Page graph = load_page(html, "view=graph&select=" + resumed_id, dir, graph_shot);
   const std::string gd = element_text(graph.dom, "details");
