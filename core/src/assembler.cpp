@@ -13,29 +13,65 @@
 
 namespace strobe::detail {
 
+// A span while its trace is assembled: the fields every span has, compact, plus the rest
+// (attributes, events, strings, tags, tokens) only when it has any. The SpanData handed to
+// sinks is built once, in its final place, when the trace is emitted.
 struct Assembler::Node {
-  SpanData data;
-  TraceId trace;
+  std::uint64_t span_id = 0;
+  std::uint64_t parent_id = 0;
+  std::int64_t start_ns = 0;
+  std::int64_t end_ns = 0;
+  std::uint64_t thread_id = 0;
+  std::uint64_t end_thread_id = 0;
+  std::uint64_t segment_of = 0;
+  std::unique_ptr<SpanData> extra;
+  std::uint32_t name_id = 0;
+  std::uint32_t kind_name_id = 0;
+  std::uint32_t segment_index = 0;
+  std::uint32_t flags = 0;    // SpanFlags
+  std::uint32_t records = 0;  // records seen while the begin was still missing
+  Kind kind = Kind::span;
+  Status status = Status::ok;
   bool begun = false;
   bool ended = false;
   bool is_root = false;
-  std::uint32_t records = 0;  // records seen while the begin was still missing
+
+  SpanData& more() {
+    if (!extra) extra = std::make_unique<SpanData>();
+    return *extra;
+  }
 };
 
 struct Assembler::TraceState {
   TraceId id;
-  std::vector<std::uint64_t> spans;  // begun spans, in arrival order
-  std::size_t open = 0;              // begun, not ended
+  std::vector<Node> nodes;  // begun spans, in arrival order
+  std::size_t open = 0;     // begun, not ended
   std::size_t ended = 0;
-  std::int64_t suspended = 0;        // segments suspended and not (yet seen) resumed
-  std::string root_name;             // for parts that do not contain the root
+  std::int64_t suspended = 0;  // segments suspended and not (yet seen) resumed
+  std::uint32_t root_name_id = 0;  // for parts that do not contain the root
+  bool has_root_name = false;
   bool root_ended = false;
   bool candidate = false;
-  bool grown = false;  // queued for a partial hand-over
+  bool grown = false;               // queued for a partial hand-over
   std::uint64_t closable_pass = 0;  // pass in which it was last seen closable
+  std::uint64_t seq = 0;            // order in which traces began
   std::int64_t first_ns = 0;
+
   // Complete: a root has ended, nothing is open, and no operation waits to be resumed.
   [[nodiscard]] bool closable() const noexcept { return root_ended && open == 0 && suspended <= 0; }
+
+  // Makes a closed trace's state (and its nodes' capacity) serve a new trace.
+  void reset(const TraceId& trace, std::uint64_t order) noexcept {
+    nodes.clear();
+    id = trace;
+    open = ended = 0;
+    suspended = 0;
+    root_name_id = 0;
+    has_root_name = root_ended = candidate = grown = false;
+    closable_pass = 0;
+    seq = order;
+    first_ns = 0;
+  }
 };
 
 namespace {
@@ -59,11 +95,6 @@ AttrValue value_of(const Record& r) {
   return v;
 }
 
-std::string resolve(std::uint32_t id) { return std::string(name_of(id)); }
-
-Kind kind_of(std::uint16_t aux) {
-  return aux < kKindCount ? static_cast<Kind>(aux) : Kind::custom;
-}
 
 }  // namespace
 
@@ -173,26 +204,74 @@ void ScratchHeap::release() noexcept {
   fallback_.release();
 }
 
+namespace {
+
+constexpr std::uint32_t kNone = 0xffffffffu;
+
+// An open span handed over in a part: it carries the events (and log lines) recorded since
+// its previous appearance and, in full, its attributes, strings, tags and token counts. The
+// node forgets the events it handed over, so a long-lived span that keeps logging neither
+// grows without bound nor repeats its history in every part.
+SpanData take_recent(SpanData& e) {
+  SpanData s;
+  s.attrs = e.attrs;
+  s.events = std::exchange(e.events, {});
+  s.tags = e.tags;
+  s.input = e.input;
+  s.output = e.output;
+  s.model = e.model;
+  s.kind_name = e.kind_name;
+  s.error_message = e.error_message;
+  s.error_data = e.error_data;
+  s.has_tokens = e.has_tokens;
+  s.tokens = e.tokens;
+  return s;
+}
+
+}  // namespace
+
 Assembler::Assembler(Options options, const Clock& clock)
     : options_(std::move(options)), clock_(clock) {}
 
 Assembler::~Assembler() = default;
 
-Assembler::Node& Assembler::node(std::uint64_t span_id) {
-  auto& slot = nodes_[span_id];
-  if (!slot) {
-    slot = std::make_unique<Node>();
-    slot->data.span_id = span_id;
+Assembler::Node* Assembler::find_node(std::uint64_t span_id, TraceState** owner) {
+  auto* slot = index_.find(span_id);
+  if (slot == nullptr) return nullptr;
+  *owner = slot->owner;
+  return slot->owner != nullptr ? &slot->owner->nodes[slot->index] : &waiting_[slot->index];
+}
+
+Assembler::Node& Assembler::waiting_node(std::uint64_t span_id) {
+  std::uint32_t at;
+  if (!waiting_free_.empty()) {
+    at = waiting_free_.back();
+    waiting_free_.pop_back();
+  } else {
+    at = static_cast<std::uint32_t>(waiting_.size());
+    waiting_.emplace_back();
   }
-  return *slot;
+  auto& slot = index_.insert(span_id);
+  slot.owner = nullptr;
+  slot.index = at;
+  Node& n = waiting_[at];
+  n.span_id = span_id;
+  return n;
 }
 
 Assembler::TraceState& Assembler::trace_of(const TraceId& id) {
+  if (last_trace_ != nullptr && last_trace_->id == id) return *last_trace_;
   auto& slot = traces_[id];
   if (!slot) {
-    slot = std::make_unique<TraceState>();
-    slot->id = id;
+    if (!spare_traces_.empty()) {
+      slot = std::move(spare_traces_.back());
+      spare_traces_.pop_back();
+    } else {
+      slot = std::make_unique<TraceState>();
+    }
+    slot->reset(id, ++trace_seq_);
   }
+  last_trace_ = slot.get();
   return *slot;
 }
 
@@ -204,72 +283,96 @@ void Assembler::became_closable(TraceState& ts) {
   }
 }
 
+void Assembler::on_begin(const Record& r, std::uint64_t thread) {
+  ++begins_;
+  TraceState& ts = trace_of(TraceId{r.payload.begin.trace_hi, r.payload.begin.trace_lo});
+  auto* slot = index_.find(r.span_id);
+  if (slot != nullptr && slot->owner != nullptr) return;  // a duplicate begin: ignored defensively
+  const auto at = static_cast<std::uint32_t>(ts.nodes.size());
+  if (slot != nullptr) {  // records of this span came first: they join it now
+    ts.nodes.push_back(std::move(waiting_[slot->index]));
+    waiting_[slot->index] = Node{};
+    waiting_free_.push_back(slot->index);
+  } else {
+    ts.nodes.emplace_back();
+    slot = &index_.insert(r.span_id);
+  }
+  slot->owner = &ts;
+  slot->index = at;
+
+  Node& n = ts.nodes.back();
+  n.span_id = r.span_id;
+  n.begun = true;
+  n.records = 0;
+  // A resumed root segment carries no trace-root flag but, like the root, no parent.
+  n.is_root = (r.flags & kTraceRoot) != 0 || r.payload.begin.parent_id == 0;
+  n.parent_id = r.payload.begin.parent_id;
+  n.name_id = r.key;
+  n.kind = r.aux < kKindCount ? static_cast<Kind>(r.aux) : Kind::custom;
+  n.kind_name_id = n.kind == Kind::custom ? r.payload.begin.kind_name_id : 0;
+  n.start_ns = (r.flags & kWallClock) ? static_cast<std::int64_t>(r.ts) : clock_.to_wall_ns(r.ts);
+  n.thread_id = thread;
+  if (r.flags & kWallClock) n.flags |= kSpanOneShot;
+  if (n.is_root) n.flags |= kSpanTraceRoot;
+
+  if (at == 0) ts.first_ns = n.start_ns;
+  if (n.is_root && !ts.has_root_name) {
+    ts.root_name_id = n.name_id;
+    ts.has_root_name = true;
+  }
+  if (n.ended) {
+    ++ts.ended;
+    if (n.is_root) ts.root_ended = true;
+    if (n.flags & kSpanSuspended) ++ts.suspended;
+  } else {
+    ++ts.open;
+  }
+  if (ts.closable()) became_closable(ts);
+}
+
 void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& text) {
+  if (r.span_id == 0) {  // never written for a live span
+    ++orphan_records_;
+    return;
+  }
   if (r.type == RecType::begin) {
-    ++begins_;
-    Node& n = node(r.span_id);
-    if (n.begun) return;  // a stale duplicate id cannot happen; ignore defensively
-    n.begun = true;
-    n.trace = TraceId{r.payload.begin.trace_hi, r.payload.begin.trace_lo};
-    // A resumed root segment carries no trace-root flag but, like the root, no parent.
-    n.is_root = (r.flags & kTraceRoot) != 0 || r.payload.begin.parent_id == 0;
-    SpanData& d = n.data;
-    d.parent_id = r.payload.begin.parent_id;
-    d.name = resolve(r.key);
-    d.kind = kind_of(r.aux);
-    if (d.kind == Kind::custom) d.kind_name = resolve(r.payload.begin.kind_name_id);
-    d.start_ns = (r.flags & kWallClock) ? static_cast<std::int64_t>(r.ts) : clock_.to_wall_ns(r.ts);
-    d.thread_id = thread;
-    if (r.flags & kWallClock) d.flags |= kSpanOneShot;
-    if (n.is_root) d.flags |= kSpanTraceRoot;
-    TraceState& ts = trace_of(n.trace);
-    if (ts.spans.empty()) ts.first_ns = d.start_ns;
-    if (n.is_root && ts.root_name.empty()) ts.root_name = d.name;
-    ts.spans.push_back(r.span_id);
-    if (n.ended) {
-      ++ts.ended;
-      if (n.is_root) ts.root_ended = true;
-      if (d.flags & kSpanSuspended) ++ts.suspended;
-    } else {
-      ++ts.open;
-    }
-    n.records = 0;
-    if (ts.closable()) became_closable(ts);
+    on_begin(r, thread);
     return;
   }
 
-  Node& n = node(r.span_id);
+  TraceState* ts = nullptr;
+  Node* found = find_node(r.span_id, &ts);
+  Node& n = found != nullptr ? *found : waiting_node(r.span_id);
   if (!n.begun) ++n.records;
-  SpanData& d = n.data;
   switch (r.type) {
     case RecType::end: {
       if (n.ended) return;
       n.ended = true;
-      d.end_ns = (r.flags & kWallClock) ? static_cast<std::int64_t>(r.ts) : clock_.to_wall_ns(r.ts);
-      d.end_thread_id = thread;
-      d.status = r.aux <= static_cast<std::uint16_t>(Status::incomplete) ? static_cast<Status>(r.aux)
+      n.end_ns = (r.flags & kWallClock) ? static_cast<std::int64_t>(r.ts) : clock_.to_wall_ns(r.ts);
+      n.end_thread_id = thread;
+      n.status = r.aux <= static_cast<std::uint16_t>(Status::incomplete) ? static_cast<Status>(r.aux)
                                                                           : Status::failed;
-      if (r.flags & kLostRecords) d.flags |= kSpanLostRecords;
+      if (r.flags & kLostRecords) n.flags |= kSpanLostRecords;
       if (r.flags & kThrown) {
-        d.flags |= kSpanThrown;
+        n.flags |= kSpanThrown;
+        SpanData& d = n.more();
         if (d.error_message.empty()) d.error_message = "exception escaped the span's scope";
       }
       if (r.flags & kSuspended) {
-        d.flags |= kSpanSuspended;
-        if (d.segment_of == 0) d.segment_of = d.span_id;
+        n.flags |= kSpanSuspended;
+        if (n.segment_of == 0) n.segment_of = n.span_id;
       }
-      d.flags &= ~static_cast<std::uint32_t>(kSpanIncomplete);
-      if (n.begun) {
-        TraceState& ts = trace_of(n.trace);
-        --ts.open;
-        ++ts.ended;
-        if (n.is_root) ts.root_ended = true;
-        if (r.flags & kSuspended) ++ts.suspended;
-        if (ts.closable()) {
-          became_closable(ts);
-        } else if (ts.ended >= options_.partial_trace_spans && !ts.grown) {
-          ts.grown = true;  // handed over at the end of this pass: memory stays bounded
-          grown_.push_back(ts.id);
+      n.flags &= ~static_cast<std::uint32_t>(kSpanIncomplete);
+      if (ts != nullptr) {
+        --ts->open;
+        ++ts->ended;
+        if (n.is_root) ts->root_ended = true;
+        if (r.flags & kSuspended) ++ts->suspended;
+        if (ts->closable()) {
+          became_closable(*ts);
+        } else if (ts->ended >= options_.partial_trace_spans && !ts->grown) {
+          ts->grown = true;  // handed over at the end of this pass: memory stays bounded
+          grown_.push_back(ts->id);
         }
       }
       return;
@@ -277,26 +380,21 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
     case RecType::attr_int:
     case RecType::attr_double:
     case RecType::attr_bool: {
-      Attribute a{resolve(r.key), value_of(r), false};
-      if ((r.flags & kOnEvent) && !d.events.empty()) {
-        d.events.back().attrs.push_back(std::move(a));
-      } else {
-        d.attrs.push_back(std::move(a));
-      }
+      SpanData& d = n.more();
+      auto& to = (r.flags & kOnEvent) && !d.events.empty() ? d.events.back().attrs : d.attrs;
+      to.push_back(Attribute{std::string(name_of(r.key)), value_of(r), false});
       return;
     }
     case RecType::string: {
-      if (r.flags & kTruncated) d.flags |= kSpanTruncated;
-      if (repair_utf8(text)) d.flags |= kSpanInvalidUtf8;
+      if (r.flags & kTruncated) n.flags |= kSpanTruncated;
+      if (repair_utf8(text)) n.flags |= kSpanInvalidUtf8;
+      SpanData& d = n.more();
       switch (static_cast<StrKind>(r.aux)) {
         case StrKind::attr_value: {
-          Attribute a{resolve(r.key), AttrValue{AttrValue::Type::string, 0, 0, std::move(text)},
-                      (r.flags & kTruncated) != 0};
-          if ((r.flags & kOnEvent) && !d.events.empty()) {
-            d.events.back().attrs.push_back(std::move(a));
-          } else {
-            d.attrs.push_back(std::move(a));
-          }
+          auto& to = (r.flags & kOnEvent) && !d.events.empty() ? d.events.back().attrs : d.attrs;
+          to.push_back(Attribute{std::string(name_of(r.key)),
+                                 AttrValue{AttrValue::Type::string, 0, 0, std::move(text)},
+                                 (r.flags & kTruncated) != 0});
           return;
         }
         case StrKind::input: d.input = std::move(text); return;
@@ -320,23 +418,23 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
     }
     case RecType::event: {
       SpanEvent e;
-      e.name = resolve(r.key);
+      e.name = std::string(name_of(r.key));
       e.time_ns = clock_.to_wall_ns(r.ts);
-      d.events.push_back(std::move(e));
+      n.more().events.push_back(std::move(e));
       return;
     }
-    case RecType::tokens:
+    case RecType::tokens: {
+      SpanData& d = n.more();
       d.has_tokens = true;
-      d.tokens = TokenUsage{r.payload.tokens.input, r.payload.tokens.output,
-                            r.payload.tokens.cached_input};
+      d.tokens = TokenUsage{r.payload.tokens.input, r.payload.tokens.output, r.payload.tokens.cached_input};
       return;
+    }
     case RecType::link:
-      d.segment_of = r.payload.link.first_span_id;
-      d.segment_index = r.payload.link.segment_index;
-      if (n.begun) {  // always: a link follows its span's begin on the same ring
-        TraceState& ts = trace_of(n.trace);
-        --ts.suspended;  // the waiting segment was resumed
-        if (ts.closable()) became_closable(ts);
+      n.segment_of = r.payload.link.first_span_id;
+      n.segment_index = r.payload.link.segment_index;
+      if (ts != nullptr) {  // always: a link follows its span's begin on the same ring
+        --ts->suspended;    // the waiting segment was resumed
+        if (ts->closable()) became_closable(*ts);
       }
       return;
     default:
@@ -360,12 +458,10 @@ void Assembler::end_of_pass(std::vector<AssembledTrace>& out, std::int64_t now_n
       continue;
     }
     if (ts.closable_pass + 1 < pass_) {
-      std::vector<Node*> nodes;
-      nodes.reserve(ts.spans.size());
-      for (std::uint64_t id : ts.spans) nodes.push_back(nodes_.at(id).get());
-      emit(ts, nodes, false, out);
-      for (std::uint64_t id : ts.spans) nodes_.erase(id);
-      erase_trace(ts.id);
+      std::pmr::vector<std::uint32_t> all(ts.nodes.size(), &scratch_);
+      std::iota(all.begin(), all.end(), 0u);
+      emit(ts, all, false, out);
+      close_trace(ts);
       continue;
     }
     candidates_[kept++] = candidates_[i];
@@ -388,89 +484,102 @@ void Assembler::end_of_pass(std::vector<AssembledTrace>& out, std::int64_t now_n
       if (ts->closable() || ts->ended == 0) continue;
       if (now_ns - ts->first_ns >= options_.partial_trace_age_ns) old.push_back(ts.get());
     }
+    std::sort(old.begin(), old.end(), [](const TraceState* a, const TraceState* b) { return a->seq < b->seq; });
     for (TraceState* ts : old) emit_ended(*ts, out);
   }
   scratch_.release();
 }
 
-void Assembler::emit_ended(TraceState& ts, std::vector<AssembledTrace>& out) {
-  std::vector<Node*> done;
-  std::vector<std::uint64_t> still_open;
-  for (std::uint64_t id : ts.spans) {
-    Node* n = nodes_.at(id).get();
-    if (n->ended) {
-      done.push_back(n);
-    } else {
-      still_open.push_back(id);
+void Assembler::keep_open_nodes(TraceState& ts) {
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < ts.nodes.size(); ++i) {
+    Node& n = ts.nodes[i];
+    if (n.ended) {
+      index_.erase(n.span_id);
+      continue;
     }
+    if (kept != i) ts.nodes[kept] = std::move(n);
+    index_.find(ts.nodes[kept].span_id)->index = static_cast<std::uint32_t>(kept);
+    ++kept;
+  }
+  ts.nodes.resize(kept);
+  ts.ended = 0;
+}
+
+void Assembler::emit_ended(TraceState& ts, std::vector<AssembledTrace>& out) {
+  std::pmr::vector<std::uint32_t> done(&scratch_);
+  std::int64_t last_end = 0;
+  for (std::uint32_t i = 0; i < ts.nodes.size(); ++i) {
+    if (!ts.nodes[i].ended) continue;
+    done.push_back(i);
+    last_end = std::max(last_end, ts.nodes[i].end_ns);
   }
   if (done.empty()) return;
-  std::int64_t last_end = 0;
-  for (const Node* n : done) last_end = std::max(last_end, n->data.end_ns);
   emit(ts, done, true, out);
-  for (Node* n : done) nodes_.erase(n->data.span_id);
-  ts.spans = std::move(still_open);
-  ts.ended = 0;
+  keep_open_nodes(ts);
   ts.first_ns = last_end;  // the age limit counts from the last part handed over
 }
 
 void Assembler::flush(std::vector<AssembledTrace>& out, std::int64_t now_ns, bool final) {
-  std::vector<TraceId> ids;
-  ids.reserve(traces_.size());
-  for (auto& [id, ts] : traces_) ids.push_back(id);
-  for (const TraceId& id : ids) {
-    TraceState& ts = *traces_.at(id);
-    if (ts.spans.empty()) {  // everything already handed over in earlier parts
-      erase_trace(id);
+  std::vector<TraceState*> order;
+  order.reserve(traces_.size());
+  for (auto& [id, ts] : traces_) order.push_back(ts.get());
+  std::sort(order.begin(), order.end(), [](const TraceState* a, const TraceState* b) { return a->seq < b->seq; });
+  for (TraceState* tsp : order) {
+    TraceState& ts = *tsp;
+    if (ts.nodes.empty()) {  // everything already handed over in earlier parts
+      close_trace(ts);
       continue;
     }
-    std::vector<Node*> nodes;
-    std::vector<std::uint64_t> still_open;
-    for (std::uint64_t sid : ts.spans) {
-      Node* n = nodes_.at(sid).get();
-      nodes.push_back(n);
-      if (!n->ended) {
-        n->data.flags |= kSpanIncomplete;
-        n->data.end_ns = std::max(now_ns, n->data.start_ns);
-        n->data.status = Status::incomplete;
-        still_open.push_back(sid);
-      }
+    bool any_open = false;
+    for (Node& n : ts.nodes) {
+      if (n.ended) continue;
+      any_open = true;
+      n.flags |= kSpanIncomplete;
+      n.end_ns = std::max(now_ns, n.start_ns);
+      n.status = Status::incomplete;
     }
     const bool complete = ts.closable();
-    emit(ts, nodes, !complete && !final, out, !final);
-    for (Node* n : nodes) {
-      if (n->ended || final) nodes_.erase(n->data.span_id);
+    std::pmr::vector<std::uint32_t> all(ts.nodes.size(), &scratch_);
+    std::iota(all.begin(), all.end(), 0u);
+    emit(ts, all, !complete && !final, out, !final);
+    if (complete || final || !any_open) {
+      close_trace(ts);
+      continue;
     }
-    if (complete || final || still_open.empty()) {
-      erase_trace(id);
-    } else {
-      for (std::uint64_t sid : still_open) {  // they continue; their flags are reset at the end
-        SpanData& d = nodes_.at(sid)->data;
-        d.flags &= ~static_cast<std::uint32_t>(kSpanIncomplete);
-        d.status = Status::ok;
-        d.end_ns = 0;
-      }
-      ts.spans = std::move(still_open);
-      ts.ended = 0;
+    keep_open_nodes(ts);
+    for (Node& n : ts.nodes) {  // they continue; their flags are reset at the end
+      n.flags &= ~static_cast<std::uint32_t>(kSpanIncomplete);
+      n.status = Status::ok;
+      n.end_ns = 0;
     }
   }
   candidates_.clear();
-  for (auto& [id, ts] : traces_) ts->candidate = false;
+  grown_.clear();
+  for (auto& [id, ts] : traces_) ts->candidate = ts->grown = false;
   scratch_.release();
   if (final) {
     // Records whose span never began (begun before this recorder, or never): counted, dropped.
-    for (auto& [id, n] : nodes_) orphan_records_ += n->records;
-    nodes_.clear();
+    for (const Node& n : waiting_) orphan_records_ += n.records;
+    waiting_.clear();
+    waiting_free_.clear();
+    index_.clear();
     traces_.clear();
+    last_trace_ = nullptr;
   }
 }
 
-void Assembler::erase_trace(const TraceId& id) {
-  traces_.erase(id);
+void Assembler::close_trace(TraceState& ts) {
+  for (const Node& n : ts.nodes) index_.erase(n.span_id);
+  ts.nodes.clear();  // frees what the spans still held; the capacity stays for the next trace
+  if (last_trace_ == &ts) last_trace_ = nullptr;
+  auto it = traces_.find(ts.id);
+  if (spare_traces_.size() < 16 && ts.nodes.capacity() <= 65536) spare_traces_.push_back(std::move(it->second));
+  traces_.erase(it);
   if (next_part_.size() > 100000) next_part_.clear();  // bounded memory over endless runs
 }
 
-void Assembler::emit(TraceState& ts, std::vector<Node*>& nodes, bool partial,
+void Assembler::emit(TraceState& ts, const std::pmr::vector<std::uint32_t>& which, bool partial,
                      std::vector<AssembledTrace>& out, bool keep_open) {
   AssembledTrace t;
   t.trace_id = ts.id;
@@ -486,48 +595,91 @@ void Assembler::emit(TraceState& ts, std::vector<Node*>& nodes, bool partial,
   t.partial = partial;
   t.drops_since_previous = std::exchange(pending_drops_, DropCounts{});
 
-  // Children lists, in start order.
+  // Local numbering: k is which[k]; parents resolved through the index (a parent outside
+  // this selection, or in another trace, makes its child a root of the part).
   std::pmr::memory_resource* mr = &scratch_;
-  std::pmr::unordered_map<std::uint64_t, std::size_t> index(mr);
-  index.reserve(nodes.size() * 2);
-  for (std::size_t i = 0; i < nodes.size(); ++i) index.emplace(nodes[i]->data.span_id, i);
-  auto earlier = [&](std::size_t a, std::size_t b) {
-    const SpanData& x = nodes[a]->data;
-    const SpanData& y = nodes[b]->data;
+  const auto n = static_cast<std::uint32_t>(which.size());
+  auto node = [&](std::uint32_t k) -> Node& { return ts.nodes[which[k]]; };
+  std::pmr::vector<std::uint32_t> local(ts.nodes.size(), kNone, mr);
+  for (std::uint32_t k = 0; k < n; ++k) local[which[k]] = k;
+  std::pmr::vector<std::uint32_t> parent(n, kNone, mr);
+  std::pmr::vector<std::uint32_t> first(n + 1, 0, mr);  // children of k: kids[first[k], first[k+1])
+  std::pmr::vector<std::uint32_t> roots(mr);
+  for (std::uint32_t k = 0; k < n; ++k) {
+    Node& x = node(k);
+    if (x.parent_id != 0) {
+      const auto* slot = index_.find(x.parent_id);
+      if (slot != nullptr && slot->owner == &ts) parent[k] = local[slot->index];
+    }
+    if (parent[k] == kNone) {
+      if (x.parent_id != 0 && !partial && t.part == 0 && !(x.flags & kSpanTraceRoot))
+        x.flags |= kSpanOrphan;  // its parent's begin was lost
+      roots.push_back(k);
+    } else {
+      ++first[parent[k] + 1];
+    }
+  }
+  for (std::uint32_t k = 0; k < n; ++k) first[k + 1] += first[k];
+  std::pmr::vector<std::uint32_t> kids(first[n], mr);
+  {
+    std::pmr::vector<std::uint32_t> fill(first.begin(), first.end() - 1, mr);
+    for (std::uint32_t k = 0; k < n; ++k)
+      if (parent[k] != kNone) kids[fill[parent[k]]++] = k;
+  }
+  auto earlier = [&](std::uint32_t a, std::uint32_t b) {
+    const Node& x = node(a);
+    const Node& y = node(b);
     return x.start_ns != y.start_ns ? x.start_ns < y.start_ns : x.span_id < y.span_id;
   };
-  std::pmr::vector<std::pmr::vector<std::size_t>> children(nodes.size(), mr);
-  std::pmr::vector<std::size_t> roots(mr);
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
-    SpanData& d = nodes[i]->data;
-    auto p = d.parent_id == 0 ? index.end() : index.find(d.parent_id);
-    if (p == index.end()) {
-      if (d.parent_id != 0 && !partial && t.part == 0 && !(d.flags & kSpanTraceRoot))
-        d.flags |= kSpanOrphan;  // its parent's begin was lost
-      roots.push_back(i);
-    } else {
-      children[p->second].push_back(i);
-    }
-  }
-  std::sort(roots.begin(), roots.end(), earlier);
-  for (auto& c : children) std::sort(c.begin(), c.end(), earlier);
+  auto sort_siblings = [&](auto from, auto to) {
+    if (!std::is_sorted(from, to, earlier)) std::sort(from, to, earlier);
+  };
+  sort_siblings(roots.begin(), roots.end());
+  for (std::uint32_t k = 0; k < n; ++k) sort_siblings(kids.begin() + first[k], kids.begin() + first[k + 1]);
 
-  // Depth-first order.
-  t.spans.reserve(nodes.size());
-  std::pmr::vector<std::size_t> stack(roots.rbegin(), roots.rend(), mr);
-  while (!stack.empty()) {
-    const std::size_t i = stack.back();
-    stack.pop_back();
-    if (keep_open && !nodes[i]->ended) {
-      t.spans.push_back(nodes[i]->data);  // it stays open and appears again in a later part
-    } else {
-      t.spans.push_back(std::move(nodes[i]->data));
+  // Depth-first order, children in start order; pos: where each k lands in t.spans.
+  std::pmr::vector<std::uint32_t> order(mr);
+  std::pmr::vector<std::uint32_t> pos(n, 0, mr);
+  order.reserve(n);
+  {
+    std::pmr::vector<std::uint32_t> stack(roots.rbegin(), roots.rend(), mr);
+    while (!stack.empty()) {
+      const std::uint32_t k = stack.back();
+      stack.pop_back();
+      pos[k] = static_cast<std::uint32_t>(order.size());
+      order.push_back(k);
+      for (std::uint32_t c = first[k + 1]; c-- > first[k];) stack.push_back(kids[c]);
     }
-    for (auto it = children[i].rbegin(); it != children[i].rend(); ++it) stack.push_back(*it);
   }
-  std::pmr::unordered_map<std::uint64_t, std::size_t> pos(mr);
-  pos.reserve(t.spans.size() * 2);
-  for (std::size_t i = 0; i < t.spans.size(); ++i) pos.emplace(t.spans[i].span_id, i);
+
+  // The spans, built in place.
+  t.spans.reserve(n);
+  bool segmented = false;
+  for (const std::uint32_t k : order) {
+    Node& x = node(k);
+    if (!x.extra) {
+      t.spans.emplace_back();
+    } else if (keep_open && !x.ended) {
+      t.spans.push_back(take_recent(*x.extra));  // it stays open and appears again later
+    } else {
+      t.spans.push_back(std::move(*x.extra));
+    }
+    SpanData& d = t.spans.back();
+    d.span_id = x.span_id;
+    d.parent_id = x.parent_id;
+    d.name = name_of(x.name_id);
+    d.kind = x.kind;
+    if (x.kind == Kind::custom && d.kind_name.empty() && x.kind_name_id != 0) d.kind_name = name_of(x.kind_name_id);
+    d.start_ns = x.start_ns;
+    d.end_ns = x.end_ns;
+    d.status = x.status;
+    d.thread_id = x.thread_id;
+    d.end_thread_id = x.end_thread_id;
+    d.segment_of = x.segment_of;
+    d.segment_index = x.segment_index;
+    d.flags = x.flags;
+    segmented |= x.segment_of != 0;
+  }
 
   // The trace's name: its root's.
   for (const SpanData& s : t.spans) {
@@ -536,78 +688,106 @@ void Assembler::emit(TraceState& ts, std::vector<Node*>& nodes, bool partial,
       break;
     }
   }
-  if (t.root_name.empty()) t.root_name = ts.root_name;
+  if (t.root_name.empty() && ts.has_root_name) t.root_name = name_of(ts.root_name_id);
   if (t.root_name.empty() && !t.spans.empty()) t.root_name = t.spans.front().name;
 
-  // Parallel groups: per parent, connected components of overlapping [start, end).
-  // Siblings are contiguous runs in start order once grouped by parent.
-  std::pmr::unordered_map<std::uint64_t, std::pmr::vector<std::size_t>> by_parent(mr);
-  for (std::size_t i = 0; i < t.spans.size(); ++i) by_parent[t.spans[i].parent_id].push_back(i);
-  std::pmr::vector<std::uint64_t> parents(mr);
-  parents.reserve(by_parent.size());
-  for (auto& [parent, sibs] : by_parent) {
-    // A span of zero length overlaps nothing, so it never joins a group.
-    std::erase_if(sibs, [&](std::size_t i) { return t.spans[i].end_ns <= t.spans[i].start_ns; });
-    if (sibs.size() >= 2) parents.push_back(parent);
-  }
-  std::sort(parents.begin(), parents.end(), [&](std::uint64_t a, std::uint64_t b) {
-    return by_parent[a].front() < by_parent[b].front();  // groups in depth-first order
-  });
-  for (std::uint64_t parent : parents) {
-    std::pmr::vector<std::size_t>& sibs = by_parent[parent];
-    std::sort(sibs.begin(), sibs.end(), [&](std::size_t a, std::size_t b) {
-      const SpanData& x = t.spans[a];
-      const SpanData& y = t.spans[b];
-      return x.start_ns != y.start_ns ? x.start_ns < y.start_ns : x.span_id < y.span_id;
-    });
-    std::size_t i = 0;
-    while (i < sibs.size()) {
-      std::int64_t reach = t.spans[sibs[i]].end_ns;
+  // Parallel groups: per sibling list (in start order), connected components of
+  // overlapping [start, end). A span of zero length overlaps nothing, so it never joins.
+  // Groups are numbered in depth-first order of their sibling list's first such member.
+  struct Found {
+    std::uint32_t key;    // t.spans position of the list's first member with a length
+    std::uint32_t begin;  // members[begin, end) in `members`
+    std::uint32_t end;
+  };
+  std::pmr::vector<Found> found(mr);
+  std::pmr::vector<std::uint32_t> members(mr);
+  auto groups_of = [&](auto from, auto to) {
+    std::uint32_t key = kNone;
+    std::int64_t reach = 0;
+    std::uint32_t open_at = 0;  // members index where the current run began
+    std::uint32_t run = 0;
+    for (auto it = from; it != to; ++it) {
+      const Node& x = node(*it);
+      if (x.end_ns <= x.start_ns) continue;
+      if (key == kNone) key = pos[*it];
+      if (run > 0 && x.start_ns < reach) {
+        reach = std::max(reach, x.end_ns);
+        members.push_back(*it);
+        ++run;
+        continue;
+      }
+      if (run >= 2) found.push_back({key, open_at, static_cast<std::uint32_t>(members.size())});
+      if (run == 1) members.pop_back();
+      open_at = static_cast<std::uint32_t>(members.size());
+      members.push_back(*it);
+      reach = x.end_ns;
+      run = 1;
+    }
+    if (run >= 2) found.push_back({key, open_at, static_cast<std::uint32_t>(members.size())});
+    if (run == 1) members.pop_back();
+  };
+  for (const std::uint32_t k : order)
+    if (first[k + 1] - first[k] >= 2) groups_of(kids.begin() + first[k], kids.begin() + first[k + 1]);
+  if (roots.size() >= 2) {  // roots of a part: siblings when they share a parent id
+    std::stable_sort(roots.begin(), roots.end(),
+                     [&](std::uint32_t a, std::uint32_t b) { return node(a).parent_id < node(b).parent_id; });
+    for (std::size_t i = 0; i < roots.size();) {
       std::size_t j = i + 1;
-      while (j < sibs.size() && t.spans[sibs[j]].start_ns < reach) {
-        reach = std::max(reach, t.spans[sibs[j]].end_ns);
-        ++j;
-      }
-      if (j - i >= 2) {
-        ParallelGroup g;
-        g.id = static_cast<std::uint32_t>(t.groups.size());
-        g.parent_id = parent;
-        g.start_ns = t.spans[sibs[i]].start_ns;
-        g.end_ns = reach;
-        std::pmr::vector<std::pair<std::int64_t, int>> edges(mr);  // ends sort before starts at a tie
-        for (std::size_t k = i; k < j; ++k) {
-          SpanData& m = t.spans[sibs[k]];
-          m.group = static_cast<std::int32_t>(g.id);
-          g.members.push_back(m.span_id);
-          edges.emplace_back(m.start_ns, 1);
-          edges.emplace_back(m.end_ns, -1);
-        }
-        std::sort(edges.begin(), edges.end());
-        int running = 0;
-        for (const auto& e : edges) {
-          running += e.second;
-          g.peak_concurrency = std::max(g.peak_concurrency, static_cast<std::uint32_t>(running));
-        }
-        t.groups.push_back(std::move(g));
-      }
+      while (j < roots.size() && node(roots[j]).parent_id == node(roots[i]).parent_id) ++j;
+      if (j - i >= 2) groups_of(roots.begin() + static_cast<std::ptrdiff_t>(i), roots.begin() + static_cast<std::ptrdiff_t>(j));
       i = j;
     }
   }
+  std::stable_sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.key < b.key; });
+  t.groups.reserve(found.size());
+  std::pmr::vector<std::pair<std::int64_t, int>> edges(mr);  // ends sort before starts at a tie
+  for (const Found& f : found) {
+    ParallelGroup g;
+    g.id = static_cast<std::uint32_t>(t.groups.size());
+    g.parent_id = node(members[f.begin]).parent_id;
+    g.start_ns = node(members[f.begin]).start_ns;
+    edges.clear();
+    for (std::uint32_t m = f.begin; m < f.end; ++m) {
+      SpanData& s = t.spans[pos[members[m]]];
+      s.group = static_cast<std::int32_t>(g.id);
+      g.members.push_back(s.span_id);
+      g.end_ns = std::max(g.end_ns, s.end_ns);
+      edges.emplace_back(s.start_ns, 1);
+      edges.emplace_back(s.end_ns, -1);
+    }
+    std::sort(edges.begin(), edges.end());
+    int running = 0;
+    for (const auto& e : edges) {
+      running += e.second;
+      g.peak_concurrency = std::max(g.peak_concurrency, static_cast<std::uint32_t>(running));
+    }
+    t.groups.push_back(std::move(g));
+  }
 
   // Suspended/resumed operations: segments in order, with the time spent waiting.
-  std::pmr::unordered_map<std::uint64_t, std::size_t> chain_of(mr);
-  for (const SpanData& sp : t.spans) {
-    if (sp.segment_of == 0) continue;
-    auto [it, fresh] = chain_of.emplace(sp.segment_of, t.chains.size());
-    if (fresh) t.chains.push_back(SegmentChain{sp.segment_of, {}, 0});
-    t.chains[it->second].segments.push_back(sp.span_id);
-  }
-  for (SegmentChain& c : t.chains) {
-    std::sort(c.segments.begin(), c.segments.end(), [&](std::uint64_t a, std::uint64_t b) {
-      return t.spans[pos.at(a)].segment_index < t.spans[pos.at(b)].segment_index;
-    });
-    for (std::size_t k = 1; k < c.segments.size(); ++k)
-      c.waited_ns += t.spans[pos.at(c.segments[k])].start_ns - t.spans[pos.at(c.segments[k - 1])].end_ns;
+  if (segmented) {
+    std::pmr::unordered_map<std::uint64_t, std::size_t> chain_of(mr);
+    std::pmr::vector<std::pmr::vector<std::size_t>> at(mr);  // t.spans positions per chain
+    for (std::size_t i = 0; i < t.spans.size(); ++i) {
+      const SpanData& sp = t.spans[i];
+      if (sp.segment_of == 0) continue;
+      auto [it, fresh] = chain_of.emplace(sp.segment_of, t.chains.size());
+      if (fresh) {
+        t.chains.push_back(SegmentChain{sp.segment_of, {}, 0});
+        at.emplace_back();
+      }
+      at[it->second].push_back(i);
+    }
+    for (std::size_t c = 0; c < t.chains.size(); ++c) {
+      auto& seg = at[c];
+      std::stable_sort(seg.begin(), seg.end(), [&](std::size_t a, std::size_t b) {
+        return t.spans[a].segment_index < t.spans[b].segment_index;
+      });
+      for (std::size_t k = 0; k < seg.size(); ++k) {
+        t.chains[c].segments.push_back(t.spans[seg[k]].span_id);
+        if (k > 0) t.chains[c].waited_ns += t.spans[seg[k]].start_ns - t.spans[seg[k - 1]].end_ns;
+      }
+    }
   }
   out.push_back(std::move(t));
 }

@@ -1,6 +1,7 @@
 #pragma once
 // Turns decoded records into AssembledTraces. Drainer thread only; never touches rings.
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <memory_resource>
@@ -37,6 +38,89 @@ class ScratchHeap final : public std::pmr::memory_resource {
   std::pmr::monotonic_buffer_resource fallback_;
 };
 
+// Span id -> where the span lives: open addressing with linear probing and backward-shift
+// deletion, in one flat array with no allocation per entry (every record of a drain pass
+// looks its span up here). Id 0 is never a span id; it marks an empty slot.
+template <class Owner>
+class SpanIndex {
+ public:
+  struct Slot {
+    std::uint64_t id = 0;
+    Owner* owner = nullptr;   // the trace holding the span; nullptr while its begin is missing
+    std::uint32_t index = 0;  // its position in the owner's nodes (or in the waiting pool)
+  };
+
+  SpanIndex() { rebuild(kMinSlots); }
+
+  [[nodiscard]] Slot* find(std::uint64_t id) noexcept {
+    for (std::size_t i = home(id);; i = (i + 1) & mask_) {
+      if (slots_[i].id == id) return &slots_[i];
+      if (slots_[i].id == 0) return nullptr;
+    }
+  }
+
+  // id must not be present. The returned slot stays valid until the next insert or erase.
+  Slot& insert(std::uint64_t id) {
+    if ((size_ + 1) * 4 > slots_.size() * 3) rebuild(slots_.size() * 2);
+    std::size_t i = home(id);
+    while (slots_[i].id != 0) i = (i + 1) & mask_;
+    slots_[i].id = id;
+    ++size_;
+    return slots_[i];
+  }
+
+  void erase(std::uint64_t id) noexcept {
+    std::size_t i = home(id);
+    while (slots_[i].id != id) {
+      if (slots_[i].id == 0) return;
+      i = (i + 1) & mask_;
+    }
+    // Backward shift: pull later entries of the probe run into the hole when the hole lies
+    // between their home slot and where they sit, so lookups never need tombstones.
+    for (std::size_t j = (i + 1) & mask_; slots_[j].id != 0; j = (j + 1) & mask_) {
+      if (((j - home(slots_[j].id)) & mask_) >= ((j - i) & mask_)) {
+        slots_[i] = slots_[j];
+        i = j;
+      }
+    }
+    slots_[i] = Slot{};
+    --size_;
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+  void clear() {
+    slots_.clear();
+    size_ = 0;
+    rebuild(kMinSlots);
+  }
+
+ private:
+  static constexpr std::size_t kMinSlots = 1024;
+
+  [[nodiscard]] std::size_t home(std::uint64_t id) const noexcept {
+    return static_cast<std::size_t>((id * 0x9e3779b97f4a7c15ull) >> shift_);
+  }
+
+  void rebuild(std::size_t slots) {
+    std::vector<Slot> old(slots);
+    old.swap(slots_);
+    mask_ = slots - 1;
+    shift_ = 64 - static_cast<unsigned>(__builtin_ctzll(slots));
+    for (const Slot& s : old) {
+      if (s.id == 0) continue;
+      std::size_t i = home(s.id);
+      while (slots_[i].id != 0) i = (i + 1) & mask_;
+      slots_[i] = s;
+    }
+  }
+
+  std::vector<Slot> slots_;
+  std::size_t mask_ = 0;
+  unsigned shift_ = 0;
+  std::size_t size_ = 0;
+};
+
 class Assembler {
  public:
   struct Options {
@@ -60,8 +144,11 @@ class Assembler {
   // parts of traces grown past the partial limits. Appends to out.
   void end_of_pass(std::vector<AssembledTrace>& out, std::int64_t now_ns);
 
-  // Hands over every trace that has spans, open spans marked incomplete with end = now_ns.
-  // Unless final, open spans are kept and their trace continues in a later part.
+  // Hands over every trace that has spans, in the order the traces began, open spans
+  // marked incomplete with end = now_ns. Unless final, open spans are kept and their trace
+  // continues in a later part; each appearance of such a span carries its attributes and
+  // strings in full but only the events recorded since its previous appearance, so
+  // repeated flushes never copy a long-lived span's history again.
   void flush(std::vector<AssembledTrace>& out, std::int64_t now_ns, bool final);
 
   // Drops observed since the last emitted trace; attached to the next one.
@@ -72,29 +159,40 @@ class Assembler {
 
   [[nodiscard]] std::uint64_t begins() const noexcept { return begins_; }
   [[nodiscard]] std::uint64_t orphan_records() const noexcept { return orphan_records_; }
-  [[nodiscard]] std::size_t open_spans() const noexcept { return nodes_.size(); }
+  // Spans held: begun and not yet handed over, plus those whose begin has not arrived.
+  [[nodiscard]] std::size_t open_spans() const noexcept { return index_.size(); }
 
   struct Node;
   struct TraceState;
 
  private:
-  Node& node(std::uint64_t span_id);
+  Node* find_node(std::uint64_t span_id, TraceState** owner);
+  Node& waiting_node(std::uint64_t span_id);
+  void on_begin(const Record& r, std::uint64_t thread);
   TraceState& trace_of(const TraceId& id);
   void became_closable(TraceState& ts);
-  // keep_open: spans not ended are copied, not moved (they stay for a later part).
-  void emit(TraceState& ts, std::vector<Node*>& nodes, bool partial, std::vector<AssembledTrace>& out,
-            bool keep_open = false);
+  // Hands over the nodes of ts at `which` (indices into its node array). keep_open: spans
+  // not ended stay in ts, and what they carried so far goes with this part.
+  void emit(TraceState& ts, const std::pmr::vector<std::uint32_t>& which, bool partial,
+            std::vector<AssembledTrace>& out, bool keep_open = false);
+  // Keeps only the nodes of ts that are flagged to stay (not handed over), reindexing them.
+  void keep_open_nodes(TraceState& ts);
   void emit_ended(TraceState& ts, std::vector<AssembledTrace>& out);
-  void erase_trace(const TraceId& id);
+  void close_trace(TraceState& ts);
 
   Options options_;
   const Clock& clock_;
-  std::unordered_map<std::uint64_t, std::unique_ptr<Node>> nodes_;
+  SpanIndex<TraceState> index_;
+  std::vector<Node> waiting_;  // spans whose records came before their begin
+  std::vector<std::uint32_t> waiting_free_;
   std::unordered_map<TraceId, std::unique_ptr<TraceState>, TraceIdHash> traces_;
+  std::vector<std::unique_ptr<TraceState>> spare_traces_;  // closed, kept for their capacity
+  TraceState* last_trace_ = nullptr;  // the trace of the latest begin: most records hit it
   std::unordered_map<TraceId, std::uint32_t, TraceIdHash> next_part_;  // traces already (partly) emitted
   std::vector<TraceId> candidates_;
   std::vector<TraceId> grown_;  // traces past partial_trace_spans, handed over this pass
   std::uint64_t pass_ = 0;
+  std::uint64_t trace_seq_ = 0;
   std::int64_t last_partial_check_ns_ = 0;
   std::uint64_t begins_ = 0;
   std::uint64_t orphan_records_ = 0;

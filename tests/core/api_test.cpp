@@ -349,6 +349,43 @@ TEST(Api, UnfinishedSpanAtFlushIsEmittedIncomplete) {
   EXPECT_EQ(describe(second[0].spans[0].attrs), "phase:i64=1");
 }
 
+// A span that stays open across many flushes (a server's main loop) hands over each event
+// once: every part carries the events since the previous part and the attributes in full,
+// so repeated flushes neither duplicate its history nor keep it in memory.
+TEST(Api, RepeatedFlushesHandOverEachEventOfAnOpenSpanOnce) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  auto loop = strobe::start_span(strobe::Name("serve"), Kind::agent);
+  loop.attr("port", 8080);
+  std::vector<std::string> seen;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 2; ++i) loop.log("request " + std::to_string(round * 2 + i));
+    recorder.flush();
+    std::vector<AssembledTrace> part = sink->take();
+    ASSERT_EQ(part.size(), 1u);
+    EXPECT_EQ(part[0].part, static_cast<std::uint32_t>(round));
+    ASSERT_EQ(part[0].spans.size(), 1u);
+    const strobe::SpanData& s = part[0].spans[0];
+    EXPECT_EQ(s.status, Status::incomplete);
+    EXPECT_EQ(describe(s.attrs), "port:i64=8080") << "attributes travel with every part";
+    EXPECT_EQ(s.events.size(), 2u) << "only the events since the previous part";
+    for (const strobe::SpanEvent& e : s.events) seen.push_back(e.attrs.at(0).value.s);
+  }
+  loop.log("request 6");
+  loop.finish();
+  recorder.flush();
+  std::vector<AssembledTrace> last = sink->take();
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_FALSE(last[0].partial);
+  ASSERT_EQ(last[0].spans.size(), 1u);
+  EXPECT_EQ(last[0].spans[0].status, Status::ok);
+  EXPECT_EQ(describe(last[0].spans[0].attrs), "port:i64=8080");
+  for (const strobe::SpanEvent& e : last[0].spans[0].events) seen.push_back(e.attrs.at(0).value.s);
+  const std::vector<std::string> want = {"request 0", "request 1", "request 2", "request 3",
+                                         "request 4", "request 5", "request 6"};
+  EXPECT_EQ(seen, want) << "every event exactly once, in order";
+}
+
 TEST(Api, LlmPayloadsTagsLogsAndErrorsArrive) {
   auto sink = std::make_shared<strobe::MemorySink>();
   strobe::Recorder recorder(config_for(sink));
