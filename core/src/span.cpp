@@ -312,6 +312,7 @@ void record_span(std::string_view name, Kind kind, std::chrono::system_clock::ti
   std::uint8_t flags = detail::kWallClock;
   if ((t.cur_trace_hi | t.cur_trace_lo) == 0 || t.cur_generation != t.generation) {
     detail::new_trace_id(t, s.trace_.hi, s.trace_.lo);
+    s.parent_ = 0;
     flags |= detail::kTraceRoot;
   } else {
     s.trace_ = TraceId{t.cur_trace_hi, t.cur_trace_lo};

@@ -143,7 +143,8 @@ class Span {
  public:
   Span() noexcept = default;
   // Begins a span as a child of the current context and makes it current.
-  explicit Span(Name name, Kind kind = Kind::span, std::initializer_list<Attr> attrs = {}) noexcept
+  [[gnu::always_inline]] explicit Span(Name name, Kind kind = Kind::span,
+                                       std::initializer_list<Attr> attrs = {}) noexcept
       : Span(name.id(), kind, 0, attrs, kCurrentFlag, 0) {}
   Span(Name name, std::string_view custom_kind, std::initializer_list<Attr> attrs = {}) noexcept;
 
@@ -157,7 +158,7 @@ class Span {
   }
   Span(const Span&) = delete;
   Span& operator=(const Span&) = delete;
-  ~Span() { end_if_live(); }
+  [[gnu::always_inline]] ~Span() { end_if_live(); }
 
   // Any thread. Ends the span (status ok unless failed); a second call is a counted no-op.
   // On another thread than the one that began it, the end is recorded there and neither
@@ -195,10 +196,13 @@ class Span {
   [[nodiscard]] SuspendToken suspend() noexcept;
 
   [[nodiscard]] bool recording() const noexcept { return live() && !(state_ & kDroppedFlag); }
-  [[nodiscard]] std::uint64_t span_id() const noexcept { return id_; }
-  [[nodiscard]] std::uint64_t parent_id() const noexcept { return parent_; }
-  [[nodiscard]] TraceId trace_id() const noexcept { return trace_; }
-  [[nodiscard]] Context context() const noexcept { return Context(trace_, id_, generation_); }
+  // 0 (and an empty context) for a no-op handle.
+  [[nodiscard]] std::uint64_t span_id() const noexcept { return owner_ ? id_ : 0; }
+  [[nodiscard]] std::uint64_t parent_id() const noexcept { return owner_ ? parent_ : 0; }
+  [[nodiscard]] TraceId trace_id() const noexcept { return owner_ ? trace_ : TraceId{}; }
+  [[nodiscard]] Context context() const noexcept {
+    return owner_ ? Context(trace_, id_, generation_) : Context();
+  }
 
  private:
   friend Span start_span(Name, Kind, StartOptions, std::initializer_list<Attr>) noexcept;
@@ -210,8 +214,9 @@ class Span {
   static constexpr std::uint8_t kEndedFlag = 1, kDroppedFlag = 2, kFailedFlag = 4,
                                 kCurrentFlag = 8, kRootFlag = 16, kLostFlag = 32;
 
-  Span(std::uint32_t name_id, Kind kind, std::uint32_t kind_name_id,
-       std::initializer_list<Attr> attrs, std::uint8_t mode, std::uint8_t record_flags) noexcept {
+  [[gnu::always_inline]] Span(std::uint32_t name_id, Kind kind, std::uint32_t kind_name_id,
+                              std::initializer_list<Attr> attrs, std::uint8_t mode,
+                              std::uint8_t record_flags) noexcept {
     begin(name_id, kind, kind_name_id, mode, record_flags);
     if (attrs.size() != 0 && recording()) this->attrs(attrs);
   }
@@ -231,6 +236,7 @@ class Span {
     if ((mode & kRootFlag) || (t.cur_trace_hi | t.cur_trace_lo) == 0 ||
         t.cur_generation != t.generation) {  // none, or left over from an earlier recorder
       detail::new_trace_id(t, trace_.hi, trace_.lo);
+      parent_ = 0;
       record_flags |= detail::kTraceRoot;
     } else {
       trace_ = TraceId{t.cur_trace_hi, t.cur_trace_lo};
@@ -250,6 +256,8 @@ class Span {
     kind_ = kind;
     kind_name_ = kind_name_id;
     id_ = t.id_base | ++t.next_local;
+    seg_first_ = 0;
+    seg_index_ = 0;
     uncaught_ = std::uncaught_exceptions();
     prev_hi_ = t.cur_trace_hi;
     prev_lo_ = t.cur_trace_lo;
@@ -322,7 +330,7 @@ class Span {
     }
   }
 
-  void end_if_live() noexcept {
+  [[gnu::always_inline]] void end_if_live() noexcept {
     if (live()) end_now();
   }
   void end_slow(std::uint8_t record_flags) noexcept;
@@ -335,6 +343,8 @@ class Span {
 
   void take(Span& o) noexcept {
     owner_ = o.owner_;
+    state_ = o.state_;
+    if (owner_ == nullptr) return;  // a no-op handle: its other fields were never set
     id_ = o.id_;
     parent_ = o.parent_;
     trace_ = o.trace_;
@@ -349,26 +359,27 @@ class Span {
     seg_index_ = o.seg_index_;
     uncaught_ = o.uncaught_;
     kind_ = o.kind_;
-    state_ = o.state_;
     o.owner_ = nullptr;
     o.state_ = 0;
   }
 
 
+  // Only owner_ and state_ are initialised up front: a no-op handle (no recorder) must cost
+  // no more than those two stores, and every other field is read only when owner_ is set.
   detail::ThreadState* owner_ = nullptr;  // the thread that began it; null: no-op handle
-  std::uint64_t id_ = 0;
-  std::uint64_t parent_ = 0;
-  TraceId trace_{};
-  std::uint64_t prev_hi_ = 0, prev_lo_ = 0, prev_span_ = 0;  // context to restore
-  std::uint32_t prev_generation_ = 0;
-  std::uint32_t generation_ = 0;
-  std::uint32_t name_ = 0;
-  std::uint32_t kind_name_ = 0;
-  std::uint64_t seg_first_ = 0;  // suspended/resumed: the operation's first segment
-  std::uint32_t seg_index_ = 0;
-  int uncaught_ = 0;
-  Kind kind_ = Kind::span;
   std::uint8_t state_ = 0;
+  std::uint64_t id_;
+  std::uint64_t parent_;
+  TraceId trace_;
+  std::uint64_t prev_hi_, prev_lo_, prev_span_;  // context to restore
+  std::uint32_t prev_generation_;
+  std::uint32_t generation_;
+  std::uint32_t name_;
+  std::uint32_t kind_name_;
+  std::uint64_t seg_first_;  // suspended/resumed: the operation's first segment
+  std::uint32_t seg_index_;
+  int uncaught_;
+  Kind kind_;
 };
 
 // ---- free functions (the DESIGN.md span-semantics table) ----
