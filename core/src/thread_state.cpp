@@ -123,7 +123,7 @@ bool write_string(ThreadState& t, std::uint64_t span_id, StrKind kind, std::uint
   }
   const auto length = static_cast<std::uint32_t>(len);
   const std::uint32_t n = 1 + continuation_records(length);
-  const std::uint64_t ts = now(t);
+  const std::uint64_t ts = kind == StrKind::log ? now(t) : 0;  // only a log line is an instant
   if (!claim(t, n, false, false)) return false;
   Record& h = t.ring->slot(0);
   h.type = RecType::string;

@@ -171,7 +171,36 @@ class Span {
     end_now();
   }
 
-  // Owner thread, any time before the end. Each call writes one record.
+  // Owner thread, any time before the end. Each call writes one record (a string longer
+  // than 32 bytes continues in more). A number or bool under an interned key is written
+  // inline: no call, no clock read.
+  template <class T>
+    requires(std::integral<T> || std::floating_point<T>)
+  [[gnu::always_inline]] Span& attr(Name key, T v) noexcept {
+    detail::ThreadState& t = detail::t_state;
+    if (&t == owner_ && !(state_ & (kEndedFlag | kDroppedFlag)) && t.generation == generation_ &&
+        t.ring->reserve(1 + t.headroom)) [[likely]] {
+      detail::Record& r = t.ring->slot(0);
+      r.flags = 0;
+      r.aux = 0;
+      r.key = key.id();
+      r.span_id = id_;
+      r.ts = 0;
+      if constexpr (std::same_as<T, bool>) {
+        r.type = detail::RecType::attr_bool;
+        r.payload.i64 = v ? 1 : 0;
+      } else if constexpr (std::integral<T>) {
+        r.type = detail::RecType::attr_int;
+        r.payload.i64 = static_cast<std::int64_t>(v);
+      } else {
+        r.type = detail::RecType::attr_double;
+        r.payload.f64 = static_cast<double>(v);
+      }
+      t.ring->commit(1);
+      return *this;
+    }
+    return attr_id(key.id(), Value(v));  // no-op handle, misuse, another thread, full ring
+  }
   Span& attr(Name key, Value v) noexcept;
   Span& attr(std::string_view key, Value v) noexcept { return attr_id(intern(key), v); }
   Span& attrs(std::initializer_list<Attr> list) noexcept;
