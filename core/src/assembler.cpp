@@ -235,6 +235,17 @@ Assembler::Assembler(Options options, const Clock& clock)
 
 Assembler::~Assembler() = default;
 
+void Assembler::recycle(std::vector<SpanData>&& spans) {
+  constexpr std::size_t kPoolVectors = 64, kPoolBytes = std::size_t{16} << 20;
+  const std::size_t bytes = spans.capacity() * sizeof(SpanData);
+  if (bytes < 64 * sizeof(SpanData) || span_pool_.size() >= kPoolVectors ||
+      span_pool_bytes_ + bytes > kPoolBytes)
+    return;  // small vectors come cheaply from malloc; the pool stays bounded
+  spans.clear();
+  span_pool_bytes_ += bytes;
+  span_pool_.push_back(std::move(spans));
+}
+
 Assembler::Node* Assembler::find_node(std::uint64_t span_id, TraceState** owner) {
   auto* slot = index_.find(span_id);
   if (slot == nullptr) return nullptr;
@@ -652,7 +663,14 @@ void Assembler::emit(TraceState& ts, const std::pmr::vector<std::uint32_t>& whic
     }
   }
 
-  // The spans, built in place.
+  // The spans, built in place, in recycled storage when some is large enough.
+  for (std::size_t i = span_pool_.size(); i-- > 0;) {
+    if (span_pool_[i].capacity() < n) continue;
+    span_pool_bytes_ -= span_pool_[i].capacity() * sizeof(SpanData);
+    t.spans = std::move(span_pool_[i]);
+    span_pool_.erase(span_pool_.begin() + static_cast<std::ptrdiff_t>(i));
+    break;
+  }
   t.spans.reserve(n);
   bool segmented = false;
   for (const std::uint32_t k : order) {

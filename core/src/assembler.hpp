@@ -53,7 +53,7 @@ class SpanIndex {
   SpanIndex() { rebuild(kMinSlots); }
 
   [[nodiscard]] Slot* find(std::uint64_t id) noexcept {
-    for (std::size_t i = home(id);; i = (i + 1) & mask_) {
+    for (std::size_t i = home(id);; i = (i + kStride) & mask_) {
       if (slots_[i].id == id) return &slots_[i];
       if (slots_[i].id == 0) return nullptr;
     }
@@ -62,22 +62,34 @@ class SpanIndex {
   // id must not be present. The returned slot stays valid until the next insert or erase.
   Slot& insert(std::uint64_t id) {
     if ((size_ + 1) * 4 > slots_.size() * 3) rebuild(slots_.size() * 2);
-    std::size_t i = home(id);
-    while (slots_[i].id != 0) i = (i + 1) & mask_;
-    slots_[i].id = id;
-    ++size_;
-    return slots_[i];
+    for (;;) {
+      // A probe run as long as half a lane (unlucky or hostile ids) grows the table, so
+      // every lane keeps empty slots and find() and erase() always stop.
+      const std::size_t limit = slots_.size() / kStride / 2;
+      std::size_t i = home(id), probes = 0;
+      while (slots_[i].id != 0 && probes < limit) {
+        i = (i + kStride) & mask_;
+        ++probes;
+      }
+      if (slots_[i].id != 0) {
+        rebuild(slots_.size() * 2);
+        continue;
+      }
+      slots_[i].id = id;
+      ++size_;
+      return slots_[i];
+    }
   }
 
   void erase(std::uint64_t id) noexcept {
     std::size_t i = home(id);
     while (slots_[i].id != id) {
       if (slots_[i].id == 0) return;
-      i = (i + 1) & mask_;
+      i = (i + kStride) & mask_;
     }
     // Backward shift: pull later entries of the probe run into the hole when the hole lies
     // between their home slot and where they sit, so lookups never need tombstones.
-    for (std::size_t j = (i + 1) & mask_; slots_[j].id != 0; j = (j + 1) & mask_) {
+    for (std::size_t j = (i + kStride) & mask_; slots_[j].id != 0; j = (j + kStride) & mask_) {
       if (((j - home(slots_[j].id)) & mask_) >= ((j - i) & mask_)) {
         slots_[i] = slots_[j];
         i = j;
@@ -98,19 +110,32 @@ class SpanIndex {
  private:
   static constexpr std::size_t kMinSlots = 1024;
 
+  // A thread's span ids are consecutive (its slot, then a counter), so blocks of 16
+  // consecutive ids take 16 consecutive slots, and the blocks are spread by a
+  // multiplicative hash: a thread's spans share cache lines when they are begun, looked
+  // up as parents and erased, where a hash of each id alone would miss the cache on each.
+  // Probing steps a whole block, so an id only ever meets ids of the same lane (offset in
+  // the block): sixteen interleaved linear-probing tables, none clustered by the blocks.
+  // The hash also rotates each block's ids among the lanes, so ids that share low bits
+  // (all odd, say) still use every lane.
+  static constexpr unsigned kBlockBits = 4;
+  static constexpr std::size_t kStride = std::size_t{1} << kBlockBits;
   [[nodiscard]] std::size_t home(std::uint64_t id) const noexcept {
-    return static_cast<std::size_t>((id * 0x9e3779b97f4a7c15ull) >> shift_);
+    const std::uint64_t h = (id >> kBlockBits) * 0x9e3779b97f4a7c15ull;
+    const auto block = static_cast<std::size_t>(h >> shift_);
+    const auto lane = static_cast<std::size_t>(id + (h >> (shift_ - kBlockBits))) & (kStride - 1);
+    return (block << kBlockBits | lane) & mask_;
   }
 
   void rebuild(std::size_t slots) {
     std::vector<Slot> old(slots);
     old.swap(slots_);
     mask_ = slots - 1;
-    shift_ = 64 - static_cast<unsigned>(__builtin_ctzll(slots));
-    for (const Slot& s : old) {
+    shift_ = 64 - (static_cast<unsigned>(__builtin_ctzll(slots)) - kBlockBits);
+    for (const Slot& s : old) {  // at most 3/8 full now: the lanes have room
       if (s.id == 0) continue;
       std::size_t i = home(s.id);
-      while (slots_[i].id != 0) i = (i + 1) & mask_;
+      while (slots_[i].id != 0) i = (i + kStride) & mask_;
       slots_[i] = s;
     }
   }
@@ -157,6 +182,11 @@ class Assembler {
     pending_drops_.records += d.records;
   }
 
+  // After the sinks have seen an emitted trace: keeps its span vector's storage (emptied)
+  // for a later trace, within a small budget. Large traces otherwise get fresh memory
+  // from the system every time, and page faults cost more than assembling them.
+  void recycle(std::vector<SpanData>&& spans);
+
   [[nodiscard]] std::uint64_t begins() const noexcept { return begins_; }
   [[nodiscard]] std::uint64_t orphan_records() const noexcept { return orphan_records_; }
   // Spans held: begun and not yet handed over, plus those whose begin has not arrived.
@@ -198,6 +228,8 @@ class Assembler {
   std::uint64_t orphan_records_ = 0;
   DropCounts pending_drops_{};
   ScratchHeap scratch_;
+  std::vector<std::vector<SpanData>> span_pool_;  // emptied span vectors, for their capacity
+  std::size_t span_pool_bytes_ = 0;
 };
 
 // Replaces invalid UTF-8 sequences with U+FFFD; returns true if any was replaced.

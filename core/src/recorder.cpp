@@ -252,6 +252,7 @@ class RecorderCore {
       totals_.spans_assembled += spans;
       totals_.traces_emitted += out_.size();
     }
+    for (AssembledTrace& t : out_) assembler_.recycle(std::move(t.spans));
     out_.clear();
     publish_counters();
   }
