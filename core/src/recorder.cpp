@@ -109,8 +109,18 @@ class RecorderCore {
         continue;
       }
       if ((++passes & 1023) == 0) clock_.recalibrate();
-      if (n > 0) {
+      if (n >= config_.ring_capacity / 8) {  // a backlog: keep up without a pause
         idle = 0;
+        continue;
+      }
+      if (n > 0) {
+        // A trickle: let it gather before the next pass. Tailing a producer record by
+        // record pulls the ring's write position to this core after nearly every commit,
+        // and the recording thread pays for it; a short nap makes each pass read a batch.
+        idle = 0;
+        std::unique_lock lock(wake_mutex_);
+        wake_.wait_for(lock, config_.drain_interval / 16,
+                       [&] { return stopping_ || flush_requested_ > flush_seen_; });
         continue;
       }
       if (++idle <= config_.drain_spin_passes) {
