@@ -31,7 +31,7 @@ void Span::end_slow(std::uint8_t record_flags) noexcept {
   if (!detail::attached() || t.generation != generation_) return;
   const std::uint64_t ts = detail::now(t);
   if (detail::claim(t, 1, true, false)) {
-    write_end(t.ring->slot(0), ts, record_flags);
+    write_end(t.ring->slot(0), ts, record_flags, std::uncaught_exceptions());
     t.ring->commit(1);
   }
 }
@@ -208,9 +208,9 @@ Span& Span::next(Name name, Kind kind) noexcept {
   detail::ThreadState& t = detail::t_state;
   if (live() && !(state_ & (kDroppedFlag | kFailedFlag)) && &t == owner_ &&
       t.generation == generation_ && parent_ != 0 && seg_first_ == 0 &&
-      std::uncaught_exceptions() == uncaught_ && t.ring->reserve(2 + t.headroom)) [[likely]] {
+      detail::uncaught_exceptions(t) == uncaught_ && t.ring->reserve(2 + t.headroom)) [[likely]] {
     const std::uint64_t ts = detail::now(t);  // one clock read ends one span and begins the next
-    write_end(t.ring->slot(0), ts, 0);
+    write_end(t.ring->slot(0), ts, 0, uncaught_);
     const std::uint64_t old = id_;
     id_ = t.id_base | ++t.next_local;
     name_ = name.id();
@@ -328,7 +328,7 @@ void record_span(std::string_view name, Kind kind, std::chrono::system_clock::ti
   s.state_ |= Span::kEndedFlag;
   if (!detail::claim(t, 1, true, false)) return;
   detail::Record& r = t.ring->slot(0);
-  s.write_end(r, end_ns, detail::kWallClock);
+  s.write_end(r, end_ns, detail::kWallClock, detail::uncaught_exceptions(t));
   r.aux = static_cast<std::uint16_t>(status);
   t.ring->commit(1);
 }

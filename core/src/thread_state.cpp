@@ -3,6 +3,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cxxabi.h>
+
 #include <algorithm>
 #include <cstring>
 #include <random>
@@ -49,6 +51,23 @@ std::uint64_t splitmix(std::uint64_t& s) noexcept {
 
 }  // namespace
 
+// The Itanium C++ ABI (which GCC's and Clang's runtimes follow) keeps the count that
+// std::uncaught_exceptions() returns in a per-thread __cxa_eh_globals { caughtExceptions;
+// uncaughtExceptions; }. Its address is fixed for the thread's life, so the hot path can
+// read the count directly. Checked against the library once; null (use the library
+// call) when they disagree.
+namespace {
+const unsigned int* abi_uncaught_count() noexcept {
+  struct EhGlobals {
+    void* caught_exceptions;
+    unsigned int uncaught_exceptions;
+  };
+  const auto* g = reinterpret_cast<const EhGlobals*>(abi::__cxa_get_globals());
+  if (g == nullptr || static_cast<int>(g->uncaught_exceptions) != std::uncaught_exceptions()) return nullptr;
+  return &g->uncaught_exceptions;
+}
+}  // namespace
+
 bool attach_slow(std::uint32_t generation) noexcept {
   if (t_exit_hook.exited) return false;  // a span in another thread_local's destructor
   Globals& g = globals();
@@ -80,6 +99,7 @@ bool attach_slow(std::uint32_t generation) noexcept {
   t.max_string = g.attach.max_string;
   t.use_tsc = g.attach.use_tsc;
   t.wait_policy = g.attach.wait_policy;
+  if (t.uncaught == nullptr) t.uncaught = abi_uncaught_count();
   if (t.rng == 0) {
     std::random_device rd;
     t.rng = (std::uint64_t{rd()} << 32) ^ rd() ^ (t.id_base * 0x9e3779b97f4a7c15ull);

@@ -283,6 +283,35 @@ TEST(Api, ExceptionEscapingAScopeMarksTheSpanFailed) {
   EXPECT_FALSE(find_span(t, "run")->flags & strobe::kSpanThrown);
 }
 
+// The hot path reads the thread's count of exceptions in flight straight from the C++
+// runtime. A span begun and ended while another exception unwinds (in a destructor) did
+// not fail; the span the exception escapes did, on whichever thread it runs.
+TEST(Api, SpansInADestructorDuringUnwindingAreNotFailed) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  struct Cleanup {
+    ~Cleanup() { auto s = strobe::span("cleanup"); }
+  };
+  std::thread([] {
+    auto run = strobe::span("run", Kind::agent);
+    try {
+      Cleanup c;
+      auto risky = strobe::span("risky");
+      throw std::runtime_error("boom");
+    } catch (const std::runtime_error&) {
+    }
+    EXPECT_NE(strobe::detail::t_state.uncaught, nullptr) << "the direct read is in use";
+  }).join();
+  recorder.flush();
+  const AssembledTrace t = only_trace(*sink);
+  EXPECT_EQ(render_tree(t),
+            "agent run\n"
+            "  span risky [failed]\n"
+            "  span cleanup\n");
+  EXPECT_TRUE(find_span(t, "risky")->flags & strobe::kSpanThrown);
+  EXPECT_FALSE(find_span(t, "cleanup")->flags & strobe::kSpanThrown);
+}
+
 TEST(Api, RecordSpanKeepsExplicitStartAndDuration) {
   auto sink = std::make_shared<strobe::MemorySink>();
   strobe::Recorder recorder(config_for(sink));

@@ -287,7 +287,7 @@ class Span {
     id_ = t.id_base | ++t.next_local;
     seg_first_ = 0;
     seg_index_ = 0;
-    uncaught_ = std::uncaught_exceptions();
+    uncaught_ = detail::uncaught_exceptions(t);
     prev_hi_ = t.cur_trace_hi;
     prev_lo_ = t.cur_trace_lo;
     prev_span_ = t.cur_span;
@@ -322,10 +322,11 @@ class Span {
     r.payload.begin.generation = generation_;
   }
 
-  [[gnu::always_inline]] void write_end(detail::Record& r, std::uint64_t ts,
-                                        std::uint8_t record_flags) const noexcept {
+  // uncaught_now: the ending thread's count of exceptions in flight.
+  [[gnu::always_inline]] void write_end(detail::Record& r, std::uint64_t ts, std::uint8_t record_flags,
+                                        int uncaught_now) const noexcept {
     r.type = detail::RecType::end;
-    const bool thrown = std::uncaught_exceptions() > uncaught_;
+    const bool thrown = uncaught_now > uncaught_;
     r.flags = static_cast<std::uint8_t>(record_flags | (thrown ? detail::kThrown : 0) |
                                         ((state_ & kLostFlag) ? detail::kLostRecords : 0));
     r.aux = static_cast<std::uint16_t>(((state_ & kFailedFlag) || thrown) ? Status::failed
@@ -344,7 +345,7 @@ class Span {
     state_ |= kEndedFlag;
     const std::uint64_t ts = detail::now(t);
     if (detail::claim(t, 1, true, false)) [[likely]] {
-      write_end(t.ring->slot(0), ts, record_flags);
+      write_end(t.ring->slot(0), ts, record_flags, detail::uncaught_exceptions(t));
       t.ring->commit(1);
     }
     restore_current(t);

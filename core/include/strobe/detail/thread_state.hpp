@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 
 #include "strobe/detail/record.hpp"
 #include "strobe/ringbuf/spsc_ring.hpp"
@@ -32,6 +33,9 @@ struct ThreadState {
   std::uint32_t cur_generation = 0;  // the recorder the current context belongs to
   std::uint64_t rng = 0;           // for trace ids
   std::uint64_t os_thread = 0;
+  // This thread's count of exceptions in flight, inside the C++ runtime's per-thread
+  // globals (see attach_slow); null: ask std::uncaught_exceptions().
+  const unsigned int* uncaught = nullptr;
 };
 
 extern constinit thread_local ThreadState t_state;
@@ -56,6 +60,13 @@ bool attach_slow(std::uint32_t generation) noexcept;
 }
 
 std::uint64_t steady_ticks() noexcept;
+
+// std::uncaught_exceptions() without its two calls through the PLT: the begin and the end
+// of every span ask it (an exception escaping a scope marks the span failed).
+[[gnu::always_inline]] inline int uncaught_exceptions(const ThreadState& t) noexcept {
+  if (t.uncaught != nullptr) [[likely]] return static_cast<int>(*t.uncaught);
+  return std::uncaught_exceptions();
+}
 
 [[gnu::always_inline]] inline std::uint64_t now(const ThreadState& t) noexcept {
   if (t.use_tsc) [[likely]] return __rdtsc();
