@@ -1,6 +1,8 @@
 #include <flatbuffers/flatbuffers.h>
 
+#include <algorithm>
 #include <deque>
+#include <stdexcept>
 #include <string_view>
 #include <unordered_map>
 
@@ -26,7 +28,15 @@ struct Encoder::Impl {
   std::vector<std::uint8_t> col_kind, col_status;
   std::vector<std::int64_t> col_start, col_dur;
   std::vector<fb::Attr> attrs;
-  std::unordered_map<std::uint64_t, std::uint32_t> index_of;
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> by_id;  // (span id, index), sorted
+
+  // The index of span `id` in the trace being added; built only for traces that have
+  // groups or chains (a map node per span cost more than encoding the span).
+  std::uint32_t index_of(std::uint64_t id) const {
+    auto it = std::lower_bound(by_id.begin(), by_id.end(), std::pair<std::uint64_t, std::uint32_t>{id, 0});
+    if (it == by_id.end() || it->first != id) throw std::invalid_argument("strobe: a group or chain names a span the trace lacks");
+    return it->second;
+  }
 
   Impl() { reset(); }
 
@@ -54,7 +64,8 @@ struct Encoder::Impl {
   }
 
   std::uint32_t thread(std::uint64_t tid) {
-    auto [it, fresh] = threads.emplace(tid, static_cast<std::uint32_t>(thread_order.size()));
+    // try_emplace: libstdc++'s emplace builds a node (malloc + free) even for a known key.
+    auto [it, fresh] = threads.try_emplace(tid, static_cast<std::uint32_t>(thread_order.size()));
     if (fresh) thread_order.push_back(tid);
     return it->second;
   }
@@ -103,11 +114,15 @@ struct Encoder::Impl {
     col_status.resize(n);
     col_start.resize(n);
     col_dur.resize(n);
-    index_of.clear();
+    by_id.clear();
+    if (!t.groups.empty() || !t.chains.empty()) {
+      by_id.reserve(n);
+      for (std::size_t i = 0; i < n; ++i) by_id.emplace_back(t.spans[i].span_id, static_cast<std::uint32_t>(i));
+      std::sort(by_id.begin(), by_id.end());
+    }
     std::vector<flatbuffers::Offset<fb::SpanDetail>> details;
     for (std::size_t i = 0; i < n; ++i) {
       const SpanData& s = t.spans[i];
-      index_of.emplace(s.span_id, static_cast<std::uint32_t>(i));
       col_id[i] = s.span_id;
       col_parent[i] = s.parent_id;
       col_name[i] = str(s.name);
@@ -151,14 +166,14 @@ struct Encoder::Impl {
     std::vector<flatbuffers::Offset<fb::Group>> groups;
     for (const ParallelGroup& g : t.groups) {
       std::vector<std::uint32_t> members;
-      for (std::uint64_t id : g.members) members.push_back(index_of.at(id));
+      for (std::uint64_t id : g.members) members.push_back(index_of(id));
       groups.push_back(fb::CreateGroup(fbb, fbb.CreateVector(members), g.start_ns, g.end_ns, g.peak_concurrency));
     }
     std::vector<flatbuffers::Offset<fb::Chain>> chains;
     for (const SegmentChain& c : t.chains) {
       std::vector<std::uint32_t> segs, numbers;
       for (std::uint64_t id : c.segments) {
-        const std::uint32_t i = index_of.at(id);
+        const std::uint32_t i = index_of(id);
         segs.push_back(i);
         numbers.push_back(t.spans[i].segment_index);
       }
