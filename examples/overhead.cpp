@@ -48,9 +48,10 @@ Result measure(const char* label, demo::ModelConfig cfg, int tokens, int rounds)
   std::atomic<std::uint64_t> spans{0};
   auto counter = std::make_shared<strobe::CallbackSink>(
       [&](const strobe::AssembledTrace& t) { spans.fetch_add(t.spans.size(), std::memory_order_relaxed); });
-  // 8 MiB rings: at over a million spans per second the default 2 MiB ring holds ~13 ms,
-  // less than the drainer may spend emitting one round's 37,000-span trace, and the
-  // default drop policy would lose spans meanwhile.
+  // 8 MiB rings: at over a million spans per second the default 2 MiB ring holds ~13 ms.
+  // On a shared 2-core VM the drainer's core is now and then taken away for 5-10 ms, and
+  // the first emit of a round's 37,000-span trace took 53 ms (fresh memory); under the
+  // default drop policy a 2 MiB ring loses spans then, an 8 MiB one (~50 ms) does not.
   strobe::Recorder recorder({.ring_capacity = 1u << 17, .service_name = "overhead", .sinks = {counter}});
   demo::TinyModel model(cfg);
   time_round<false>(model, tokens);  // warm-up: caches, ring pages, call-site names
