@@ -1,5 +1,6 @@
 // Tracing overhead on a real decode loop: the same tokens decoded untraced (no span code
-// at all) and traced (a span per token, a chained attention -> mlp pair per layer),
+// at all) and traced (a span per token; under it one chain of adjacent spans through every
+// layer's attention and mlp),
 // alternating in one run so both see the same machine. Reports medians.
 //
 // Usage: strobe_overhead [--rounds N]

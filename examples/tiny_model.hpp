@@ -96,11 +96,16 @@ class TinyModel {
     const auto d = static_cast<std::size_t>(c_.d);
     const std::size_t pos = static_cast<std::size_t>(pos_ % c_.max_seq);
     std::copy_n(&embed_[static_cast<std::size_t>(token % c_.vocab) * d], d, x_.begin());
-    for (Layer& l : layers_) {
+    {
+      // The stages are adjacent, layer after layer: one chain of spans (attention, mlp,
+      // attention, ...) shares a timestamp at every boundary.
       MaybeSpan<Traced> stage(DEMO_NAME(Traced, "attention"), strobe::Kind::step);
-      attention(l, pos);
-      stage.next(DEMO_NAME(Traced, "mlp"));
-      mlp(l);
+      for (std::size_t i = 0; i < layers_.size(); ++i) {
+        if (i > 0) stage.next(DEMO_NAME(Traced, "attention"));
+        attention(layers_[i], pos);
+        stage.next(DEMO_NAME(Traced, "mlp"));
+        mlp(layers_[i]);
+      }
     }
     ++pos_;
     return argmax_logits();
