@@ -204,23 +204,7 @@ Span& Span::tokens(TokenUsage usage) noexcept {
   return *this;
 }
 
-Span& Span::next(Name name, Kind kind) noexcept {
-  detail::ThreadState& t = detail::t_state;
-  if (live() && !(state_ & (kDroppedFlag | kFailedFlag)) && &t == owner_ &&
-      t.generation == generation_ && parent_ != 0 && seg_first_ == 0 &&
-      detail::uncaught_exceptions(t) == uncaught_ && t.ring->reserve(2 + t.headroom)) [[likely]] {
-    const std::uint64_t ts = detail::now(t);  // one clock read ends one span and begins the next
-    write_end(t.ring->slot(0), ts, 0, uncaught_);
-    const std::uint64_t old = id_;
-    id_ = t.id_base | ++t.next_local;
-    name_ = name.id();
-    if (kind != kind_) kind_name_ = 0;  // a custom kind's name carries over to the sibling
-    kind_ = kind;
-    write_begin(t.ring->slot(1), ts, 0);
-    t.ring->commit(2);
-    if ((state_ & kCurrentFlag) && t.cur_span == old) t.cur_span = id_;
-    return *this;
-  }
+Span& Span::next_slow(Name name, Kind kind) noexcept {
   // Everything else (a root, a failed or dropped span, a full ring, another thread):
   // end, then begin a sibling the ordinary way.
   if (owner_ == nullptr) return *this;

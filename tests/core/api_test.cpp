@@ -312,6 +312,40 @@ TEST(Api, SpansInADestructorDuringUnwindingAreNotFailed) {
   EXPECT_FALSE(find_span(t, "cleanup")->flags & strobe::kSpanThrown);
 }
 
+// Attributes under an interned key take an inline path for numbers and for strings of up
+// to 32 bytes; longer strings, and strings over max_string_bytes, take the general one.
+// Every form must arrive the same.
+TEST(Api, InternedKeyAttributesOfEveryLengthArrive) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Config config = config_for(sink);
+  config.max_string_bytes = 40;
+  strobe::Recorder recorder(config);
+  const std::string s32(32, 'a'), s33(33, 'b'), s50(50, 'c');
+  {
+    auto root = strobe::trace("run");
+    STROBE_SPAN(s, "attrs");
+    s.attr(STROBE_NAME("i"), -7)
+        .attr(STROBE_NAME("u8"), std::uint8_t{200})
+        .attr(STROBE_NAME("f"), 0.25f)
+        .attr(STROBE_NAME("b"), true)
+        .attr(STROBE_NAME("lit"), "hi")
+        .attr(STROBE_NAME("empty"), "")
+        .attr(STROBE_NAME("s32"), s32)
+        .attr(STROBE_NAME("s33"), std::string_view(s33))
+        .attr(STROBE_NAME("s50"), s50);
+  }
+  recorder.flush();
+  const AssembledTrace t = only_trace(*sink);
+  const SpanData* s = find_span(t, "attrs");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(describe(s->attrs), "i:i64=-7 u8:i64=200 f:f64=0.250000 b:bool=true lit:str=hi empty:str= s32:str=" + s32 +
+                                    " s33:str=" + s33 + " s50:str=" + std::string(40, 'c') + "(truncated)");
+  ASSERT_EQ(s->attrs.size(), 9u);
+  EXPECT_FALSE(s->attrs[6].truncated);
+  EXPECT_FALSE(s->attrs[7].truncated);
+  EXPECT_TRUE(s->attrs[8].truncated) << "cut to max_string_bytes";
+}
+
 TEST(Api, RecordSpanKeepsExplicitStartAndDuration) {
   auto sink = std::make_shared<strobe::MemorySink>();
   strobe::Recorder recorder(config_for(sink));

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <concepts>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <initializer_list>
 #include <string>
@@ -201,6 +202,30 @@ class Span {
     }
     return attr_id(key.id(), Value(v));  // no-op handle, misuse, another thread, full ring
   }
+  // A string of up to 32 bytes under an interned key: one record, written inline.
+  template <class S>
+    requires(std::is_convertible_v<const S&, std::string_view> && !std::is_same_v<S, Value>)
+  [[gnu::always_inline]] Span& attr(Name key, const S& v) noexcept {
+    const std::string_view text(v);
+    detail::ThreadState& t = detail::t_state;
+    if (text.size() <= detail::kInlineString && text.size() <= t.max_string && &t == owner_ &&
+        !(state_ & (kEndedFlag | kDroppedFlag)) && t.generation == generation_ &&
+        t.ring->reserve(1 + t.headroom)) [[likely]] {
+      detail::Record& r = t.ring->slot(0);
+      r.type = detail::RecType::string;
+      r.flags = 0;
+      r.aux = static_cast<std::uint16_t>(detail::StrKind::attr_value);
+      r.key = key.id();
+      r.span_id = id_;
+      r.ts = 0;
+      r.payload.str.length = static_cast<std::uint32_t>(text.size());
+      r.payload.str.original_length = static_cast<std::uint32_t>(text.size());
+      std::memcpy(r.payload.str.inline_bytes, text.data(), text.size());
+      t.ring->commit(1);
+      return *this;
+    }
+    return attr_id(key.id(), Value(text));  // longer, no-op handle, misuse, full ring
+  }
   Span& attr(Name key, Value v) noexcept;
   Span& attr(std::string_view key, Value v) noexcept { return attr_id(intern(key), v); }
   Span& attrs(std::initializer_list<Attr> list) noexcept;
@@ -218,8 +243,26 @@ class Span {
 
   // Owner thread. Ends this span and begins its next sibling with ONE clock read, keeping
   // the kind: a chain of k adjacent stages costs k+1 timestamps instead of 2k.
-  Span& next(Name name) noexcept { return next(name, kind_); }
-  Span& next(Name name, Kind kind) noexcept;
+  [[gnu::always_inline]] Span& next(Name name) noexcept { return next(name, kind_); }
+  [[gnu::always_inline]] Span& next(Name name, Kind kind) noexcept {
+    detail::ThreadState& t = detail::t_state;
+    if (&t == owner_ && !(state_ & (kEndedFlag | kDroppedFlag | kFailedFlag)) &&
+        t.generation == generation_ && parent_ != 0 && seg_first_ == 0 &&
+        detail::uncaught_exceptions(t) == uncaught_ && t.ring->reserve(2 + t.headroom)) [[likely]] {
+      const std::uint64_t ts = detail::now(t);  // one clock read ends one span and begins the next
+      write_end(t.ring->slot(0), ts, 0, uncaught_);
+      const std::uint64_t old = id_;
+      id_ = t.id_base | ++t.next_local;
+      name_ = name.id();
+      if (kind != kind_) kind_name_ = 0;  // a custom kind's name carries over to the sibling
+      kind_ = kind;
+      write_begin(t.ring->slot(1), ts, 0);
+      t.ring->commit(2);
+      if ((state_ & kCurrentFlag) && t.cur_span == old) t.cur_span = id_;
+      return *this;
+    }
+    return next_slow(name, kind);  // a root, failed, dropped, full ring, another thread
+  }
 
   // Ends this segment (the operation now waits); resume(token) opens the next one.
   [[nodiscard]] SuspendToken suspend() noexcept;
@@ -366,6 +409,7 @@ class Span {
   void end_slow(std::uint8_t record_flags) noexcept;
   void misuse_if_ended() const noexcept;
   Span& attr_id(std::uint32_t key, Value v) noexcept;
+  Span& next_slow(Name name, Kind kind) noexcept;
   Span& event_id(std::uint32_t name, std::initializer_list<Attr> list) noexcept;
   Span& string(detail::StrKind kind, std::string_view text, std::uint32_t key = 0) noexcept;
   // Owner-thread check shared by the attribute-like calls; counts drops and misuse.
