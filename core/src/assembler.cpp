@@ -213,18 +213,9 @@ constexpr std::uint32_t kNone = 0xffffffffu;
 // node forgets the events it handed over, so a long-lived span that keeps logging neither
 // grows without bound nor repeats its history in every part.
 SpanData take_recent(SpanData& e) {
-  SpanData s;
-  s.attrs = e.attrs;
-  s.events = std::exchange(e.events, {});
-  s.tags = e.tags;
-  s.input = e.input;
-  s.output = e.output;
-  s.model = e.model;
-  s.kind_name = e.kind_name;
-  s.error_message = e.error_message;
-  s.error_data = e.error_data;
-  s.has_tokens = e.has_tokens;
-  s.tokens = e.tokens;
+  std::vector<SpanEvent> events = std::exchange(e.events, {});
+  SpanData s = e;  // everything else, in full
+  s.events = std::move(events);
   return s;
 }
 
