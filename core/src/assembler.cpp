@@ -460,9 +460,7 @@ void Assembler::end_of_pass(std::vector<AssembledTrace>& out, std::int64_t now_n
       continue;
     }
     if (ts.closable_pass + 1 < pass_) {
-      std::pmr::vector<std::uint32_t> all(ts.nodes.size(), &scratch_);
-      std::iota(all.begin(), all.end(), 0u);
-      emit(ts, all, false, out);
+      emit(ts, every_node(ts), false, out);
       close_trace(ts);
       continue;
     }
@@ -490,6 +488,12 @@ void Assembler::end_of_pass(std::vector<AssembledTrace>& out, std::int64_t now_n
     for (TraceState* ts : old) emit_ended(*ts, out);
   }
   scratch_.release();
+}
+
+std::pmr::vector<std::uint32_t> Assembler::every_node(const TraceState& ts) {
+  std::pmr::vector<std::uint32_t> all(ts.nodes.size(), &scratch_);
+  std::iota(all.begin(), all.end(), 0u);
+  return all;
 }
 
 void Assembler::keep_open_nodes(TraceState& ts) {
@@ -542,9 +546,7 @@ void Assembler::flush(std::vector<AssembledTrace>& out, std::int64_t now_ns, boo
       n.status = Status::incomplete;
     }
     const bool complete = ts.closable();
-    std::pmr::vector<std::uint32_t> all(ts.nodes.size(), &scratch_);
-    std::iota(all.begin(), all.end(), 0u);
-    emit(ts, all, !complete && !final, out, !final);
+    emit(ts, every_node(ts), !complete && !final, out, !final);
     if (complete || final || !any_open) {
       close_trace(ts);
       continue;
@@ -712,28 +714,26 @@ void Assembler::emit(TraceState& ts, const std::pmr::vector<std::uint32_t>& whic
   std::pmr::vector<std::uint32_t> members(mr);
   auto groups_of = [&](auto from, auto to) {
     std::uint32_t key = kNone;
-    std::int64_t reach = 0;
-    std::uint32_t open_at = 0;  // members index where the current run began
-    std::uint32_t run = 0;
+    std::int64_t reach = 0;  // end of the current run so far
+    auto open_at = static_cast<std::uint32_t>(members.size());  // where the current run began
+    auto close_run = [&] {
+      const auto end = static_cast<std::uint32_t>(members.size());
+      if (end - open_at >= 2) {
+        found.push_back({key, open_at, end});
+      } else {
+        members.resize(open_at);  // a lone span is no group
+      }
+      open_at = static_cast<std::uint32_t>(members.size());
+    };
     for (auto it = from; it != to; ++it) {
       const Node& x = node(*it);
       if (x.end_ns <= x.start_ns) continue;
       if (key == kNone) key = pos[*it];
-      if (run > 0 && x.start_ns < reach) {
-        reach = std::max(reach, x.end_ns);
-        members.push_back(*it);
-        ++run;
-        continue;
-      }
-      if (run >= 2) found.push_back({key, open_at, static_cast<std::uint32_t>(members.size())});
-      if (run == 1) members.pop_back();
-      open_at = static_cast<std::uint32_t>(members.size());
+      if (members.size() > open_at && x.start_ns >= reach) close_run();  // no overlap: a new run
+      reach = members.size() == open_at ? x.end_ns : std::max(reach, x.end_ns);
       members.push_back(*it);
-      reach = x.end_ns;
-      run = 1;
     }
-    if (run >= 2) found.push_back({key, open_at, static_cast<std::uint32_t>(members.size())});
-    if (run == 1) members.pop_back();
+    close_run();
   };
   for (const std::uint32_t k : order)
     if (first[k + 1] - first[k] >= 2) groups_of(kids.begin() + first[k], kids.begin() + first[k + 1]);

@@ -205,7 +205,9 @@ class Assembler {
   // not ended stay in ts, and what they carried so far goes with this part.
   void emit(TraceState& ts, const std::pmr::vector<std::uint32_t>& which, bool partial,
             std::vector<AssembledTrace>& out, bool keep_open = false);
-  // Keeps only the nodes of ts that are flagged to stay (not handed over), reindexing them.
+  // 0 .. ts.nodes.size()-1, for emitting a whole trace.
+  std::pmr::vector<std::uint32_t> every_node(const TraceState& ts);
+  // Keeps only the nodes of ts that have not ended (reindexing them); the ended are forgotten.
   void keep_open_nodes(TraceState& ts);
   void emit_ended(TraceState& ts, std::vector<AssembledTrace>& out);
   void close_trace(TraceState& ts);

@@ -70,26 +70,7 @@ Span& Span::attr_id(std::uint32_t key, Value v) noexcept {
     state_ |= kLostFlag;
     return *this;
   }
-  detail::Record& r = t.ring->slot(0);
-  r.flags = 0;
-  r.aux = 0;
-  r.key = key;
-  r.span_id = id_;
-  r.ts = 0;
-  switch (v.type()) {
-    case Value::Type::i64:
-      r.type = detail::RecType::attr_int;
-      r.payload.i64 = v.as_int();
-      break;
-    case Value::Type::f64:
-      r.type = detail::RecType::attr_double;
-      r.payload.f64 = v.as_double();
-      break;
-    default:
-      r.type = detail::RecType::attr_bool;
-      r.payload.i64 = v.as_bool() ? 1 : 0;
-      break;
-  }
+  write_attr(t.ring->slot(0), key, v, 0);
   t.ring->commit(1);
   return *this;
 }
@@ -137,22 +118,7 @@ Span& Span::event_id(std::uint32_t name, std::initializer_list<Attr> list) noexc
       state_ |= kLostFlag;
       continue;
     }
-    detail::Record& a_rec = t.ring->slot(0);
-    a_rec.flags = detail::kOnEvent;
-    a_rec.aux = 0;
-    a_rec.key = key;
-    a_rec.span_id = id_;
-    a_rec.ts = 0;
-    if (a.value.type() == Value::Type::i64) {
-      a_rec.type = detail::RecType::attr_int;
-      a_rec.payload.i64 = a.value.as_int();
-    } else if (a.value.type() == Value::Type::f64) {
-      a_rec.type = detail::RecType::attr_double;
-      a_rec.payload.f64 = a.value.as_double();
-    } else {
-      a_rec.type = detail::RecType::attr_bool;
-      a_rec.payload.i64 = a.value.as_bool() ? 1 : 0;
-    }
+    write_attr(t.ring->slot(0), key, a.value, detail::kOnEvent);
     t.ring->commit(1);
   }
   return *this;

@@ -145,17 +145,7 @@ bool write_string(ThreadState& t, std::uint64_t span_id, StrKind kind, std::uint
   const std::uint32_t n = 1 + continuation_records(length);
   const std::uint64_t ts = kind == StrKind::log ? now(t) : 0;  // only a log line is an instant
   if (!claim(t, n, false, false)) return false;
-  Record& h = t.ring->slot(0);
-  h.type = RecType::string;
-  h.flags = flags;
-  h.aux = static_cast<std::uint16_t>(kind);
-  h.key = key;
-  h.span_id = span_id;
-  h.ts = ts;
-  h.payload.str.length = length;
-  h.payload.str.original_length =
-      static_cast<std::uint32_t>(std::min<std::size_t>(size, 0xffffffffu));
-  std::memcpy(h.payload.str.inline_bytes, data, std::min<std::size_t>(len, kInlineString));
+  write_string_header(t.ring->slot(0), span_id, kind, key, flags, ts, data, length, size);
   std::size_t off = kInlineString;
   for (std::uint32_t i = 1; i < n; ++i, off += sizeof(Record)) {
     std::memcpy(static_cast<void*>(&t.ring->slot(i)), data + off,

@@ -5,7 +5,6 @@
 #include <chrono>
 #include <concepts>
 #include <cstdint>
-#include <cstring>
 #include <exception>
 #include <initializer_list>
 #include <string>
@@ -179,24 +178,8 @@ class Span {
     requires(std::integral<T> || std::floating_point<T>)
   [[gnu::always_inline]] Span& attr(Name key, T v) noexcept {
     detail::ThreadState& t = detail::t_state;
-    if (&t == owner_ && !(state_ & (kEndedFlag | kDroppedFlag)) && t.generation == generation_ &&
-        t.ring->reserve(1 + t.headroom)) [[likely]] {
-      detail::Record& r = t.ring->slot(0);
-      r.flags = 0;
-      r.aux = 0;
-      r.key = key.id();
-      r.span_id = id_;
-      r.ts = 0;
-      if constexpr (std::same_as<T, bool>) {
-        r.type = detail::RecType::attr_bool;
-        r.payload.i64 = v ? 1 : 0;
-      } else if constexpr (std::integral<T>) {
-        r.type = detail::RecType::attr_int;
-        r.payload.i64 = static_cast<std::int64_t>(v);
-      } else {
-        r.type = detail::RecType::attr_double;
-        r.payload.f64 = static_cast<double>(v);
-      }
+    if (detail::Record* r = own_slots(t, 1)) [[likely]] {
+      write_attr(*r, key.id(), Value(v), 0);
       t.ring->commit(1);
       return *this;
     }
@@ -208,21 +191,13 @@ class Span {
   [[gnu::always_inline]] Span& attr(Name key, const S& v) noexcept {
     const std::string_view text(v);
     detail::ThreadState& t = detail::t_state;
-    if (text.size() <= detail::kInlineString && text.size() <= t.max_string && &t == owner_ &&
-        !(state_ & (kEndedFlag | kDroppedFlag)) && t.generation == generation_ &&
-        t.ring->reserve(1 + t.headroom)) [[likely]] {
-      detail::Record& r = t.ring->slot(0);
-      r.type = detail::RecType::string;
-      r.flags = 0;
-      r.aux = static_cast<std::uint16_t>(detail::StrKind::attr_value);
-      r.key = key.id();
-      r.span_id = id_;
-      r.ts = 0;
-      r.payload.str.length = static_cast<std::uint32_t>(text.size());
-      r.payload.str.original_length = static_cast<std::uint32_t>(text.size());
-      std::memcpy(r.payload.str.inline_bytes, text.data(), text.size());
-      t.ring->commit(1);
-      return *this;
+    if (text.size() <= detail::kInlineString && text.size() <= t.max_string) {
+      if (detail::Record* r = own_slots(t, 1)) [[likely]] {
+        detail::write_string_header(*r, id_, detail::StrKind::attr_value, key.id(), 0, 0, text.data(),
+                                    static_cast<std::uint32_t>(text.size()), text.size());
+        t.ring->commit(1);
+        return *this;
+      }
     }
     return attr_id(key.id(), Value(text));  // longer, no-op handle, misuse, full ring
   }
@@ -246,11 +221,11 @@ class Span {
   [[gnu::always_inline]] Span& next(Name name) noexcept { return next(name, kind_); }
   [[gnu::always_inline]] Span& next(Name name, Kind kind) noexcept {
     detail::ThreadState& t = detail::t_state;
-    if (&t == owner_ && !(state_ & (kEndedFlag | kDroppedFlag | kFailedFlag)) &&
-        t.generation == generation_ && parent_ != 0 && seg_first_ == 0 &&
-        detail::uncaught_exceptions(t) == uncaught_ && t.ring->reserve(2 + t.headroom)) [[likely]] {
+    detail::Record* r = own_slots(t, 2);  // first: the fields below are set only when live
+    if (r != nullptr && !(state_ & kFailedFlag) && parent_ != 0 && seg_first_ == 0 &&
+        detail::uncaught_exceptions(t) == uncaught_) [[likely]] {
       const std::uint64_t ts = detail::now(t);  // one clock read ends one span and begins the next
-      write_end(t.ring->slot(0), ts, 0, uncaught_);
+      write_end(*r, ts, 0, uncaught_);
       const std::uint64_t old = id_;
       id_ = t.id_base | ++t.next_local;
       name_ = name.id();
@@ -400,6 +375,39 @@ class Span {
       t.cur_trace_lo = prev_lo_;
       t.cur_span = prev_span_;
       t.cur_generation = prev_generation_;
+    }
+  }
+
+  // The first of n free slots when this span is live and records on its own thread under
+  // the thread's recorder; null otherwise (the caller takes its general path).
+  [[gnu::always_inline]] detail::Record* own_slots(detail::ThreadState& t, std::uint32_t n) noexcept {
+    if (&t == owner_ && !(state_ & (kEndedFlag | kDroppedFlag)) && t.generation == generation_ &&
+        t.ring->reserve(n + t.headroom)) [[likely]]
+      return &t.ring->slot(0);
+    return nullptr;
+  }
+
+  // A number or bool attribute record of this span (v is not a string).
+  [[gnu::always_inline]] void write_attr(detail::Record& r, std::uint32_t key, const Value& v,
+                                         std::uint8_t flags) const noexcept {
+    r.flags = flags;
+    r.aux = 0;
+    r.key = key;
+    r.span_id = id_;
+    r.ts = 0;
+    switch (v.type()) {
+      case Value::Type::i64:
+        r.type = detail::RecType::attr_int;
+        r.payload.i64 = v.as_int();
+        break;
+      case Value::Type::f64:
+        r.type = detail::RecType::attr_double;
+        r.payload.f64 = v.as_double();
+        break;
+      default:
+        r.type = detail::RecType::attr_bool;
+        r.payload.i64 = v.as_bool() ? 1 : 0;
+        break;
     }
   }
 

@@ -5,7 +5,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 
 #include "strobe/detail/record.hpp"
@@ -90,6 +92,23 @@ bool claim_slow(ThreadState& t, std::uint32_t n, bool is_end, bool is_begin) noe
 
 // Producer only. Counts records that belong to a dropped span.
 void count_dropped(ThreadState& t, std::uint32_t records) noexcept;
+
+// The header record of a string: what it is, its length (size given: original) and its
+// first kInlineString bytes. length <= original; the rest follows in continuations.
+[[gnu::always_inline]] inline void write_string_header(Record& h, std::uint64_t span_id, StrKind kind,
+                                                       std::uint32_t key, std::uint8_t flags,
+                                                       std::uint64_t ts, const char* data,
+                                                       std::uint32_t length, std::size_t original) noexcept {
+  h.type = RecType::string;
+  h.flags = flags;
+  h.aux = static_cast<std::uint16_t>(kind);
+  h.key = key;
+  h.span_id = span_id;
+  h.ts = ts;
+  h.payload.str.length = length;
+  h.payload.str.original_length = static_cast<std::uint32_t>(original < 0xffffffffu ? original : 0xffffffffu);
+  std::memcpy(h.payload.str.inline_bytes, data, length < kInlineString ? length : kInlineString);
+}
 
 // Producer only. Writes a string record (and its continuations) for span_id; false when
 // the ring had no room (the records were counted as dropped).
