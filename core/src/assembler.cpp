@@ -332,14 +332,62 @@ void Assembler::on_begin(const Record& r, std::uint64_t thread) {
   if (ts.closable()) became_closable(ts);
 }
 
+void Assembler::on_end(std::uint64_t span_id, std::uint64_t ts_raw, std::uint8_t flags,
+                       std::uint16_t status, std::uint64_t thread) {
+  TraceState* ts = nullptr;
+  Node* found = find_node(span_id, &ts);
+  Node& n = found != nullptr ? *found : waiting_node(span_id);
+  if (!n.begun) ++n.records;
+  if (n.ended) return;
+  n.ended = true;
+  n.end_ns = (flags & kWallClock) ? static_cast<std::int64_t>(ts_raw) : clock_.to_wall_ns(ts_raw);
+  n.end_thread_id = thread;
+  n.status = status <= static_cast<std::uint16_t>(Status::incomplete) ? static_cast<Status>(status)
+                                                                      : Status::failed;
+  if (flags & kLostRecords) n.flags |= kSpanLostRecords;
+  if (flags & kThrown) {
+    n.flags |= kSpanThrown;
+    SpanData& d = n.more();
+    if (d.error_message.empty()) d.error_message = "exception escaped the span's scope";
+  }
+  if (flags & kSuspended) {
+    n.flags |= kSpanSuspended;
+    if (n.segment_of == 0) n.segment_of = n.span_id;
+  }
+  n.flags &= ~static_cast<std::uint32_t>(kSpanIncomplete);
+  if (ts != nullptr) {
+    --ts->open;
+    ++ts->ended;
+    if (n.is_root) ts->root_ended = true;
+    if (flags & kSuspended) ++ts->suspended;
+    if (ts->closable()) {
+      became_closable(*ts);
+    } else if (ts->ended >= options_.partial_trace_spans && !ts->grown) {
+      ts->grown = true;  // handed over at the end of this pass: memory stays bounded
+      grown_.push_back(ts->id);
+    }
+  }
+}
+
 void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& text) {
   if (r.span_id == 0) {  // never written for a live span
     ++orphan_records_;
     return;
   }
-  if (r.type == RecType::begin) {
-    on_begin(r, thread);
-    return;
+  switch (r.type) {
+    case RecType::begin:
+      on_begin(r, thread);
+      return;
+    case RecType::next:  // begins the next span of a chain, then ends its sibling
+      on_begin(r, thread);
+      if (r.payload.begin.ended_span != 0)
+        on_end(r.payload.begin.ended_span, r.ts, 0, static_cast<std::uint16_t>(Status::ok), thread);
+      return;
+    case RecType::end:
+      on_end(r.span_id, r.ts, r.flags, r.aux, thread);
+      return;
+    default:
+      break;
   }
 
   TraceState* ts = nullptr;
@@ -347,38 +395,6 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
   Node& n = found != nullptr ? *found : waiting_node(r.span_id);
   if (!n.begun) ++n.records;
   switch (r.type) {
-    case RecType::end: {
-      if (n.ended) return;
-      n.ended = true;
-      n.end_ns = (r.flags & kWallClock) ? static_cast<std::int64_t>(r.ts) : clock_.to_wall_ns(r.ts);
-      n.end_thread_id = thread;
-      n.status = r.aux <= static_cast<std::uint16_t>(Status::incomplete) ? static_cast<Status>(r.aux)
-                                                                          : Status::failed;
-      if (r.flags & kLostRecords) n.flags |= kSpanLostRecords;
-      if (r.flags & kThrown) {
-        n.flags |= kSpanThrown;
-        SpanData& d = n.more();
-        if (d.error_message.empty()) d.error_message = "exception escaped the span's scope";
-      }
-      if (r.flags & kSuspended) {
-        n.flags |= kSpanSuspended;
-        if (n.segment_of == 0) n.segment_of = n.span_id;
-      }
-      n.flags &= ~static_cast<std::uint32_t>(kSpanIncomplete);
-      if (ts != nullptr) {
-        --ts->open;
-        ++ts->ended;
-        if (n.is_root) ts->root_ended = true;
-        if (r.flags & kSuspended) ++ts->suspended;
-        if (ts->closable()) {
-          became_closable(*ts);
-        } else if (ts->ended >= options_.partial_trace_spans && !ts->grown) {
-          ts->grown = true;  // handed over at the end of this pass: memory stays bounded
-          grown_.push_back(ts->id);
-        }
-      }
-      return;
-    }
     case RecType::attr_int:
     case RecType::attr_double:
     case RecType::attr_bool: {

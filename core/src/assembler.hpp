@@ -199,6 +199,9 @@ class Assembler {
   Node* find_node(std::uint64_t span_id, TraceState** owner);
   Node& waiting_node(std::uint64_t span_id);
   void on_begin(const Record& r, std::uint64_t thread);
+  // The end of span_id at ts_raw (clock ticks, or wall-clock ns under kWallClock).
+  void on_end(std::uint64_t span_id, std::uint64_t ts_raw, std::uint8_t flags, std::uint16_t status,
+              std::uint64_t thread);
   TraceState& trace_of(const TraceId& id);
   void became_closable(TraceState& ts);
   // Hands over the nodes of ts at `which` (indices into its node array). keep_open: spans

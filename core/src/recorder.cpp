@@ -193,7 +193,8 @@ class RecorderCore {
     while (i < avail) {
       const Record& r = ring.peek(i);
       if (r.type != RecType::string) {
-        if (r.type != RecType::begin || r.payload.begin.generation == generation_) {
+        if ((r.type != RecType::begin && r.type != RecType::next) ||
+            r.payload.begin.generation == generation_) {
           assembler_.on_record(r, thread);
         }
         ++i;

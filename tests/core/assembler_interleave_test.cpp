@@ -68,6 +68,15 @@ class Fixture : public ::testing::Test {
     return it;
   }
 
+  // Span::next's record: begins `id` and ends its sibling `ended` at the same instant.
+  Item chain_next(std::uint64_t id, std::uint64_t parent, std::string_view name, std::int64_t at,
+                  std::uint64_t ended, std::uint64_t thread) const {
+    Item it = begin(id, parent, name, at, thread);
+    it.rec.type = RecType::next;
+    it.rec.payload.begin.ended_span = ended;
+    return it;
+  }
+
   Item end(std::uint64_t id, std::int64_t at, std::uint64_t thread, Status status = Status::ok,
            std::uint8_t flags = 0) const {
     Item it;
@@ -261,6 +270,43 @@ TEST_F(OutOfOrder, AttributesAndEventsBeforeTheBegin) {
   EXPECT_EQ(a.orphan_records(), 0u);
 }
 
+// One record of a chain ends a span and begins its sibling: both arrive, with the shared
+// instant, whatever else of the ended span came from other rings and in what order.
+TEST_F(OutOfOrder, ChainRecordEndsTheSiblingAndBeginsTheNext) {
+  Assembler a = make();
+  std::vector<AssembledTrace> out;
+  feed(a, {attr(2, "late", 9, kThreadB)});  // the first stage's attribute, from another ring
+  feed(a, {begin(1, 0, "root", 0, kThreadA), begin(2, 1, "attention", 10, kThreadA),
+           chain_next(3, 1, "mlp", 20, 2, kThreadA), chain_next(4, 1, "norm", 25, 3, kThreadA)});
+  a.end_of_pass(out, wall(30));
+  a.end_of_pass(out, wall(30));
+  EXPECT_TRUE(out.empty()) << "closed with the chain's last stage open";
+  feed(a, {end(4, 27, kThreadA), end(1, 30, kThreadA)});
+  ASSERT_EQ(passes_until_emitted(a, out), 2);
+  ASSERT_EQ(out.size(), 1u);
+  const AssembledTrace& t = out[0];
+  EXPECT_EQ(render_tree(t), "span root\n  span attention\n  span mlp\n  span norm\n");
+  const SpanData* att = find(t, "attention");
+  const SpanData* mlp = find(t, "mlp");
+  const SpanData* norm = find(t, "norm");
+  ASSERT_TRUE(att && mlp && norm);
+  EXPECT_EQ(att->start_ns, wall(10));
+  EXPECT_EQ(att->end_ns, wall(20));
+  EXPECT_EQ(mlp->start_ns, wall(20));
+  EXPECT_EQ(mlp->end_ns, wall(25));
+  EXPECT_EQ(norm->end_ns, wall(27));
+  for (const SpanData* s : {att, mlp, norm}) {
+    EXPECT_EQ(s->status, Status::ok);
+    EXPECT_EQ(s->end_thread_id, kThreadA);
+    EXPECT_EQ(s->flags & kSpanIncomplete, 0u);
+  }
+  ASSERT_EQ(att->attrs.size(), 1u);
+  EXPECT_EQ(att->attrs[0].key, "late");
+  EXPECT_TRUE(t.groups.empty()) << "adjacent stages do not overlap";
+  EXPECT_EQ(a.open_spans(), 0u);
+  EXPECT_EQ(a.orphan_records(), 0u);
+}
+
 // ---- the pass rule: a trace closes a whole pass after it became complete ----
 
 using PassRule = Fixture;
@@ -390,13 +436,13 @@ TEST_F(PassRule, SuspendedRootDoesNotCloseItsTrace) {
 using Interleavings = Fixture;
 
 TEST_F(Interleavings, EveryMergeOfThreeRingsAssemblesTheSameTrace) {
-  // root (ring A) adopts two workers: "fetch" on ring B with a nested "parse", and
+  // root (ring A) adopts two workers: "fetch" on ring B with a chain "parse" -> "index", and
   // "tool" begun on ring C but finished on ring A; fetch and tool overlap.
   const std::vector<std::vector<Item>> rings = {
       {begin(1, 0, "root", 0, kThreadA, Kind::agent), attr(1, "k", 1, kThreadA),
        end(3, 70, kThreadA), end(1, 100, kThreadA)},
       {begin(2, 1, "fetch", 10, kThreadB, Kind::retrieval), begin(4, 2, "parse", 20, kThreadB),
-       end(4, 30, kThreadB), end(2, 60, kThreadB)},
+       chain_next(5, 2, "index", 30, 4, kThreadB), end(5, 35, kThreadB), end(2, 60, kThreadB)},
       {begin(3, 1, "tool", 40, kThreadC, Kind::tool), attr(3, "n", 2, kThreadC),
        str(3, StrKind::input, "", std::string(90, 'i'), kThreadC)},
   };
@@ -404,6 +450,7 @@ TEST_F(Interleavings, EveryMergeOfThreeRingsAssemblesTheSameTrace) {
       "agent root\n"
       "  || retrieval fetch\n"
       "    span parse\n"
+      "    span index\n"
       "  || tool tool\n";
 
   std::vector<int> order;
@@ -453,7 +500,7 @@ TEST_F(Interleavings, EveryMergeOfThreeRingsAssemblesTheSameTrace) {
       ASSERT_EQ(a.open_spans(), 0u);
     }
   } while (std::next_permutation(order.begin(), order.end()));
-  EXPECT_EQ(merges, 11550u);  // 11! / (4! 4! 3!)
+  EXPECT_EQ(merges, 27720u);  // 12! / (4! 5! 3!)
 }
 
 // ---- flush: open spans handed over incomplete, the trace continues in later parts ----

@@ -221,22 +221,24 @@ class Span {
   [[gnu::always_inline]] Span& next(Name name) noexcept { return next(name, kind_); }
   [[gnu::always_inline]] Span& next(Name name, Kind kind) noexcept {
     detail::ThreadState& t = detail::t_state;
-    detail::Record* r = own_slots(t, 2);  // first: the fields below are set only when live
-    if (r != nullptr && !(state_ & kFailedFlag) && parent_ != 0 && seg_first_ == 0 &&
+    detail::Record* r = own_slots(t, 1);  // first: the fields below are set only when live
+    if (r != nullptr && !(state_ & (kFailedFlag | kLostFlag)) && parent_ != 0 && seg_first_ == 0 &&
         detail::uncaught_exceptions(t) == uncaught_) [[likely]] {
-      const std::uint64_t ts = detail::now(t);  // one clock read ends one span and begins the next
-      write_end(*r, ts, 0, uncaught_);
+      // One clock read and one record end this span (status ok) and begin the next.
+      const std::uint64_t ts = detail::now(t);
       const std::uint64_t old = id_;
       id_ = t.id_base | ++t.next_local;
       name_ = name.id();
       if (kind != kind_) kind_name_ = 0;  // a custom kind's name carries over to the sibling
       kind_ = kind;
-      write_begin(t.ring->slot(1), ts, 0);
-      t.ring->commit(2);
+      write_begin(*r, ts, 0);
+      r->type = detail::RecType::next;
+      r->payload.begin.ended_span = old;
+      t.ring->commit(1);
       if ((state_ & kCurrentFlag) && t.cur_span == old) t.cur_span = id_;
       return *this;
     }
-    return next_slow(name, kind);  // a root, failed, dropped, full ring, another thread
+    return next_slow(name, kind);  // a root, failed, lost records, full ring, another thread
   }
 
   // Ends this segment (the operation now waits); resume(token) opens the next one.

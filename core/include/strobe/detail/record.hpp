@@ -17,6 +17,8 @@ enum class RecType : std::uint8_t {
   event,        // key = event name id, ts; later attr records flagged kOnEvent attach to it
   tokens,       // payload.tokens
   link,         // the span resumes a suspended one: payload.link
+  next,         // a begin that also ends payload.begin.ended_span (status ok) at ts: one
+                // record per link of a chain of adjacent spans (Span::next)
 };
 
 // What a string record carries.
@@ -42,7 +44,7 @@ struct BeginPayload {
   std::uint64_t parent_id;
   std::uint32_t kind_name_id;  // Kind::custom: interned kind name, else 0
   std::uint32_t generation;    // the recorder the span was begun under
-  std::uint64_t reserved;
+  std::uint64_t ended_span;    // RecType::next: the sibling this begin ends; else unset
 };
 
 struct StringPayload {
