@@ -3,12 +3,13 @@
 // layer's attention and mlp),
 // alternating in one run so both see the same machine. Reports medians.
 //
-// Usage: strobe_overhead [--rounds N]
+// Usage: strobe_overhead [--rounds N] [--ring RECORDS]   (ring: records per thread, a power of two)
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -25,7 +26,9 @@ struct Result {
   const char* label;
   double untraced_ns, traced_ns;  // per token, medians
   int spans_per_token;
-  std::uint64_t spans, dropped;
+  std::uint64_t spans;
+  std::uint64_t dropped;         // in the measured rounds
+  std::uint64_t warmup_dropped;  // in the warm-up round
 };
 
 template <bool Traced>
@@ -45,18 +48,21 @@ double time_round(demo::TinyModel& model, int tokens) {
   return double(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()) / tokens;
 }
 
-Result measure(const char* label, demo::ModelConfig cfg, int tokens, int rounds) {
+Result measure(const char* label, demo::ModelConfig cfg, int tokens, int rounds, std::size_t ring) {
   std::atomic<std::uint64_t> spans{0};
   auto counter = std::make_shared<strobe::CallbackSink>(
       [&](const strobe::AssembledTrace& t) { spans.fetch_add(t.spans.size(), std::memory_order_relaxed); });
-  // 8 MiB rings: at over a million spans per second the default 2 MiB ring holds ~13 ms.
-  // On a shared 2-core VM the drainer's core is now and then taken away for 5-10 ms, and
-  // the first emit of a round's 37,000-span trace took 53 ms (fresh memory); under the
-  // default drop policy a 2 MiB ring loses spans then, an 8 MiB one (~50 ms) does not.
-  strobe::Recorder recorder({.ring_capacity = 1u << 17, .service_name = "overhead", .sinks = {counter}});
+  // 8 MiB rings by default (--ring): at over a million spans per second the default 2 MiB
+  // ring holds ~20 ms. On this shared 2-core VM the drainer's core is now and then taken
+  // away for 5-10 ms, and the drainer's first large trace runs into fresh memory (the
+  // first emit of a 37,000-span trace took 40-50 ms); a 2 MiB ring can overflow then.
+  // Drops in the warm-up round (where that first trace is) are reported apart.
+  strobe::Recorder recorder({.ring_capacity = ring, .service_name = "overhead", .sinks = {counter}});
   demo::TinyModel model(cfg);
-  time_round<false>(model, tokens);  // warm-up: caches, ring pages, call-site names
-  time_round<true>(model, tokens);
+  time_round<false>(model, tokens);  // warm-up: caches, ring pages, call-site names, and the
+  time_round<true>(model, tokens);   // drainer's first large trace (fresh memory)
+  recorder.flush();
+  const std::uint64_t warmup_dropped = recorder.stats().spans_dropped;
   std::vector<double> untraced, traced;
   for (int r = 0; r < rounds; ++r) {
     if (r % 2 == 0) {
@@ -69,15 +75,19 @@ Result measure(const char* label, demo::ModelConfig cfg, int tokens, int rounds)
   }
   recorder.flush();
   const strobe::Stats st = recorder.stats();
-  return Result{label, median(untraced), median(traced), model.spans_per_token(), spans.load(), st.spans_dropped};
+  return Result{label,         median(untraced), median(traced), model.spans_per_token(), spans.load(),
+                st.spans_dropped - warmup_dropped, warmup_dropped};
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   int rounds = 21;
-  for (int i = 1; i < argc; ++i)
+  std::size_t ring = 1u << 17;
+  for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) rounds = std::max(3, std::atoi(argv[++i]));
+    if (std::strcmp(argv[i], "--ring") == 0 && i + 1 < argc) ring = std::strtoull(argv[++i], nullptr, 10);
+  }
 
   demo::ModelConfig demo_cfg;  // the demo's model
   demo::ModelConfig fast_cfg;  // small layers: per-layer spans at over a million per second
@@ -89,17 +99,18 @@ int main(int argc, char** argv) {
   fast_cfg.name = "micro-transformer";
 
   const Result results[] = {
-      measure("demo model (d=64, 4 layers)", demo_cfg, 256, rounds),
-      measure("micro model (d=16, 4 layers)", fast_cfg, 4096, rounds),
+      measure("demo model (d=64, 4 layers)", demo_cfg, 256, rounds, ring),
+      measure("micro model (d=16, 4 layers)", fast_cfg, 4096, rounds, ring),
   };
-  std::printf("| workload | spans/token | untraced ns/token | traced ns/token | span rate | overhead | ns/span | dropped |\n");
+  std::printf("| workload | spans/token | untraced ns/token | traced ns/token | span rate | overhead | ns/span | dropped (warm-up) |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const Result& r : results) {
     const double extra = r.traced_ns - r.untraced_ns;
     const double rate = r.spans_per_token * 1e9 / r.traced_ns;
-    std::printf("| %s | %d | %.0f | %.0f | %.2f M/s | %+.2f%% | %.1f | %llu |\n", r.label, r.spans_per_token,
-                r.untraced_ns, r.traced_ns, rate / 1e6, extra / r.untraced_ns * 100.0, extra / r.spans_per_token,
-                static_cast<unsigned long long>(r.dropped));
+    std::printf("| %s | %d | %.0f | %.0f | %.2f M/s | %+.2f%% | %.1f | %llu (%llu) |\n", r.label,
+                r.spans_per_token, r.untraced_ns, r.traced_ns, rate / 1e6, extra / r.untraced_ns * 100.0,
+                extra / r.spans_per_token, static_cast<unsigned long long>(r.dropped),
+                static_cast<unsigned long long>(r.warmup_dropped));
   }
   std::printf("(medians of %d alternating rounds; spans assembled: %llu + %llu)\n", rounds,
               static_cast<unsigned long long>(results[0].spans), static_cast<unsigned long long>(results[1].spans));

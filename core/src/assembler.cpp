@@ -266,7 +266,14 @@ Assembler::TraceState& Assembler::trace_of(const TraceId& id) {
   auto& slot = traces_[id];
   if (!slot) {
     if (!spare_traces_.empty()) {
-      slot = std::move(spare_traces_.back());
+      // The roomiest: a trace that grew large once is likely to come again (a decode
+      // loop's trace per request), and growing its node array again means copying it
+      // into fresh memory, which costs the drainer milliseconds at tens of thousands of spans.
+      auto roomiest = std::max_element(spare_traces_.begin(), spare_traces_.end(), [](const auto& a, const auto& b) {
+        return a->nodes.capacity() < b->nodes.capacity();
+      });
+      slot = std::move(*roomiest);
+      *roomiest = std::move(spare_traces_.back());
       spare_traces_.pop_back();
     } else {
       slot = std::make_unique<TraceState>();
