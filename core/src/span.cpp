@@ -196,13 +196,14 @@ SuspendToken Span::suspend() noexcept {
   const bool dropped = (state_ & kDroppedFlag) != 0;
   tok.trace_ = trace_;
   tok.span_ = id_;
-  tok.first_ = seg_first_ != 0 ? seg_first_ : id_;
+  const bool segment = (state_ & kSegmentFlag) != 0;
+  tok.first_ = segment ? seg_first_ : id_;
   tok.parent_ = parent_;
   tok.name_ = name_;
   tok.kind_name_ = kind_name_;
   tok.kind_ = kind_;
   tok.generation_ = generation_;
-  tok.segment_ = seg_index_;
+  tok.segment_ = segment ? seg_index_ : 0;
   end_now(detail::kSuspended);
   if (dropped) return SuspendToken{};
   return tok;
@@ -216,9 +217,10 @@ Span resume(const SuspendToken& token) noexcept {
   s.trace_ = token.trace_;
   s.parent_ = token.parent_;
   s.begin_common(t, token.name_, token.kind_, token.kind_name_, Span::kCurrentFlag, 0,
-                 detail::now(t));
+                 detail::now(t), true);
   s.seg_first_ = token.first_;
   s.seg_index_ = token.segment_ + 1;
+  s.state_ |= Span::kSegmentFlag;
   if (!s.recording()) return s;
   if (!detail::claim(t, 1, false, false)) {
     s.state_ |= Span::kLostFlag;
@@ -268,7 +270,7 @@ void record_span(std::string_view name, Kind kind, std::chrono::system_clock::ti
     s.trace_ = TraceId{t.cur_trace_hi, t.cur_trace_lo};
     s.parent_ = t.cur_span;
   }
-  s.begin_common(t, Name(name).id(), kind, 0, 0, flags, start_ns);
+  s.begin_common(t, Name(name).id(), kind, 0, 0, flags, start_ns, true);
   if (!s.recording()) {
     s.state_ |= Span::kEndedFlag;
     detail::count_dropped(t, static_cast<std::uint32_t>(1 + attrs.size()));

@@ -577,6 +577,59 @@ TEST(Api, NextKeepsTheCustomKindName) {
             "  custom:vector-db rerank\n");
 }
 
+// Ending a current span gives back the context it was begun in: a child its parent, a
+// new trace (or a resumed segment) whatever was current before it — also after a move,
+// a chain of next() and a ContextScope in between.
+TEST(Api, EndingASpanRestoresTheContextItWasBegunIn) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  auto same = [](const strobe::Context& a, const strobe::Context& b) {
+    return a.span_id() == b.span_id() && a.trace_id() == b.trace_id();
+  };
+  strobe::SuspendToken token;
+  {
+    auto first = strobe::trace("first");
+    const strobe::Context in_first = strobe::current();
+    {
+      auto child = strobe::span("child");
+      {
+        auto grandchild = strobe::span("grandchild");
+        grandchild.next(strobe::Name("sibling"));  // still a child of `child`
+        EXPECT_EQ(strobe::current().span_id(), grandchild.span_id());
+      }
+      EXPECT_EQ(strobe::current().span_id(), child.span_id());
+      strobe::Span moved = std::move(child);
+      {
+        auto other = strobe::trace("second");  // a new trace while `first` is current
+        EXPECT_NE(strobe::current().trace_id(), in_first.trace_id());
+        token = strobe::span("waits").suspend();
+        EXPECT_EQ(strobe::current().span_id(), other.span_id());
+      }
+      EXPECT_EQ(strobe::current().span_id(), moved.span_id());
+    }
+    EXPECT_TRUE(same(strobe::current(), in_first));
+    {
+      // A segment resumed while another trace is current: it began under `first`'s
+      // context, not its own parent's, and gives that back.
+      auto resumed = strobe::resume(token);
+      EXPECT_TRUE(resumed.recording());
+      EXPECT_NE(strobe::current().trace_id(), in_first.trace_id());
+      auto inner = strobe::span("inner");
+      inner.finish();
+      EXPECT_EQ(strobe::current().span_id(), resumed.span_id());
+    }
+    EXPECT_TRUE(same(strobe::current(), in_first));
+    {
+      strobe::ContextScope adopt(in_first);
+      auto adopted = strobe::span("adopted");
+    }
+    EXPECT_TRUE(same(strobe::current(), in_first));
+  }
+  EXPECT_FALSE(strobe::current().valid());
+  recorder.flush();
+  EXPECT_EQ(sink->traces().size(), 2u);
+}
+
 TEST(Api, IdAccessorsMatchTheAssembledTrace) {
   auto sink = std::make_shared<strobe::MemorySink>();
   strobe::Recorder recorder(config_for(sink));

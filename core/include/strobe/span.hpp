@@ -222,7 +222,7 @@ class Span {
   [[gnu::always_inline]] Span& next(Name name, Kind kind) noexcept {
     detail::ThreadState& t = detail::t_state;
     detail::Record* r = own_slots(t, 1);  // first: the fields below are set only when live
-    if (r != nullptr && !(state_ & (kFailedFlag | kLostFlag)) && parent_ != 0 && seg_first_ == 0 &&
+    if (r != nullptr && !(state_ & (kFailedFlag | kLostFlag | kSegmentFlag)) && parent_ != 0 &&
         detail::uncaught_exceptions(t) == uncaught_) [[likely]] {
       // One clock read and one record end this span (status ok) and begin the next.
       const std::uint64_t ts = detail::now(t);
@@ -262,6 +262,10 @@ class Span {
 
   static constexpr std::uint8_t kEndedFlag = 1, kDroppedFlag = 2, kFailedFlag = 4,
                                 kCurrentFlag = 8, kRootFlag = 16, kLostFlag = 32;
+  // state_ only: prev_* hold the context to restore (else it is trace_, parent_,
+  // generation_: a child restores its parent); seg_first_/seg_index_ are set (a resumed
+  // segment). Fields a span does not need are never written.
+  static constexpr std::uint8_t kOwnPrevFlag = 64, kSegmentFlag = 128;
 
   [[gnu::always_inline]] Span(std::uint32_t name_id, Kind kind, std::uint32_t kind_name_id,
                               std::initializer_list<Attr> attrs, std::uint8_t mode,
@@ -282,36 +286,40 @@ class Span {
                                     std::uint8_t mode, std::uint8_t record_flags) noexcept {
     if (!detail::attached()) [[unlikely]] return;
     detail::ThreadState& t = detail::t_state;
-    if ((mode & kRootFlag) || (t.cur_trace_hi | t.cur_trace_lo) == 0 ||
-        t.cur_generation != t.generation) {  // none, or left over from an earlier recorder
+    const bool root = (mode & kRootFlag) || (t.cur_trace_hi | t.cur_trace_lo) == 0 ||
+                      t.cur_generation != t.generation;  // none, or left over from an earlier recorder
+    if (root) {
       detail::new_trace_id(t, trace_.hi, trace_.lo);
       parent_ = 0;
       record_flags |= detail::kTraceRoot;
-    } else {
+    } else {  // a child of the current context: ending it restores (trace_, parent_)
       trace_ = TraceId{t.cur_trace_hi, t.cur_trace_lo};
       parent_ = t.cur_span;
     }
-    begin_common(t, name_id, kind, kind_name_id, mode, record_flags, detail::now(t));
+    begin_common(t, name_id, kind, kind_name_id, mode, record_flags, detail::now(t), root);
   }
 
-  // trace_ and parent_ are set; writes the begin record stamped ts.
+  // trace_ and parent_ are set; writes the begin record stamped ts. save_prev: the
+  // calling thread's current context is not (trace_, parent_), so keep it to restore.
   [[gnu::always_inline]] void begin_common(detail::ThreadState& t, std::uint32_t name_id,
                                            Kind kind, std::uint32_t kind_name_id,
                                            std::uint8_t mode, std::uint8_t record_flags,
-                                           std::uint64_t ts) noexcept {
+                                           std::uint64_t ts, bool save_prev) noexcept {
     owner_ = &t;
     generation_ = t.generation;
     name_ = name_id;
     kind_ = kind;
     kind_name_ = kind_name_id;
     id_ = t.id_base | ++t.next_local;
-    seg_first_ = 0;
-    seg_index_ = 0;
     uncaught_ = detail::uncaught_exceptions(t);
-    prev_hi_ = t.cur_trace_hi;
-    prev_lo_ = t.cur_trace_lo;
-    prev_span_ = t.cur_span;
-    prev_generation_ = t.cur_generation;
+    std::uint8_t prev_flag = 0;
+    if (save_prev) {
+      prev_hi_ = t.cur_trace_hi;
+      prev_lo_ = t.cur_trace_lo;
+      prev_span_ = t.cur_span;
+      prev_generation_ = t.cur_generation;
+      prev_flag = kOwnPrevFlag;
+    }
     if (!detail::claim(t, 1, false, true)) [[unlikely]] {
       state_ = kDroppedFlag;
       return;
@@ -319,7 +327,7 @@ class Span {
     write_begin(t.ring->slot(0), ts, record_flags);
     t.ring->commit(1);
     if (mode & kCurrentFlag) {
-      state_ = kCurrentFlag;
+      state_ = kCurrentFlag | prev_flag;
       t.cur_trace_hi = trace_.hi;
       t.cur_trace_lo = trace_.lo;
       t.cur_span = id_;
@@ -373,10 +381,17 @@ class Span {
 
   [[gnu::always_inline]] void restore_current(detail::ThreadState& t) noexcept {
     if ((state_ & kCurrentFlag) && t.cur_span == id_) {
-      t.cur_trace_hi = prev_hi_;
-      t.cur_trace_lo = prev_lo_;
-      t.cur_span = prev_span_;
-      t.cur_generation = prev_generation_;
+      if (state_ & kOwnPrevFlag) {
+        t.cur_trace_hi = prev_hi_;
+        t.cur_trace_lo = prev_lo_;
+        t.cur_span = prev_span_;
+        t.cur_generation = prev_generation_;
+      } else {
+        t.cur_trace_hi = trace_.hi;
+        t.cur_trace_lo = trace_.lo;
+        t.cur_span = parent_;
+        t.cur_generation = generation_;
+      }
     }
   }
 
@@ -432,15 +447,19 @@ class Span {
     id_ = o.id_;
     parent_ = o.parent_;
     trace_ = o.trace_;
-    prev_hi_ = o.prev_hi_;
-    prev_lo_ = o.prev_lo_;
-    prev_span_ = o.prev_span_;
-    prev_generation_ = o.prev_generation_;
+    if (state_ & kOwnPrevFlag) {
+      prev_hi_ = o.prev_hi_;
+      prev_lo_ = o.prev_lo_;
+      prev_span_ = o.prev_span_;
+      prev_generation_ = o.prev_generation_;
+    }
     generation_ = o.generation_;
     name_ = o.name_;
     kind_name_ = o.kind_name_;
-    seg_first_ = o.seg_first_;
-    seg_index_ = o.seg_index_;
+    if (state_ & kSegmentFlag) {
+      seg_first_ = o.seg_first_;
+      seg_index_ = o.seg_index_;
+    }
     uncaught_ = o.uncaught_;
     kind_ = o.kind_;
     o.owner_ = nullptr;
@@ -455,13 +474,13 @@ class Span {
   std::uint64_t id_;
   std::uint64_t parent_;
   TraceId trace_;
-  std::uint64_t prev_hi_, prev_lo_, prev_span_;  // context to restore
+  std::uint64_t prev_hi_, prev_lo_, prev_span_;  // context to restore (kOwnPrevFlag)
   std::uint32_t prev_generation_;
   std::uint32_t generation_;
   std::uint32_t name_;
   std::uint32_t kind_name_;
-  std::uint64_t seg_first_;  // suspended/resumed: the operation's first segment
-  std::uint32_t seg_index_;
+  std::uint64_t seg_first_;  // kSegmentFlag: the operation's first segment
+  std::uint32_t seg_index_;  // kSegmentFlag: this segment's index (else 0)
   int uncaught_;
   Kind kind_;
 };
