@@ -52,15 +52,20 @@ Result measure(const char* label, demo::ModelConfig cfg, int tokens, int rounds,
   std::atomic<std::uint64_t> spans{0};
   auto counter = std::make_shared<strobe::CallbackSink>(
       [&](const strobe::AssembledTrace& t) { spans.fetch_add(t.spans.size(), std::memory_order_relaxed); });
-  // 8 MiB rings by default (--ring): at over a million spans per second the default 2 MiB
-  // ring holds ~20 ms. On this shared 2-core VM the drainer's core is now and then taken
-  // away for 5-10 ms, and the drainer's first large trace runs into fresh memory (the
-  // first emit of a 37,000-span trace took 40-50 ms); a 2 MiB ring can overflow then.
-  // Drops in the warm-up round (where that first trace is) are reported apart.
-  strobe::Recorder recorder({.ring_capacity = ring, .service_name = "overhead", .sinks = {counter}});
+  // The library's default 2 MiB rings (--ring to change): at 1.3 M spans/s about 20 ms
+  // of records. A round is one trace of tokens * spans_per_token + 1 spans, and the
+  // drainer's memory for it is prepared when the recorder starts (expected_trace_spans):
+  // unprepared, the first such trace met fresh memory and stalled the drainer for 40-50 ms
+  // on this VM, long enough for the ring to overflow. Drops in the warm-up round are
+  // reported apart.
   demo::TinyModel model(cfg);
-  time_round<false>(model, tokens);  // warm-up: caches, ring pages, call-site names, and the
-  time_round<true>(model, tokens);   // drainer's first large trace (fresh memory)
+  strobe::Recorder recorder({.ring_capacity = ring,
+                             .expected_trace_spans = static_cast<std::size_t>(tokens) *
+                                                         static_cast<std::size_t>(model.spans_per_token()) + 1,
+                             .service_name = "overhead",
+                             .sinks = {counter}});
+  time_round<false>(model, tokens);  // warm-up: caches, ring pages, call-site names
+  time_round<true>(model, tokens);
   recorder.flush();
   const std::uint64_t warmup_dropped = recorder.stats().spans_dropped;
   std::vector<double> untraced, traced;
@@ -83,7 +88,7 @@ Result measure(const char* label, demo::ModelConfig cfg, int tokens, int rounds,
 
 int main(int argc, char** argv) {
   int rounds = 21;
-  std::size_t ring = 1u << 17;
+  std::size_t ring = strobe::Config{}.ring_capacity;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) rounds = std::max(3, std::atoi(argv[++i]));
     if (std::strcmp(argv[i], "--ring") == 0 && i + 1 < argc) ring = std::strtoull(argv[++i], nullptr, 10);

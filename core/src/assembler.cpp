@@ -222,15 +222,28 @@ SpanData take_recent(SpanData& e) {
 }  // namespace
 
 Assembler::Assembler(Options options, const Clock& clock)
-    : options_(std::move(options)), clock_(clock) {}
+    : options_(std::move(options)), clock_(clock) {
+  // Config::expected_trace_spans: a spare trace's node array, the span index and one span
+  // vector, each constructed in full once (which touches every page) and emptied.
+  if (const std::size_t n = options_.prepared_spans; n != 0) {
+    auto spare = std::make_unique<TraceState>();
+    spare->nodes.resize(n);
+    spare->nodes.clear();
+    spare_traces_.push_back(std::move(spare));
+    index_.reserve(n);
+    std::vector<SpanData> spans(n);
+    span_pool_budget_ = std::max(span_pool_budget_, n * sizeof(SpanData));
+    recycle(std::move(spans));
+  }
+}
 
 Assembler::~Assembler() = default;
 
 void Assembler::recycle(std::vector<SpanData>&& spans) {
-  constexpr std::size_t kPoolVectors = 64, kPoolBytes = std::size_t{16} << 20;
+  constexpr std::size_t kPoolVectors = 64;
   const std::size_t bytes = spans.capacity() * sizeof(SpanData);
   if (bytes < 64 * sizeof(SpanData) || span_pool_.size() >= kPoolVectors ||
-      span_pool_bytes_ + bytes > kPoolBytes)
+      span_pool_bytes_ + bytes > span_pool_budget_)
     return;  // small vectors come cheaply from malloc; the pool stays bounded
   spans.clear();
   span_pool_bytes_ += bytes;
@@ -601,7 +614,8 @@ void Assembler::close_trace(TraceState& ts) {
   ts.nodes.clear();  // frees what the spans still held; the capacity stays for the next trace
   if (last_trace_ == &ts) last_trace_ = nullptr;
   auto it = traces_.find(ts.id);
-  if (spare_traces_.size() < 16 && ts.nodes.capacity() <= 65536) spare_traces_.push_back(std::move(it->second));
+  if (spare_traces_.size() < 16 && ts.nodes.capacity() <= std::max<std::size_t>(65536, options_.prepared_spans))
+    spare_traces_.push_back(std::move(it->second));
   traces_.erase(it);
   if (next_part_.size() > 100000) next_part_.clear();  // bounded memory over endless runs
 }

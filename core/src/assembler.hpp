@@ -127,6 +127,15 @@ class SpanIndex {
     return (block << kBlockBits | lane) & mask_;
   }
 
+ public:
+  // Room for n entries without growing; the table's memory is written (touched) now.
+  void reserve(std::size_t n) {
+    std::size_t slots = slots_.size();
+    while (n * 4 > slots * 3) slots *= 2;
+    if (slots != slots_.size()) rebuild(slots);
+  }
+
+ private:
   void rebuild(std::size_t slots) {
     std::vector<Slot> old(slots);
     old.swap(slots_);
@@ -153,6 +162,8 @@ class Assembler {
     std::uint32_t process_id = 0;
     std::size_t partial_trace_spans = 100000;
     std::int64_t partial_trace_age_ns = 10'000'000'000;
+    // Config::expected_trace_spans: memory for a trace this large, touched up front.
+    std::size_t prepared_spans = 0;
   };
 
   Assembler(Options options, const Clock& clock);
@@ -235,6 +246,7 @@ class Assembler {
   ScratchHeap scratch_;
   std::vector<std::vector<SpanData>> span_pool_;  // emptied span vectors, for their capacity
   std::size_t span_pool_bytes_ = 0;
+  std::size_t span_pool_budget_ = std::size_t{16} << 20;
 };
 
 // Replaces invalid UTF-8 sequences with U+FFFD; returns true if any was replaced.

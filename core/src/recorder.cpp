@@ -27,7 +27,8 @@ class RecorderCore {
         clock_(use_tsc),
         assembler_({config_.service_name, static_cast<std::uint32_t>(::getpid()),
                     config_.partial_trace_spans,
-                    std::chrono::duration_cast<std::chrono::nanoseconds>(config_.partial_trace_age).count()},
+                    std::chrono::duration_cast<std::chrono::nanoseconds>(config_.partial_trace_age).count(),
+                    config_.expected_trace_spans},
                    clock_) {}
 
   // Called with globals().mutex held, before the generation is published: whatever the
@@ -312,6 +313,9 @@ void validate(const Config& c, bool& use_tsc) {
   if (c.drain_spin_passes < 0) throw ConfigError("strobe: Config::drain_spin_passes must be >= 0");
   if (c.partial_trace_spans == 0) throw ConfigError("strobe: Config::partial_trace_spans must be > 0");
   if (c.partial_trace_age.count() <= 0) throw ConfigError("strobe: Config::partial_trace_age must be > 0");
+  if (c.expected_trace_spans > (std::size_t{1} << 22))
+    throw ConfigError("strobe: Config::expected_trace_spans must be at most 2^22, got " +
+                      std::to_string(c.expected_trace_spans));
   for (const auto& s : c.sinks)
     if (!s) throw ConfigError("strobe: Config::sinks holds a null sink");
   switch (c.clock) {

@@ -76,6 +76,12 @@ struct Config {
   // many ended spans or is this old, so an endless root keeps memory bounded.
   std::size_t partial_trace_spans = 100000;
   std::chrono::milliseconds partial_trace_age{10000};
+  // Spans in the largest trace you expect (0: no preparation). The drainer's memory for a
+  // trace that large (about 600 bytes a span) is then allocated and touched when the
+  // Recorder starts, so the first large trace costs the drainer what later ones do: on
+  // some machines a first touch of memory costs microseconds a page, and a drainer that
+  // stalls on it for tens of milliseconds can let a busy ring fill. At most 2^22.
+  std::size_t expected_trace_spans = 0;
   std::string service_name = "strobe";
   // Where assembled traces go. Sinks run on the drainer thread.
   std::vector<std::shared_ptr<Sink>> sinks;
