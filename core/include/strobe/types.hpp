@@ -66,8 +66,9 @@ struct Config {
   // a UTF-8 boundary and flagged truncated. Also capped at a quarter of the ring.
   std::size_t max_string_bytes = 64 * 1024;
   // How long the drainer sleeps when it finds every ring empty; after a pass that found
-  // only a trickle (under an eighth of a ring) it waits a sixteenth of it, so that it reads
-  // batches instead of tailing the recording threads. Shorter: lower latency to the sinks,
+  // only a trickle (under an eighth of a ring) it waits until an eighth of a ring would
+  // gather at the rate it saw, at most this long, so that it reads batches instead of
+  // tailing the recording threads. Shorter: lower latency to the sinks,
   // more wake-ups. Longer: fewer wake-ups, rings must hold more.
   std::chrono::microseconds drain_interval{1000};
   // Empty passes the drainer spins (with a pause instruction) before it sleeps.
