@@ -231,8 +231,7 @@ class Span {
       name_ = name.id();
       if (kind != kind_) kind_name_ = 0;  // a custom kind's name carries over to the sibling
       kind_ = kind;
-      write_begin(*r, ts, 0);
-      r->type = detail::RecType::next;
+      write_begin(*r, ts, 0, detail::RecType::next);
       r->payload.begin.ended_span = old;
       t.ring->commit(1);
       if ((state_ & kCurrentFlag) && t.cur_span == old) t.cur_span = id_;
@@ -335,9 +334,10 @@ class Span {
     }
   }
 
-  [[gnu::always_inline]] void write_begin(detail::Record& r, std::uint64_t ts,
-                                          std::uint8_t record_flags) const noexcept {
-    r.type = detail::RecType::begin;
+  // type: begin, or next (the caller then sets payload.begin.ended_span).
+  [[gnu::always_inline]] void write_begin(detail::Record& r, std::uint64_t ts, std::uint8_t record_flags,
+                                          detail::RecType type = detail::RecType::begin) const noexcept {
+    r.type = type;
     r.flags = record_flags;
     r.aux = static_cast<std::uint16_t>(kind_);
     r.key = name_;
