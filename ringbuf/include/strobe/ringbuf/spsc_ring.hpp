@@ -71,6 +71,11 @@ class SpscRing {
 
   // Producer only. Publishes n reserved slots to the consumer.
   void commit(std::size_t n) noexcept {
+    // Claims the lines kPrefetchAhead slots past each committed one for writing now, so
+    // that taking them back from the consumer's cache overlaps the producer's work
+    // instead of stalling a later slot() write (see kPrefetchAhead).
+    for (std::size_t i = n > kPrefetchAhead ? n - kPrefetchAhead : 0; i < n; ++i)
+      prefetch_for_write(&slots_[(producer_.head_local + kPrefetchAhead + i) & mask_]);
     producer_.head_local += n;
     // release: the slot contents written before this store are visible to a consumer
     // that reads the new head with acquire.
@@ -127,6 +132,23 @@ class SpscRing {
     if (capacity > (std::size_t{1} << 32))
       throw std::invalid_argument("strobe: ring capacity must be at most 2^32 slots");
     return capacity;
+  }
+
+  // How far ahead of the write position commit() prefetches: 1 KiB. A slot being reused
+  // was last read by the consumer, on another core, so the producer's first store to it
+  // has to take the line back from that core's cache. On the 2-vCPU EPYC VM strobe is
+  // measured on, whenever the host placed the vCPUs apart that made a span (two records)
+  // cost 42-59 ns instead of the 22-24 ns of the same stores into private memory; with
+  // each line claimed 16 slots early it costs 23-24 ns in those periods (4 slots ahead
+  // was already enough there; 16 leaves room for slower hosts).
+  static constexpr std::size_t kPrefetchAhead = sizeof(T) >= 1024 ? 1 : 1024 / sizeof(T);
+  // A hint only: never faults, never changes what any thread reads.
+  static void prefetch_for_write(const T* p) noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    asm volatile("prefetchw %0" : : "m"(*reinterpret_cast<const char*>(p)));
+#else
+    __builtin_prefetch(p, 1, 3);
+#endif
   }
 
   static T* allocate(std::size_t capacity) {
