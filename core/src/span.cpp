@@ -194,7 +194,7 @@ SuspendToken Span::suspend() noexcept {
     return tok;
   }
   const bool dropped = (state_ & kDroppedFlag) != 0;
-  tok.trace_ = trace_;
+  tok.trace_ = trace();
   tok.span_ = id_;
   const bool segment = (state_ & kSegmentFlag) != 0;
   tok.first_ = segment ? seg_first_ : id_;
@@ -214,7 +214,7 @@ Span resume(const SuspendToken& token) noexcept {
   if (!token.valid() || !detail::attached()) return s;
   detail::ThreadState& t = detail::t_state;
   if (t.generation != token.generation_) return s;  // suspended under another recorder
-  s.trace_ = token.trace_;
+  s.trace_ = Span::RawTraceId{token.trace_.hi, token.trace_.lo};
   s.parent_ = token.parent_;
   s.begin_common(t, token.name_, token.kind_, token.kind_name_, Span::kCurrentFlag, 0,
                  detail::now(t), true);
@@ -267,7 +267,7 @@ void record_span(std::string_view name, Kind kind, std::chrono::system_clock::ti
     s.parent_ = 0;
     flags |= detail::kTraceRoot;
   } else {
-    s.trace_ = TraceId{t.cur_trace_hi, t.cur_trace_lo};
+    s.trace_ = Span::RawTraceId{t.cur_trace_hi, t.cur_trace_lo};
     s.parent_ = t.cur_span;
   }
   s.begin_common(t, Name(name).id(), kind, 0, 0, flags, start_ns, true);

@@ -63,6 +63,40 @@ AssembledTrace only_trace(const strobe::MemorySink& sink) {
   return traces.empty() ? AssembledTrace{} : traces.front();
 }
 
+// STROBE_SPAN looks its call site's name up only when a recorder is active: the same
+// site run first with none (a no-op) and then under one records its name and kind, in
+// every form the macro takes.
+TEST(Api, CallSiteSpanNamesItselfOnlyWhenRecording) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  auto record = [](int round) {
+    STROBE_SPAN(step, "site.step", Kind::step, {{"round", round}});
+    EXPECT_EQ(step.recording(), strobe::Recorder::active());
+    {
+      STROBE_SPAN(lookup, "site.lookup", "vector-db");
+      STROBE_SPAN(plain, "site.plain");
+      plain.attr("round", round);
+    }
+  };
+  record(0);  // no recorder: every call is a no-op
+  {
+    strobe::Recorder recorder(config_for(sink));
+    auto root = strobe::trace("site.root");
+    record(1);
+    record(2);
+  }
+  const AssembledTrace t = only_trace(*sink);
+  EXPECT_EQ(render_tree(t),
+            "agent site.root\n"
+            "  step site.step\n"
+            "    custom:vector-db site.lookup\n"
+            "      span site.plain\n"
+            "  step site.step\n"
+            "    custom:vector-db site.lookup\n"
+            "      span site.plain\n");
+  EXPECT_EQ(describe(t.spans[1].attrs), "round:i64=1");
+  EXPECT_EQ(describe(t.spans[3].attrs), "round:i64=1");
+}
+
 TEST(Api, NestedSpansCarryTypedAttributesAndTimedEvents) {
   auto sink = std::make_shared<strobe::MemorySink>();
   strobe::Recorder recorder(config_for(sink));

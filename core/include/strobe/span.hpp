@@ -30,6 +30,17 @@ class Name {
   std::uint32_t id_;
 };
 
+namespace detail {
+// A call site's name for STROBE_SPAN: name() returns its function-local static Name,
+// interning the text on the first call.
+template <class F>
+struct CallSite {
+  F name;
+};
+template <class F>
+CallSite(F) -> CallSite<F>;
+}  // namespace detail
+
 // An attribute value: integer, floating point, bool or string. Strings are copied into
 // the ring when recorded, so the view need only outlive the call.
 class Value {
@@ -147,6 +158,19 @@ class Span {
                                        std::initializer_list<Attr> attrs = {}) noexcept
       : Span(name.id(), kind, 0, attrs, kCurrentFlag, 0) {}
   Span(Name name, std::string_view custom_kind, std::initializer_list<Attr> attrs = {}) noexcept;
+  // STROBE_SPAN's form: the call site's name is looked up only when a recorder is active,
+  // so a call site with none costs one load and a branch.
+  template <class Site>
+  [[gnu::always_inline]] explicit Span(detail::CallSite<Site> site, Kind kind = Kind::span,
+                                       std::initializer_list<Attr> attrs = {}) noexcept {
+    if (!detail::attached()) [[unlikely]] return;
+    begin_attached(site.name().id(), kind, 0, kCurrentFlag, 0);
+    if (attrs.size() != 0 && recording()) this->attrs(attrs);
+  }
+  template <class Site>
+  Span(detail::CallSite<Site> site, std::string_view custom_kind,
+       std::initializer_list<Attr> attrs = {}) noexcept
+      : Span(site.name(), custom_kind, attrs) {}
 
   Span(Span&& o) noexcept { take(o); }
   Span& operator=(Span&& o) noexcept {
@@ -247,9 +271,9 @@ class Span {
   // 0 (and an empty context) for a no-op handle.
   [[nodiscard]] std::uint64_t span_id() const noexcept { return owner_ ? id_ : 0; }
   [[nodiscard]] std::uint64_t parent_id() const noexcept { return owner_ ? parent_ : 0; }
-  [[nodiscard]] TraceId trace_id() const noexcept { return owner_ ? trace_ : TraceId{}; }
+  [[nodiscard]] TraceId trace_id() const noexcept { return owner_ ? trace() : TraceId{}; }
   [[nodiscard]] Context context() const noexcept {
-    return owner_ ? Context(trace_, id_, generation_) : Context();
+    return owner_ ? Context(trace(), id_, generation_) : Context();
   }
 
  private:
@@ -278,12 +302,20 @@ class Span {
   }
 
   [[nodiscard]] bool live() const noexcept { return owner_ != nullptr && !(state_ & kEndedFlag); }
+  [[nodiscard]] TraceId trace() const noexcept { return TraceId{trace_.hi, trace_.lo}; }
 
   // Begins under the calling thread's current context (a new trace when there is none or
   // mode has kRootFlag).
   [[gnu::always_inline]] void begin(std::uint32_t name_id, Kind kind, std::uint32_t kind_name_id,
                                     std::uint8_t mode, std::uint8_t record_flags) noexcept {
     if (!detail::attached()) [[unlikely]] return;
+    begin_attached(name_id, kind, kind_name_id, mode, record_flags);
+  }
+
+  // begin() once the calling thread is attached to the active recorder.
+  [[gnu::always_inline]] void begin_attached(std::uint32_t name_id, Kind kind,
+                                             std::uint32_t kind_name_id, std::uint8_t mode,
+                                             std::uint8_t record_flags) noexcept {
     detail::ThreadState& t = detail::t_state;
     const bool root = (mode & kRootFlag) || (t.cur_trace_hi | t.cur_trace_lo) == 0 ||
                       t.cur_generation != t.generation;  // none, or left over from an earlier recorder
@@ -292,7 +324,7 @@ class Span {
       parent_ = 0;
       record_flags |= detail::kTraceRoot;
     } else {  // a child of the current context: ending it restores (trace_, parent_)
-      trace_ = TraceId{t.cur_trace_hi, t.cur_trace_lo};
+      trace_ = RawTraceId{t.cur_trace_hi, t.cur_trace_lo};
       parent_ = t.cur_span;
     }
     begin_common(t, name_id, kind, kind_name_id, mode, record_flags, detail::now(t), root);
@@ -473,7 +505,10 @@ class Span {
   std::uint8_t state_ = 0;
   std::uint64_t id_;
   std::uint64_t parent_;
-  TraceId trace_;
+  // Not a TraceId, whose zero-initialising members would cost a no-op handle two stores.
+  struct RawTraceId {
+    std::uint64_t hi, lo;
+  } trace_;
   std::uint64_t prev_hi_, prev_lo_, prev_span_;  // context to restore (kOwnPrevFlag)
   std::uint32_t prev_generation_;
   std::uint32_t generation_;
@@ -538,9 +573,13 @@ void record_span(std::string_view name, Kind kind, std::chrono::system_clock::ti
     return strobe_name_;                              \
   }())
 // STROBE_SPAN(var, "name" [, kind [, {attrs}]]): a current span named at this call site.
-#define STROBE_SPAN(var, name, ...)                                                   \
-  static const ::strobe::Name STROBE_DETAIL_CAT(strobe_site_, __LINE__){(name)}; \
-  ::strobe::Span var{STROBE_DETAIL_CAT(strobe_site_, __LINE__) __VA_OPT__(, ) __VA_ARGS__}
+#define STROBE_SPAN(var, name, ...)                                            \
+  ::strobe::Span var {                                                         \
+    ::strobe::detail::CallSite{[]() noexcept -> const ::strobe::Name& {       \
+      static const ::strobe::Name strobe_site_{(name)};                       \
+      return strobe_site_;                                                     \
+    }} __VA_OPT__(, ) __VA_ARGS__                                              \
+  }
 // STROBE_NEXT(var, "name"): var.next() with a call-site-interned name.
 #define STROBE_NEXT(var, name) (var).next(STROBE_NAME(name))
 #endif
