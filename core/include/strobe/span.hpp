@@ -557,8 +557,6 @@ void record_span(std::string_view name, Kind kind, std::chrono::system_clock::ti
 }  // namespace strobe
 
 // ---- macros: call-site interning; STROBE_DISABLE compiles them to nothing ----
-#define STROBE_DETAIL_CAT2(a, b) a##b
-#define STROBE_DETAIL_CAT(a, b) STROBE_DETAIL_CAT2(a, b)
 
 #if defined(STROBE_DISABLE)
 #include "strobe/disabled.hpp"
