@@ -571,6 +571,9 @@ void record_span(std::string_view name, Kind kind, std::chrono::system_clock::ti
     return strobe_name_;                              \
   }())
 // STROBE_SPAN(var, "name" [, kind [, {attrs}]]): a current span named at this call site.
+// name is a constant (a literal, a constexpr string): it is interned once, on the first
+// call made while a recorder is active; a name known only at run time goes through
+// strobe::span(name).
 #define STROBE_SPAN(var, name, ...)                                            \
   ::strobe::Span var {                                                         \
     ::strobe::detail::CallSite{[]() noexcept -> const ::strobe::Name& {       \
