@@ -9,7 +9,6 @@
 // and framing) or a FileSink to a file in /tmp (plus the write system calls).
 
 #include <benchmark/benchmark.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -22,6 +21,8 @@
 #include <strobe/serialize/reader.hpp>
 #include <strobe/serialize/writer.hpp>
 #include <strobe/strobe.hpp>
+
+#include "cpu_time.hpp"
 
 namespace {
 
@@ -74,12 +75,6 @@ strobe::serialize::FileSinkOptions sink_options(const std::string& path) {
   strobe::serialize::FileSinkOptions o;
   o.path = path;
   return o;
-}
-
-std::int64_t cpu_ns(clockid_t clock) {
-  timespec ts{};
-  ::clock_gettime(clock, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 std::string temp_path(const char* what) {
@@ -165,7 +160,7 @@ void BM_EndToEnd(benchmark::State& state) {
   auto recorder = std::make_unique<strobe::Recorder>(config);
   static const strobe::Name kRoot("decode"), kStep("step");
   std::int64_t recorded = 0;
-  const std::int64_t process_cpu0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID), thread_cpu0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+  const demo::CpuSplit cpu;
   for (auto _ : state) {
     strobe::Span root = strobe::start_span(kRoot, strobe::Kind::agent, {.mark_as_current = true, .new_trace = true});
     int in_root = 0;
@@ -183,8 +178,8 @@ void BM_EndToEnd(benchmark::State& state) {
     recorder->flush();
     recorded += kChunk;
   }
-  const std::int64_t thread_cpu = cpu_ns(CLOCK_THREAD_CPUTIME_ID) - thread_cpu0;
-  const std::int64_t others_cpu = cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - process_cpu0 - thread_cpu;
+  const std::int64_t thread_cpu = cpu.this_thread_ns();
+  const std::int64_t others_cpu = cpu.others_ns();
   const strobe::Stats stats = recorder->stats();
   recorder.reset();
   state.counters["drainer_cpu_ns_per_span"] = static_cast<double>(others_cpu) / static_cast<double>(recorded);

@@ -11,9 +11,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <vector>
 
+#include "cpu_time.hpp"
 #include "tiny_model.hpp"
 
 namespace {
@@ -32,12 +32,6 @@ struct Result {
   std::uint64_t warmup_dropped;  // in the warm-up round
   double drainer_ns_per_span;    // CPU of every thread but the decoding one, per traced span
 };
-
-std::int64_t cpu_ns(clockid_t clock) {
-  timespec ts{};
-  ::clock_gettime(clock, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 template <bool Traced>
 double time_round(demo::TinyModel& model, int tokens) {
@@ -76,7 +70,7 @@ Result measure(const char* label, demo::ModelConfig cfg, int tokens, int rounds,
   time_round<true>(model, tokens);
   recorder.flush();
   const std::uint64_t warmup_dropped = recorder.stats().spans_dropped;
-  const std::int64_t process0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID), thread0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+  const demo::CpuSplit cpu;
   std::vector<double> untraced, traced;
   for (int r = 0; r < rounds; ++r) {
     if (r % 2 == 0) {
@@ -88,7 +82,7 @@ Result measure(const char* label, demo::ModelConfig cfg, int tokens, int rounds,
     }
   }
   recorder.flush();
-  const std::int64_t others = (cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - process0) - (cpu_ns(CLOCK_THREAD_CPUTIME_ID) - thread0);
+  const std::int64_t others = cpu.others_ns();
   const double traced_spans = static_cast<double>(rounds) * tokens * model.spans_per_token();
   const strobe::Stats st = recorder.stats();
   return Result{label,         median(untraced), median(traced), model.spans_per_token(), spans.load(),
