@@ -61,7 +61,7 @@ class SpanIndex {
 
   // id must not be present. The returned slot stays valid until the next insert or erase.
   Slot& insert(std::uint64_t id) {
-    if ((size_ + 1) * 4 > slots_.size() * 3) rebuild(slots_.size() * 2);
+    if (crowded(size_ + 1, slots_.size())) rebuild(slots_.size() * 2);
     for (;;) {
       // A probe run as long as half a lane (unlucky or hostile ids) grows the table, so
       // every lane keeps empty slots and find() and erase() always stop.
@@ -109,6 +109,8 @@ class SpanIndex {
 
  private:
   static constexpr std::size_t kMinSlots = 1024;
+  // The table grows before it is three quarters full.
+  static bool crowded(std::size_t entries, std::size_t slots) noexcept { return entries * 4 > slots * 3; }
 
   // A thread's span ids are consecutive (its slot, then a counter), so blocks of 16
   // consecutive ids take 16 consecutive slots, and the blocks are spread by a
@@ -131,7 +133,7 @@ class SpanIndex {
   // Room for n entries without growing; the table's memory is written (touched) now.
   void reserve(std::size_t n) {
     std::size_t slots = slots_.size();
-    while (n * 4 > slots * 3) slots *= 2;
+    while (crowded(n, slots)) slots *= 2;
     if (slots != slots_.size()) rebuild(slots);
   }
 
