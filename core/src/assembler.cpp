@@ -10,34 +10,27 @@
 #include <new>
 
 #include "intern.hpp"
+#include "strobe/detail/thread_state.hpp"
 
 namespace strobe::detail {
 
-// A span while its trace is assembled: the fields every span has, compact, plus the rest
-// (attributes, events, strings, tags, tokens) only when it has any. The SpanData handed to
-// sinks is built once, in its final place, when the trace is emitted.
+// A span while its trace is assembled: the row it is handed over as, plus what only some
+// spans have (attributes, events, strings, tags, tokens) behind one pointer. Emitting a
+// span copies its row; nothing is resolved into a string.
 struct Assembler::Node {
-  std::uint64_t span_id = 0;
-  std::uint64_t parent_id = 0;
-  std::int64_t start_ns = 0;
-  std::int64_t end_ns = 0;
-  std::uint64_t thread_id = 0;
+  SpanRow row;                    // row.extra and row.group are set when it is emitted
   std::uint64_t end_thread_id = 0;
   std::uint64_t segment_of = 0;
-  std::unique_ptr<SpanData> extra;
-  std::uint32_t name_id = 0;
+  std::unique_ptr<SpanExtra> extra;
   std::uint32_t kind_name_id = 0;
   std::uint32_t segment_index = 0;
-  std::uint32_t flags = 0;    // SpanFlags
   std::uint32_t records = 0;  // records seen while the begin was still missing
-  Kind kind = Kind::span;
-  Status status = Status::ok;
   bool begun = false;
   bool ended = false;
   bool is_root = false;
 
-  SpanData& more() {
-    if (!extra) extra = std::make_unique<SpanData>();
+  SpanExtra& more() {
+    if (!extra) extra = std::make_unique<SpanExtra>();
     return *extra;
   }
 };
@@ -56,6 +49,8 @@ struct Assembler::TraceState {
   std::uint64_t closable_pass = 0;  // pass in which it was last seen closable
   std::uint64_t seq = 0;            // order in which traces began
   std::int64_t first_ns = 0;
+  std::uint64_t root_span_id = 0;   // the root's id once its begin came (placeholders hang under it)
+  std::size_t pending_events = 0;   // events on open spans not handed over yet
 
   // Complete: a root has ended, nothing is open, and no operation waits to be resumed.
   [[nodiscard]] bool closable() const noexcept { return root_ended && open == 0 && suspended <= 0; }
@@ -71,6 +66,8 @@ struct Assembler::TraceState {
     closable_pass = 0;
     seq = order;
     first_ns = 0;
+    root_span_id = 0;
+    pending_events = 0;
   }
 };
 
@@ -95,6 +92,18 @@ AttrValue value_of(const Record& r) {
   return v;
 }
 
+
+// Sets key to v: the last value wins, as set_attribute does in every reference SDK.
+void set_attribute(std::vector<Attribute>& list, std::string_view key, AttrValue&& v, bool truncated) {
+  for (Attribute& a : list) {
+    if (a.key == key) {
+      a.value = std::move(v);
+      a.truncated = truncated;
+      return;
+    }
+  }
+  list.push_back(Attribute{std::string(key), std::move(v), truncated});
+}
 
 }  // namespace
 
@@ -212,18 +221,23 @@ constexpr std::uint32_t kNone = 0xffffffffu;
 // its previous appearance and, in full, its attributes, strings, tags and token counts. The
 // node forgets the events it handed over, so a long-lived span that keeps logging neither
 // grows without bound nor repeats its history in every part.
-SpanData take_recent(SpanData& e) {
+SpanExtra take_recent(SpanExtra& e) {
   std::vector<SpanEvent> events = std::exchange(e.events, {});
-  SpanData s = e;  // everything else, in full
+  SpanExtra s = e;  // everything else, in full
   s.events = std::move(events);
   return s;
+}
+
+std::uint32_t lost_span_name() {
+  static const std::uint32_t id = intern("<lost span>", 11);
+  return id;
 }
 
 }  // namespace
 
 Assembler::Assembler(Options options, const Clock& clock)
     : options_(std::move(options)), clock_(clock) {
-  // Config::expected_trace_spans: a spare trace's node array, the span index and one span
+  // Config::expected_trace_spans: a spare trace's node array, the span index and one row
   // vector, each constructed in full once (which touches every page) and emptied.
   if (const std::size_t n = options_.prepared_spans; n != 0) {
     auto spare = std::make_unique<TraceState>();
@@ -231,23 +245,24 @@ Assembler::Assembler(Options options, const Clock& clock)
     spare->nodes.clear();
     spare_traces_.push_back(std::move(spare));
     index_.reserve(n);
-    std::vector<SpanData> spans(n);
-    span_pool_budget_ = std::max(span_pool_budget_, n * sizeof(SpanData));
-    recycle(std::move(spans));
+    CompactTrace t;
+    t.spans.resize(n);
+    pool_budget_ = std::max(pool_budget_, n * sizeof(SpanRow));
+    recycle(std::move(t));
   }
+  (void)lost_span_name();  // interned before it is needed
 }
 
 Assembler::~Assembler() = default;
 
-void Assembler::recycle(std::vector<SpanData>&& spans) {
-  constexpr std::size_t kPoolVectors = 64;
-  const std::size_t bytes = spans.capacity() * sizeof(SpanData);
-  if (bytes < 64 * sizeof(SpanData) || span_pool_.size() >= kPoolVectors ||
-      span_pool_bytes_ + bytes > span_pool_budget_)
+void Assembler::recycle(CompactTrace&& t) {
+  constexpr std::size_t kPoolTraces = 64;
+  const std::size_t bytes = t.spans.capacity() * sizeof(SpanRow);
+  if (bytes < 64 * sizeof(SpanRow) || pool_.size() >= kPoolTraces || pool_bytes_ + bytes > pool_budget_)
     return;  // small vectors come cheaply from malloc; the pool stays bounded
-  spans.clear();
-  span_pool_bytes_ += bytes;
-  span_pool_.push_back(std::move(spans));
+  t.clear();
+  pool_bytes_ += bytes;
+  pool_.push_back(std::move(t));
 }
 
 Assembler::Node* Assembler::find_node(std::uint64_t span_id, TraceState** owner) {
@@ -270,7 +285,7 @@ Assembler::Node& Assembler::waiting_node(std::uint64_t span_id) {
   slot.owner = nullptr;
   slot.index = at;
   Node& n = waiting_[at];
-  n.span_id = span_id;
+  n.row.span_id = span_id;
   return n;
 }
 
@@ -305,6 +320,13 @@ void Assembler::became_closable(TraceState& ts) {
   }
 }
 
+void Assembler::check_grown(TraceState& ts) {
+  if (!ts.grown && !ts.closable() && ts.ended + ts.pending_events >= options_.partial_trace_spans) {
+    ts.grown = true;  // handed over at the end of this pass: memory stays bounded
+    grown_.push_back(ts.id);
+  }
+}
+
 void Assembler::on_begin(const Record& r, std::uint64_t thread) {
   ++begins_;
   TraceState& ts = trace_of(TraceId{r.payload.begin.trace_hi, r.payload.begin.trace_lo});
@@ -323,29 +345,33 @@ void Assembler::on_begin(const Record& r, std::uint64_t thread) {
   slot->index = at;
 
   Node& n = ts.nodes.back();
-  n.span_id = r.span_id;
+  SpanRow& row = n.row;
+  row.span_id = r.span_id;
   n.begun = true;
   n.records = 0;
   // A resumed root segment carries no trace-root flag but, like the root, no parent.
   n.is_root = (r.flags & kTraceRoot) != 0 || r.payload.begin.parent_id == 0;
-  n.parent_id = r.payload.begin.parent_id;
-  n.name_id = r.key;
-  n.kind = r.aux < kKindCount ? static_cast<Kind>(r.aux) : Kind::custom;
-  n.kind_name_id = n.kind == Kind::custom ? r.payload.begin.kind_name_id : 0;
-  n.start_ns = (r.flags & kWallClock) ? static_cast<std::int64_t>(r.ts) : clock_.to_wall_ns(r.ts);
-  n.thread_id = thread;
-  if (r.flags & kWallClock) n.flags |= kSpanOneShot;
-  if (n.is_root) n.flags |= kSpanTraceRoot;
+  row.parent_id = r.payload.begin.parent_id;
+  row.name = r.key;
+  row.kind = r.aux < kKindCount ? static_cast<Kind>(r.aux) : Kind::custom;
+  n.kind_name_id = row.kind == Kind::custom ? r.payload.begin.kind_name_id : 0;
+  row.start_ns = (r.flags & kWallClock) ? static_cast<std::int64_t>(r.ts) : clock_.to_wall_ns(r.ts);
+  row.thread_id = thread;
+  if (r.flags & kWallClock) row.flags |= kSpanOneShot;
+  if (r.flags & kLateBegin) row.flags |= kSpanLostRecords;  // written at its end: what came between was lost
+  if (n.is_root) row.flags |= kSpanTraceRoot;
+  if (r.key == kOverflowNameId) row.flags |= kSpanNameOverflow;
 
-  if (at == 0) ts.first_ns = n.start_ns;
+  if (at == 0) ts.first_ns = row.start_ns;
   if (n.is_root && !ts.has_root_name) {
-    ts.root_name_id = n.name_id;
+    ts.root_name_id = row.name;
+    ts.root_span_id = row.span_id;
     ts.has_root_name = true;
   }
   if (n.ended) {
     ++ts.ended;
     if (n.is_root) ts.root_ended = true;
-    if (n.flags & kSpanSuspended) ++ts.suspended;
+    if (row.flags & kSpanSuspended) ++ts.suspended;
   } else {
     ++ts.open;
   }
@@ -359,22 +385,23 @@ void Assembler::on_end(std::uint64_t span_id, std::uint64_t ts_raw, std::uint8_t
   Node& n = found != nullptr ? *found : waiting_node(span_id);
   if (!n.begun) ++n.records;
   if (n.ended) return;
+  SpanRow& row = n.row;
   n.ended = true;
-  n.end_ns = (flags & kWallClock) ? static_cast<std::int64_t>(ts_raw) : clock_.to_wall_ns(ts_raw);
+  row.end_ns = (flags & kWallClock) ? static_cast<std::int64_t>(ts_raw) : clock_.to_wall_ns(ts_raw);
   n.end_thread_id = thread;
-  n.status = status <= static_cast<std::uint16_t>(Status::incomplete) ? static_cast<Status>(status)
-                                                                      : Status::failed;
-  if (flags & kLostRecords) n.flags |= kSpanLostRecords;
+  row.status = status <= static_cast<std::uint16_t>(Status::incomplete) ? static_cast<Status>(status)
+                                                                        : Status::failed;
+  if (flags & kLostRecords) row.flags |= kSpanLostRecords;
   if (flags & kThrown) {
-    n.flags |= kSpanThrown;
-    SpanData& d = n.more();
+    row.flags |= kSpanThrown;
+    SpanExtra& d = n.more();
     if (d.error_message.empty()) d.error_message = "exception escaped the span's scope";
   }
   if (flags & kSuspended) {
-    n.flags |= kSpanSuspended;
-    if (n.segment_of == 0) n.segment_of = n.span_id;
+    row.flags |= kSpanSuspended;
+    if (n.segment_of == 0) n.segment_of = row.span_id;
   }
-  n.flags &= ~static_cast<std::uint32_t>(kSpanIncomplete);
+  row.flags &= ~static_cast<std::uint32_t>(kSpanIncomplete | kSpanContinued);
   if (ts != nullptr) {
     --ts->open;
     ++ts->ended;
@@ -382,9 +409,8 @@ void Assembler::on_end(std::uint64_t span_id, std::uint64_t ts_raw, std::uint8_t
     if (flags & kSuspended) ++ts->suspended;
     if (ts->closable()) {
       became_closable(*ts);
-    } else if (ts->ended >= options_.partial_trace_spans && !ts->grown) {
-      ts->grown = true;  // handed over at the end of this pass: memory stays bounded
-      grown_.push_back(ts->id);
+    } else {
+      check_grown(*ts);
     }
   }
 }
@@ -414,25 +440,35 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
   Node* found = find_node(r.span_id, &ts);
   Node& n = found != nullptr ? *found : waiting_node(r.span_id);
   if (!n.begun) ++n.records;
+  if (r.key == kOverflowNameId && r.type != RecType::tokens && r.type != RecType::link)
+    n.row.flags |= kSpanNameOverflow;
+  // A new event on a span still open counts towards its trace's partial hand-over, so a
+  // long-lived span that keeps logging is handed over in parts like one with children.
+  auto add_event = [&](SpanEvent&& e) {
+    n.more().events.push_back(std::move(e));
+    if (ts != nullptr && !n.ended) {
+      ++ts->pending_events;
+      check_grown(*ts);
+    }
+  };
   switch (r.type) {
     case RecType::attr_int:
     case RecType::attr_double:
     case RecType::attr_bool: {
-      SpanData& d = n.more();
+      SpanExtra& d = n.more();
       auto& to = (r.flags & kOnEvent) && !d.events.empty() ? d.events.back().attrs : d.attrs;
-      to.push_back(Attribute{std::string(name_of(r.key)), value_of(r), false});
+      set_attribute(to, name_of(r.key), value_of(r), false);
       return;
     }
     case RecType::string: {
-      if (r.flags & kTruncated) n.flags |= kSpanTruncated;
-      if (repair_utf8(text)) n.flags |= kSpanInvalidUtf8;
-      SpanData& d = n.more();
+      if (r.flags & kTruncated) n.row.flags |= kSpanTruncated;
+      if (repair_utf8(text)) n.row.flags |= kSpanInvalidUtf8;
+      SpanExtra& d = n.more();
       switch (static_cast<StrKind>(r.aux)) {
         case StrKind::attr_value: {
           auto& to = (r.flags & kOnEvent) && !d.events.empty() ? d.events.back().attrs : d.attrs;
-          to.push_back(Attribute{std::string(name_of(r.key)),
-                                 AttrValue{AttrValue::Type::string, 0, 0, std::move(text)},
-                                 (r.flags & kTruncated) != 0});
+          set_attribute(to, name_of(r.key), AttrValue{AttrValue::Type::string, 0, 0, std::move(text)},
+                        (r.flags & kTruncated) != 0);
           return;
         }
         case StrKind::input: d.input = std::move(text); return;
@@ -448,7 +484,7 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
           e.time_ns = clock_.to_wall_ns(r.ts);
           e.attrs.push_back(Attribute{"message", AttrValue{AttrValue::Type::string, 0, 0, std::move(text)},
                                       (r.flags & kTruncated) != 0});
-          d.events.push_back(std::move(e));
+          add_event(std::move(e));
           return;
         }
       }
@@ -458,11 +494,11 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
       SpanEvent e;
       e.name = std::string(name_of(r.key));
       e.time_ns = clock_.to_wall_ns(r.ts);
-      n.more().events.push_back(std::move(e));
+      add_event(std::move(e));
       return;
     }
     case RecType::tokens: {
-      SpanData& d = n.more();
+      SpanExtra& d = n.more();
       d.has_tokens = true;
       d.tokens = TokenUsage{r.payload.tokens.input, r.payload.tokens.output, r.payload.tokens.cached_input};
       return;
@@ -481,7 +517,7 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
   }
 }
 
-void Assembler::end_of_pass(std::vector<AssembledTrace>& out, std::int64_t now_ns) {
+void Assembler::end_of_pass(std::vector<CompactTrace>& out, std::int64_t now_ns) {
   ++pass_;
   // Close traces that have been closable since an earlier pass: every ring has since been
   // read again past the point where the root ended, so nothing that happened before the
@@ -505,25 +541,31 @@ void Assembler::end_of_pass(std::vector<AssembledTrace>& out, std::int64_t now_n
   candidates_.resize(kept);
 
   // Endless roots: hand over the finished part of traces that grew past the span limit
-  // (noticed as their spans end) or, checked now and then, past the age limit.
+  // (noticed as their spans end or log) or, checked now and then, past the age limit.
   for (const TraceId& id : grown_) {
     auto it = traces_.find(id);
     if (it == traces_.end()) continue;
     it->second->grown = false;
-    if (!it->second->closable()) emit_ended(*it->second, out);
+    if (!it->second->closable()) emit_part(*it->second, out, now_ns);
   }
   grown_.clear();
   if (now_ns - last_partial_check_ns_ >= 50'000'000) {
     last_partial_check_ns_ = now_ns;
     std::vector<TraceState*> old;
     for (auto& [id, ts] : traces_) {
-      if (ts->closable() || ts->ended == 0) continue;
+      if (ts->closable() || (ts->ended == 0 && ts->pending_events == 0)) continue;
       if (now_ns - ts->first_ns >= options_.partial_trace_age_ns) old.push_back(ts.get());
     }
     std::sort(old.begin(), old.end(), [](const TraceState* a, const TraceState* b) { return a->seq < b->seq; });
-    for (TraceState* ts : old) emit_ended(*ts, out);
+    for (TraceState* ts : old) emit_part(*ts, out, now_ns);
   }
   scratch_.release();
+}
+
+void Assembler::end_of_pass(std::vector<AssembledTrace>& out, std::int64_t now_ns) {
+  std::vector<CompactTrace> compact;
+  end_of_pass(compact, now_ns);
+  for (const CompactTrace& t : compact) out.push_back(t.to_assembled());
 }
 
 std::pmr::vector<std::uint32_t> Assembler::every_node(const TraceState& ts) {
@@ -537,32 +579,66 @@ void Assembler::keep_open_nodes(TraceState& ts) {
   for (std::size_t i = 0; i < ts.nodes.size(); ++i) {
     Node& n = ts.nodes[i];
     if (n.ended) {
-      index_.erase(n.span_id);
+      index_.erase(n.row.span_id);
       continue;
     }
     if (kept != i) ts.nodes[kept] = std::move(n);
-    index_.find(ts.nodes[kept].span_id)->index = static_cast<std::uint32_t>(kept);
+    index_.find(ts.nodes[kept].row.span_id)->index = static_cast<std::uint32_t>(kept);
     ++kept;
   }
   ts.nodes.resize(kept);
   ts.ended = 0;
+  ts.pending_events = 0;
 }
 
-void Assembler::emit_ended(TraceState& ts, std::vector<AssembledTrace>& out) {
-  std::pmr::vector<std::uint32_t> done(&scratch_);
+void Assembler::emit_part(TraceState& ts, std::vector<CompactTrace>& out, std::int64_t now_ns) {
+  // The ended spans, the open spans that logged since the last part, and every open
+  // ancestor of those (the root among them), so that each part is a tree with its root.
+  std::pmr::vector<std::uint32_t> which(&scratch_);
+  std::pmr::vector<std::uint8_t> in(ts.nodes.size(), 0, &scratch_);
   std::int64_t last_end = 0;
   for (std::uint32_t i = 0; i < ts.nodes.size(); ++i) {
-    if (!ts.nodes[i].ended) continue;
-    done.push_back(i);
-    last_end = std::max(last_end, ts.nodes[i].end_ns);
+    const Node& n = ts.nodes[i];
+    const bool events = !n.ended && n.extra && !n.extra->events.empty();
+    if (!n.ended && !events) continue;
+    if (n.ended) last_end = std::max(last_end, n.row.end_ns);
+    if (!in[i]) {
+      in[i] = 1;
+      which.push_back(i);
+    }
+    // Up through open ancestors not taken yet (each is walked once).
+    for (std::uint64_t parent = n.row.parent_id; parent != 0;) {
+      const auto* slot = index_.find(parent);
+      if (slot == nullptr || slot->owner != &ts || in[slot->index]) break;
+      const Node& p = ts.nodes[slot->index];
+      in[slot->index] = 1;
+      which.push_back(slot->index);
+      parent = p.row.parent_id;
+    }
   }
-  if (done.empty()) return;
-  emit(ts, done, true, out);
+  if (which.empty()) return;
+  for (const std::uint32_t i : which) {
+    Node& n = ts.nodes[i];
+    if (n.ended) continue;
+    n.row.flags |= kSpanIncomplete | kSpanContinued;
+    n.row.end_ns = std::max(now_ns, n.row.start_ns);
+    n.row.status = Status::incomplete;
+  }
+  emit(ts, std::move(which), true, out, true);
+  for (Node& n : ts.nodes) {  // the open ones continue; their flags are reset
+    if (n.ended) continue;
+    if (n.row.flags & kSpanContinued) {
+      n.row.flags &= ~static_cast<std::uint32_t>(kSpanIncomplete | kSpanContinued);
+      n.row.status = Status::ok;
+      n.row.end_ns = 0;
+    }
+  }
   keep_open_nodes(ts);
-  ts.first_ns = last_end;  // the age limit counts from the last part handed over
+  ts.first_ns = std::max(last_end, ts.first_ns);  // the age limit counts from the last part handed over
+  if (last_end == 0) ts.first_ns = now_ns;
 }
 
-void Assembler::flush(std::vector<AssembledTrace>& out, std::int64_t now_ns, bool final) {
+void Assembler::flush(std::vector<CompactTrace>& out, std::int64_t now_ns, bool final) {
   std::vector<TraceState*> order;
   order.reserve(traces_.size());
   for (auto& [id, ts] : traces_) order.push_back(ts.get());
@@ -574,24 +650,26 @@ void Assembler::flush(std::vector<AssembledTrace>& out, std::int64_t now_ns, boo
       continue;
     }
     bool any_open = false;
+    const bool complete = ts.closable();
+    const bool continues = !complete && !final;
     for (Node& n : ts.nodes) {
       if (n.ended) continue;
       any_open = true;
-      n.flags |= kSpanIncomplete;
-      n.end_ns = std::max(now_ns, n.start_ns);
-      n.status = Status::incomplete;
+      n.row.flags |= kSpanIncomplete;
+      if (continues) n.row.flags |= kSpanContinued;
+      n.row.end_ns = std::max(now_ns, n.row.start_ns);
+      n.row.status = Status::incomplete;
     }
-    const bool complete = ts.closable();
-    emit(ts, every_node(ts), !complete && !final, out, !final);
+    emit(ts, every_node(ts), continues, out, !final);
     if (complete || final || !any_open) {
       close_trace(ts);
       continue;
     }
     keep_open_nodes(ts);
     for (Node& n : ts.nodes) {  // they continue; their flags are reset at the end
-      n.flags &= ~static_cast<std::uint32_t>(kSpanIncomplete);
-      n.status = Status::ok;
-      n.end_ns = 0;
+      n.row.flags &= ~static_cast<std::uint32_t>(kSpanIncomplete | kSpanContinued);
+      n.row.status = Status::ok;
+      n.row.end_ns = 0;
     }
   }
   candidates_.clear();
@@ -609,8 +687,14 @@ void Assembler::flush(std::vector<AssembledTrace>& out, std::int64_t now_ns, boo
   }
 }
 
+void Assembler::flush(std::vector<AssembledTrace>& out, std::int64_t now_ns, bool final) {
+  std::vector<CompactTrace> compact;
+  flush(compact, now_ns, final);
+  for (const CompactTrace& t : compact) out.push_back(t.to_assembled());
+}
+
 void Assembler::close_trace(TraceState& ts) {
-  for (const Node& n : ts.nodes) index_.erase(n.span_id);
+  for (const Node& n : ts.nodes) index_.erase(n.row.span_id);
   ts.nodes.clear();  // frees what the spans still held; the capacity stays for the next trace
   if (last_trace_ == &ts) last_trace_ = nullptr;
   auto it = traces_.find(ts.id);
@@ -620,9 +704,59 @@ void Assembler::close_trace(TraceState& ts) {
   if (next_part_.size() > 100000) next_part_.clear();  // bounded memory over endless runs
 }
 
-void Assembler::emit(TraceState& ts, const std::pmr::vector<std::uint32_t>& which, bool partial,
-                     std::vector<AssembledTrace>& out, bool keep_open) {
-  AssembledTrace t;
+CompactTrace Assembler::take_pooled(std::size_t spans) {
+  CompactTrace t;
+  for (std::size_t i = pool_.size(); i-- > 0;) {
+    if (pool_[i].spans.capacity() < spans) continue;
+    pool_bytes_ -= pool_[i].spans.capacity() * sizeof(SpanRow);
+    t = std::move(pool_[i]);
+    pool_.erase(pool_.begin() + static_cast<std::ptrdiff_t>(i));
+    break;
+  }
+  return t;
+}
+
+void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool partial,
+                     std::vector<CompactTrace>& out, bool keep_open) {
+  const bool whole = !partial && next_part_.find(ts.id) == next_part_.end();
+  // A whole trace in one part: a parent that never arrived lost its begin (its ring was
+  // full). A placeholder takes its id, so its children stay under their true parent.
+  if (whole) {
+    for (std::size_t k = 0, n = which.size(); k < n; ++k) {
+      const SpanRow& x = ts.nodes[which[k]].row;
+      if (x.parent_id == 0 || (x.flags & kSpanTraceRoot)) continue;
+      const auto* slot = index_.find(x.parent_id);
+      if (slot != nullptr && slot->owner == &ts) {
+        Node& p = ts.nodes[slot->index];
+        if (p.row.flags & kSpanPlaceholder) {  // widen it to cover this child too
+          p.row.start_ns = std::min(p.row.start_ns, x.start_ns);
+          p.row.end_ns = std::max(p.row.end_ns, std::max(x.end_ns, x.start_ns));
+        }
+        continue;
+      }
+      if (slot != nullptr) continue;  // in another trace (a context carried across): left as it is
+      Node ph;
+      ph.row.span_id = x.parent_id;
+      ph.row.parent_id = ts.root_span_id != x.parent_id ? ts.root_span_id : 0;
+      ph.row.name = lost_span_name();
+      ph.row.kind = Kind::span;
+      ph.row.status = Status::incomplete;
+      ph.row.flags = kSpanPlaceholder | kSpanIncomplete | kSpanLostRecords;
+      ph.row.start_ns = x.start_ns;
+      ph.row.end_ns = std::max(x.end_ns, x.start_ns);
+      ph.row.thread_id = x.thread_id;
+      ph.begun = ph.ended = true;
+      const auto at = static_cast<std::uint32_t>(ts.nodes.size());
+      ts.nodes.push_back(std::move(ph));
+      auto& s = index_.insert(x.parent_id);
+      s.owner = &ts;
+      s.index = at;
+      which.push_back(at);
+      ++placeholders_;
+    }
+  }
+
+  CompactTrace t = take_pooled(which.size());
   t.trace_id = ts.id;
   t.service_name = options_.service_name;
   t.process_id = options_.process_id;
@@ -648,13 +782,13 @@ void Assembler::emit(TraceState& ts, const std::pmr::vector<std::uint32_t>& whic
   std::pmr::vector<std::uint32_t> roots(mr);
   for (std::uint32_t k = 0; k < n; ++k) {
     Node& x = node(k);
-    if (x.parent_id != 0) {
-      const auto* slot = index_.find(x.parent_id);
+    if (x.row.parent_id != 0) {
+      const auto* slot = index_.find(x.row.parent_id);
       if (slot != nullptr && slot->owner == &ts) parent[k] = local[slot->index];
     }
     if (parent[k] == kNone) {
-      if (x.parent_id != 0 && !partial && t.part == 0 && !(x.flags & kSpanTraceRoot))
-        x.flags |= kSpanOrphan;  // its parent's begin was lost
+      if (x.row.parent_id != 0 && whole && !(x.row.flags & (kSpanTraceRoot | kSpanPlaceholder)))
+        x.row.flags |= kSpanOrphan;  // its parent lies in another trace
       roots.push_back(k);
     } else {
       ++first[parent[k] + 1];
@@ -668,8 +802,8 @@ void Assembler::emit(TraceState& ts, const std::pmr::vector<std::uint32_t>& whic
       if (parent[k] != kNone) kids[fill[parent[k]]++] = k;
   }
   auto earlier = [&](std::uint32_t a, std::uint32_t b) {
-    const Node& x = node(a);
-    const Node& y = node(b);
+    const SpanRow& x = node(a).row;
+    const SpanRow& y = node(b).row;
     return x.start_ns != y.start_ns ? x.start_ns < y.start_ns : x.span_id < y.span_id;
   };
   auto sort_siblings = [&](auto from, auto to) {
@@ -693,51 +827,44 @@ void Assembler::emit(TraceState& ts, const std::pmr::vector<std::uint32_t>& whic
     }
   }
 
-  // The spans, built in place, in recycled storage when some is large enough.
-  for (std::size_t i = span_pool_.size(); i-- > 0;) {
-    if (span_pool_[i].capacity() < n) continue;
-    span_pool_bytes_ -= span_pool_[i].capacity() * sizeof(SpanData);
-    t.spans = std::move(span_pool_[i]);
-    span_pool_.erase(span_pool_.begin() + static_cast<std::ptrdiff_t>(i));
-    break;
-  }
-  t.spans.reserve(n);
+  // The rows, copied in order; the extras of the spans that have any.
+  t.spans.resize(n);
   bool segmented = false;
-  for (const std::uint32_t k : order) {
-    Node& x = node(k);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    Node& x = node(order[i]);
+    SpanRow& row = t.spans[i];
+    row = x.row;
+    row.extra = SpanRow::kNoExtra;
+    row.group = -1;
+    const bool other_end = x.ended && x.end_thread_id != 0 && x.end_thread_id != x.row.thread_id;
+    const bool custom = x.row.kind == Kind::custom && x.kind_name_id != 0;
+    if (!x.extra && !other_end && x.segment_of == 0 && !custom) continue;
+    row.extra = static_cast<std::uint32_t>(t.extras.size());
     if (!x.extra) {
-      t.spans.emplace_back();
+      t.extras.emplace_back();
     } else if (keep_open && !x.ended) {
-      t.spans.push_back(take_recent(*x.extra));  // it stays open and appears again later
+      t.extras.push_back(take_recent(*x.extra));  // it stays open and appears again later
     } else {
-      t.spans.push_back(std::move(*x.extra));
+      t.extras.push_back(std::move(*x.extra));
     }
-    SpanData& d = t.spans.back();
-    d.span_id = x.span_id;
-    d.parent_id = x.parent_id;
-    d.name = name_of(x.name_id);
-    d.kind = x.kind;
-    if (x.kind == Kind::custom && d.kind_name.empty() && x.kind_name_id != 0) d.kind_name = name_of(x.kind_name_id);
-    d.start_ns = x.start_ns;
-    d.end_ns = x.end_ns;
-    d.status = x.status;
-    d.thread_id = x.thread_id;
-    d.end_thread_id = x.end_thread_id;
-    d.segment_of = x.segment_of;
-    d.segment_index = x.segment_index;
-    d.flags = x.flags;
+    SpanExtra& e = t.extras.back();
+    if (other_end) e.end_thread_id = x.end_thread_id;
+    e.segment_of = x.segment_of;
+    e.segment_index = x.segment_index;
+    if (custom && e.kind_name.empty()) e.kind_name = std::string(name_of(x.kind_name_id));
     segmented |= x.segment_of != 0;
   }
 
   // The trace's name: its root's.
-  for (const SpanData& s : t.spans) {
+  t.root_name = kNone;
+  for (const SpanRow& s : t.spans) {
     if (s.flags & kSpanTraceRoot) {
       t.root_name = s.name;
       break;
     }
   }
-  if (t.root_name.empty() && ts.has_root_name) t.root_name = name_of(ts.root_name_id);
-  if (t.root_name.empty() && !t.spans.empty()) t.root_name = t.spans.front().name;
+  if (t.root_name == kNone && ts.has_root_name) t.root_name = ts.root_name_id;
+  if (t.root_name == kNone) t.root_name = t.spans.empty() ? kEmptyNameId : t.spans.front().name;
 
   // Parallel groups: per sibling list (in start order), connected components of
   // overlapping [start, end). A span of zero length overlaps nothing, so it never joins.
@@ -763,7 +890,7 @@ void Assembler::emit(TraceState& ts, const std::pmr::vector<std::uint32_t>& whic
       open_at = static_cast<std::uint32_t>(members.size());
     };
     for (auto it = from; it != to; ++it) {
-      const Node& x = node(*it);
+      const SpanRow& x = node(*it).row;
       if (x.end_ns <= x.start_ns) continue;
       if (key == kNone) key = pos[*it];
       if (members.size() > open_at && x.start_ns >= reach) close_run();  // no overlap: a new run
@@ -776,10 +903,10 @@ void Assembler::emit(TraceState& ts, const std::pmr::vector<std::uint32_t>& whic
     if (first[k + 1] - first[k] >= 2) groups_of(kids.begin() + first[k], kids.begin() + first[k + 1]);
   if (roots.size() >= 2) {  // roots of a part: siblings when they share a parent id
     std::stable_sort(roots.begin(), roots.end(),
-                     [&](std::uint32_t a, std::uint32_t b) { return node(a).parent_id < node(b).parent_id; });
+                     [&](std::uint32_t a, std::uint32_t b) { return node(a).row.parent_id < node(b).row.parent_id; });
     for (std::size_t i = 0; i < roots.size();) {
       std::size_t j = i + 1;
-      while (j < roots.size() && node(roots[j]).parent_id == node(roots[i]).parent_id) ++j;
+      while (j < roots.size() && node(roots[j]).row.parent_id == node(roots[i]).row.parent_id) ++j;
       if (j - i >= 2) groups_of(roots.begin() + static_cast<std::ptrdiff_t>(i), roots.begin() + static_cast<std::ptrdiff_t>(j));
       i = j;
     }
@@ -790,11 +917,11 @@ void Assembler::emit(TraceState& ts, const std::pmr::vector<std::uint32_t>& whic
   for (const Found& f : found) {
     ParallelGroup g;
     g.id = static_cast<std::uint32_t>(t.groups.size());
-    g.parent_id = node(members[f.begin]).parent_id;
-    g.start_ns = node(members[f.begin]).start_ns;
+    g.parent_id = node(members[f.begin]).row.parent_id;
+    g.start_ns = node(members[f.begin]).row.start_ns;
     edges.clear();
     for (std::uint32_t m = f.begin; m < f.end; ++m) {
-      SpanData& s = t.spans[pos[members[m]]];
+      SpanRow& s = t.spans[pos[members[m]]];
       s.group = static_cast<std::int32_t>(g.id);
       g.members.push_back(s.span_id);
       g.end_ns = std::max(g.end_ns, s.end_ns);
@@ -815,20 +942,20 @@ void Assembler::emit(TraceState& ts, const std::pmr::vector<std::uint32_t>& whic
     std::pmr::unordered_map<std::uint64_t, std::size_t> chain_of(mr);
     std::pmr::vector<std::pmr::vector<std::size_t>> at(mr);  // t.spans positions per chain
     for (std::size_t i = 0; i < t.spans.size(); ++i) {
-      const SpanData& sp = t.spans[i];
-      if (sp.segment_of == 0) continue;
-      auto [it, fresh] = chain_of.emplace(sp.segment_of, t.chains.size());
+      const SpanRow& sp = t.spans[i];
+      if (sp.extra == SpanRow::kNoExtra || t.extras[sp.extra].segment_of == 0) continue;
+      auto [it, fresh] = chain_of.emplace(t.extras[sp.extra].segment_of, t.chains.size());
       if (fresh) {
-        t.chains.push_back(SegmentChain{sp.segment_of, {}, 0});
+        t.chains.push_back(SegmentChain{t.extras[sp.extra].segment_of, {}, 0});
         at.emplace_back();
       }
       at[it->second].push_back(i);
     }
+    auto segment_index = [&](std::size_t i) { return t.extras[t.spans[i].extra].segment_index; };
     for (std::size_t c = 0; c < t.chains.size(); ++c) {
       auto& seg = at[c];
-      std::stable_sort(seg.begin(), seg.end(), [&](std::size_t a, std::size_t b) {
-        return t.spans[a].segment_index < t.spans[b].segment_index;
-      });
+      std::stable_sort(seg.begin(), seg.end(),
+                       [&](std::size_t a, std::size_t b) { return segment_index(a) < segment_index(b); });
       for (std::size_t k = 0; k < seg.size(); ++k) {
         t.chains[c].segments.push_back(t.spans[seg[k]].span_id);
         if (k > 0) t.chains[c].waited_ns += t.spans[seg[k]].start_ns - t.spans[seg[k - 1]].end_ns;

@@ -180,6 +180,8 @@ class Assembler {
   // After every pass over all rings: closes traces that were complete a whole pass ago
   // (so a child's records still waiting in another ring are not missed) and hands over
   // parts of traces grown past the partial limits. Appends to out.
+  void end_of_pass(std::vector<CompactTrace>& out, std::int64_t now_ns);
+  // The same, converted to plain values (tests).
   void end_of_pass(std::vector<AssembledTrace>& out, std::int64_t now_ns);
 
   // Hands over every trace that has spans, in the order the traces began, open spans
@@ -187,6 +189,7 @@ class Assembler {
   // continues in a later part; each appearance of such a span carries its attributes and
   // strings in full but only the events recorded since its previous appearance, so
   // repeated flushes never copy a long-lived span's history again.
+  void flush(std::vector<CompactTrace>& out, std::int64_t now_ns, bool final);
   void flush(std::vector<AssembledTrace>& out, std::int64_t now_ns, bool final);
 
   // Drops observed since the last emitted trace; attached to the next one.
@@ -195,15 +198,17 @@ class Assembler {
     pending_drops_.records += d.records;
   }
 
-  // After the sinks have seen an emitted trace: keeps its span vector's storage (emptied)
-  // for a later trace, within a small budget. Large traces otherwise get fresh memory
-  // from the system every time, and page faults cost more than assembling them.
-  void recycle(std::vector<SpanData>&& spans);
+  // After the sinks have seen an emitted trace: keeps its storage (emptied) for a later
+  // trace, within a budget. Large traces otherwise get fresh memory from the system every
+  // time, and page faults cost more than assembling them.
+  void recycle(CompactTrace&& trace);
 
   [[nodiscard]] std::uint64_t begins() const noexcept { return begins_; }
   [[nodiscard]] std::uint64_t orphan_records() const noexcept { return orphan_records_; }
   // Spans held: begun and not yet handed over, plus those whose begin has not arrived.
   [[nodiscard]] std::size_t open_spans() const noexcept { return index_.size(); }
+  // Placeholders made for spans whose begin never arrived (see kSpanPlaceholder).
+  [[nodiscard]] std::uint64_t placeholders() const noexcept { return placeholders_; }
 
   struct Node;
   struct TraceState;
@@ -217,15 +222,21 @@ class Assembler {
               std::uint64_t thread);
   TraceState& trace_of(const TraceId& id);
   void became_closable(TraceState& ts);
+  // Queues ts for a partial hand-over once it holds partial_trace_spans ended spans or new events.
+  void check_grown(TraceState& ts);
   // Hands over the nodes of ts at `which` (indices into its node array). keep_open: spans
   // not ended stay in ts, and what they carried so far goes with this part.
-  void emit(TraceState& ts, const std::pmr::vector<std::uint32_t>& which, bool partial,
-            std::vector<AssembledTrace>& out, bool keep_open = false);
+  void emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool partial,
+            std::vector<CompactTrace>& out, bool keep_open = false);
+  // A pooled trace whose row vector holds at least `spans` (else a fresh one).
+  CompactTrace take_pooled(std::size_t spans);
   // 0 .. ts.nodes.size()-1, for emitting a whole trace.
   std::pmr::vector<std::uint32_t> every_node(const TraceState& ts);
   // Keeps only the nodes of ts that have not ended (reindexing them); the ended are forgotten.
   void keep_open_nodes(TraceState& ts);
-  void emit_ended(TraceState& ts, std::vector<AssembledTrace>& out);
+  // A part of a trace whose root is still open: its ended spans, the open spans with new
+  // events, and their open ancestors (marked continued); the ended are then forgotten.
+  void emit_part(TraceState& ts, std::vector<CompactTrace>& out, std::int64_t now_ns);
   void close_trace(TraceState& ts);
 
   Options options_;
@@ -246,9 +257,10 @@ class Assembler {
   std::uint64_t orphan_records_ = 0;
   DropCounts pending_drops_{};
   ScratchHeap scratch_;
-  std::vector<std::vector<SpanData>> span_pool_;  // emptied span vectors, for their capacity
-  std::size_t span_pool_bytes_ = 0;
-  std::size_t span_pool_budget_ = std::size_t{16} << 20;
+  std::uint64_t placeholders_ = 0;
+  std::vector<CompactTrace> pool_;  // emptied traces, for their capacity
+  std::size_t pool_bytes_ = 0;
+  std::size_t pool_budget_ = std::size_t{16} << 20;
 };
 
 // Replaces invalid UTF-8 sequences with U+FFFD; returns true if any was replaced.

@@ -2,10 +2,13 @@
 
 #include "strobe/recorder.hpp"
 
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 #include <x86intrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -42,7 +45,10 @@ class RecorderCore {
     }
   }
 
-  void start() { thread_ = std::thread([this] { run(); }); }
+  void start() {
+    sink_thread_ = std::thread([this] { run_sinks(); });
+    thread_ = std::thread([this] { run(); });
+  }
 
   void stop() {
     {
@@ -50,11 +56,18 @@ class RecorderCore {
       stopping_ = true;
     }
     wake_.notify_all();
-    if (thread_.joinable()) thread_.join();
+    if (thread_.joinable()) thread_.join();  // it queued the last traces and the stop
+    if (sink_thread_.joinable()) sink_thread_.join();
+    {
+      std::lock_guard lock(wake_mutex_);
+      stopped_ = true;
+    }
+    done_.notify_all();
   }
 
   void flush() {
-    if (std::this_thread::get_id() == thread_.get_id()) return;  // from a sink: would deadlock
+    const auto self = std::this_thread::get_id();
+    if (self == thread_.get_id() || self == sink_thread_.get_id()) return;  // from a sink: would deadlock
     std::unique_lock lock(wake_mutex_);
     const std::uint64_t ticket = ++flush_requested_;
     wake_.notify_all();
@@ -75,6 +88,8 @@ class RecorderCore {
       }
     }
     s.misuse = g_misuse.load(std::memory_order_relaxed) - misuse_base_;
+    s.drainer_cpu_ns = thread_cpu_ns(drainer_clock_);
+    s.sink_cpu_ns = thread_cpu_ns(sink_clock_);
     return s;
   }
 
@@ -83,6 +98,8 @@ class RecorderCore {
 
  private:
   void run() {
+    ::pthread_setname_np(::pthread_self(), "strobe-drainer");
+    publish_clock(drainer_clock_);
     open_sinks();
     int idle = 0;
     auto previous_pass_start = std::chrono::steady_clock::now();
@@ -103,15 +120,11 @@ class RecorderCore {
       if (stopping) break;
       if (flush_ticket > flush_seen_) {
         // Everything recorded before flush() was published before the request, so this
-        // pass and one more (see Assembler::end_of_pass) have seen it.
+        // pass and one more (see Assembler::end_of_pass) have seen it. The sink thread
+        // completes the flush once the sinks have it all.
         drain_pass();
-        hand_over_all(false);
+        hand_over_all(false, flush_ticket);
         flush_seen_ = flush_ticket;
-        {
-          std::lock_guard lock(wake_mutex_);
-          flush_completed_ = flush_ticket;
-        }
-        done_.notify_all();
         continue;
       }
       if ((++passes & 1023) == 0) clock_.recalibrate();
@@ -144,12 +157,74 @@ class RecorderCore {
     }
     drain_pass();
     drain_pass();
-    hand_over_all(true);
+    hand_over_all(true, 0);
     {
-      std::lock_guard lock(wake_mutex_);
-      stopped_ = true;
+      std::lock_guard lock(queue_mutex_);
+      sinks_stop_ = true;
     }
-    done_.notify_all();
+    queue_ready_.notify_all();
+    retire_clock(drainer_clock_);
+  }
+
+  // The sink thread: every sink's open, then each queued trace to every sink, in order.
+  void run_sinks() {
+    ::pthread_setname_np(::pthread_self(), "strobe-sinks");
+    publish_clock(sink_clock_);
+    open_sinks();
+    std::vector<QueueItem> batch;
+    for (;;) {
+      bool stop = false;
+      {
+        std::unique_lock lock(queue_mutex_);
+        queue_ready_.wait(lock, [&] { return !queue_.empty() || sinks_stop_; });
+        batch.swap(queue_);
+        stop = sinks_stop_ && batch.empty();
+      }
+      if (stop) break;
+      std::size_t spans = 0;
+      std::uint64_t errors = 0, flushed = 0;
+      for (QueueItem& item : batch) {
+        if (item.flush_ticket != kTraceItem) {
+          for (auto& sink : config_.sinks) {
+            try {
+              sink->flush();
+            } catch (...) {
+              ++errors;
+            }
+          }
+          flushed = std::max(flushed, item.flush_ticket);
+          continue;
+        }
+        spans += item.trace.spans.size();
+        for (auto& sink : config_.sinks) {
+          try {
+            sink->consume_compact(item.trace);
+          } catch (...) {
+            ++errors;
+          }
+        }
+      }
+      {
+        std::lock_guard lock(queue_mutex_);
+        queued_spans_ -= std::min(queued_spans_, spans);
+        for (QueueItem& item : batch)
+          if (item.flush_ticket == kTraceItem && returned_.size() < kReturnedMax) returned_.push_back(std::move(item.trace));
+      }
+      queue_space_.notify_all();
+      batch.clear();
+      if (errors != 0) {
+        std::lock_guard lock(stats_mutex_);
+        totals_.sink_errors += errors;
+      }
+      if (flushed != 0) {
+        {
+          std::lock_guard lock(wake_mutex_);
+          flush_completed_ = std::max(flush_completed_, flushed);
+        }
+        done_.notify_all();
+      }
+    }
+    retire_clock(sink_clock_);
   }
 
   void open_sinks() {
@@ -239,42 +314,64 @@ class RecorderCore {
     return d;
   }
 
-  void hand_over_all(bool final) {
+  // flush_ticket: queued after the traces, so the sink thread flushes the sinks and
+  // completes that flush() (0: shutdown, which flushes too).
+  void hand_over_all(bool final, std::uint64_t flush_ticket) {
     assembler_.flush(out_, clock_.to_wall_ns(clock_.now_ticks()), final);
     deliver();
-    for (auto& sink : config_.sinks) {
-      try {
-        sink->flush();
-      } catch (...) {
-        std::lock_guard lock(stats_mutex_);
-        ++totals_.sink_errors;
-      }
+    {
+      std::lock_guard lock(queue_mutex_);
+      queue_.push_back(QueueItem{{}, flush_ticket == 0 ? std::uint64_t{1} << 63 : flush_ticket});
     }
+    queue_ready_.notify_all();
   }
 
+  // Queues what the assembler emitted for the sink thread, and takes back the storage of
+  // traces the sinks are done with.
   void deliver() {
     if (out_.empty()) {
       publish_counters();
       return;
     }
-    std::uint64_t spans = 0;
-    for (const AssembledTrace& t : out_) {
-      spans += t.spans.size();
-      for (auto& sink : config_.sinks) {
-        try {
-          sink->consume(t);
-        } catch (...) {
-          std::lock_guard lock(stats_mutex_);
-          ++totals_.sink_errors;
+    std::uint64_t spans = 0, traces = 0, dropped = 0;
+    const bool lossless = config_.overflow == OverflowPolicy::wait;
+    {
+      std::unique_lock lock(queue_mutex_);
+      for (CompactTrace& t : out_) {
+        const std::size_t n = t.spans.size();
+        if (queued_spans_ != 0 && queued_spans_ + n > config_.sink_queue_spans) {
+          if (lossless) {
+            queue_ready_.notify_all();
+            queue_space_.wait(lock, [&] { return queued_spans_ == 0 || queued_spans_ + n <= config_.sink_queue_spans; });
+          } else {
+            // The sinks fell behind: drop this trace, counted, and keep its drop counts for
+            // the next trace that reaches them.
+            dropped += n;
+            carried_drops_.spans += t.drops_since_previous.spans;
+            carried_drops_.records += t.drops_since_previous.records;
+            carried_drops_.sink_spans += t.drops_since_previous.sink_spans + n;
+            continue;
+          }
         }
+        t.drops_since_previous.spans += std::exchange(carried_drops_.spans, 0);
+        t.drops_since_previous.records += std::exchange(carried_drops_.records, 0);
+        t.drops_since_previous.sink_spans += std::exchange(carried_drops_.sink_spans, 0);
+        queued_spans_ += n;
+        for (const SpanRow& row : t.spans) spans += (row.flags & kSpanContinued) ? 0 : 1;  // counted once, at its end
+        ++traces;
+        queue_.push_back(QueueItem{std::move(t), kTraceItem});
       }
+      returned_.swap(recycled_);
     }
+    queue_ready_.notify_all();
     {
       std::lock_guard lock(stats_mutex_);
       totals_.spans_assembled += spans;
-      totals_.traces_emitted += out_.size();
+      totals_.traces_emitted += traces;
+      totals_.sink_spans_dropped += dropped;
     }
-    for (AssembledTrace& t : out_) assembler_.recycle(std::move(t.spans));
+    for (CompactTrace& t : recycled_) assembler_.recycle(std::move(t));
+    recycled_.clear();
     out_.clear();
     publish_counters();
   }
@@ -283,15 +380,62 @@ class RecorderCore {
     std::lock_guard lock(stats_mutex_);
     totals_.spans_recorded = assembler_.begins();
     totals_.orphan_records = assembler_.orphan_records();
+    totals_.placeholders = assembler_.placeholders();
+  }
+
+  // A thread's CPU clock, published by the thread itself so that stats() can read it
+  // while the thread runs (and after it ended: the last reading stays).
+  struct ThreadClock {
+    std::atomic<bool> set{false};
+    clockid_t id{};
+    std::atomic<std::uint64_t> last{0};
+  };
+  static void publish_clock(ThreadClock& c) {
+    clockid_t id{};
+    if (::pthread_getcpuclockid(::pthread_self(), &id) != 0) return;
+    c.id = id;
+    c.set.store(true, std::memory_order_release);  // release: id is written before
+  }
+  static std::uint64_t thread_cpu_ns(const ThreadClock& c) {
+    // acquire: pairs with publish_clock's release.
+    if (!c.set.load(std::memory_order_acquire)) return c.last.load(std::memory_order_relaxed);
+    timespec ts{};
+    if (::clock_gettime(c.id, &ts) != 0) return c.last.load(std::memory_order_relaxed);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+  }
+  static void retire_clock(ThreadClock& c) {
+    c.last.store(thread_cpu_ns(c), std::memory_order_relaxed);
+    c.set.store(false, std::memory_order_release);
   }
 
   Config config_;
   std::uint32_t generation_;
+  ThreadClock drainer_clock_;
   Clock clock_;
   Assembler assembler_;
   std::thread thread_;
+  std::thread sink_thread_;
+  ThreadClock sink_clock_;
   std::vector<RingEntry*> snapshot_;
-  std::vector<AssembledTrace> out_;
+  std::vector<CompactTrace> out_;
+  std::vector<CompactTrace> recycled_;  // drainer-only: storage back from the sink thread
+
+  // The sink queue. An item is a trace, or (flush_ticket != kTraceItem) a flush of every
+  // sink that completes that flush() ticket.
+  static constexpr std::uint64_t kTraceItem = 0;
+  static constexpr std::size_t kReturnedMax = 64;
+  struct QueueItem {
+    CompactTrace trace;
+    std::uint64_t flush_ticket = kTraceItem;
+  };
+  std::mutex queue_mutex_;
+  std::condition_variable queue_ready_;  // the sink thread waits for items
+  std::condition_variable queue_space_;  // the drainer (wait policy) waits for room
+  std::vector<QueueItem> queue_;
+  std::size_t queued_spans_ = 0;
+  bool sinks_stop_ = false;
+  std::vector<CompactTrace> returned_;  // consumed traces, for the drainer to recycle
+  DropCounts carried_drops_{};          // drainer-only: of traces the full queue dropped
   DropCounts reported_drops_{};
 
   std::mutex wake_mutex_;
@@ -323,6 +467,7 @@ void validate(const Config& c, bool& use_tsc) {
   if (c.drain_spin_passes < 0) throw ConfigError("strobe: Config::drain_spin_passes must be >= 0");
   if (c.partial_trace_spans == 0) throw ConfigError("strobe: Config::partial_trace_spans must be > 0");
   if (c.partial_trace_age.count() <= 0) throw ConfigError("strobe: Config::partial_trace_age must be > 0");
+  if (c.sink_queue_spans == 0) throw ConfigError("strobe: Config::sink_queue_spans must be > 0");
   if (c.expected_trace_spans > (std::size_t{1} << 22))
     throw ConfigError("strobe: Config::expected_trace_spans must be at most 2^22, got " +
                       std::to_string(c.expected_trace_spans));

@@ -21,6 +21,12 @@ struct Encoder::Impl {
   std::vector<flatbuffers::Offset<fb::Trace>> traces;
   std::size_t spans = 0;
   bool finished = false;
+  static constexpr std::uint32_t kNoIndex = 0xffffffffu;
+  const SpanExtra kNoExtra{};
+  std::uint32_t generation = 0;  // of the batch: name_gen entries of older batches are stale
+  std::vector<std::uint32_t> name_gen, name_index;
+  std::uint64_t last_thread = 0;
+  std::uint32_t last_thread_index = kNoIndex;
 
   // scratch, reused across traces
   std::vector<std::uint64_t> col_id, col_parent;
@@ -42,6 +48,8 @@ struct Encoder::Impl {
 
   void reset() {
     fbb.Clear();
+    ++generation;
+    last_thread_index = kNoIndex;
     string_store.clear();
     strings.clear();
     string_order.clear();
@@ -97,10 +105,76 @@ struct Encoder::Impl {
     return fbb.CreateVectorOfStructs(attrs);
   }
 
-  static bool needs_detail(const SpanData& s) {
-    return s.flags != 0 || !s.kind_name.empty() || (s.end_thread_id != 0 && s.end_thread_id != s.thread_id) ||
-           !s.error_message.empty() || !s.error_data.empty() || !s.input.empty() || !s.output.empty() ||
-           !s.model.empty() || !s.tags.empty() || s.has_tokens || !s.attrs.empty() || !s.events.empty();
+  // X: SpanData or SpanExtra (the same field names).
+  template <class X>
+  static bool has_more(const X& s) {
+    return !s.kind_name.empty() || !s.error_message.empty() || !s.error_data.empty() || !s.input.empty() ||
+           !s.output.empty() || !s.model.empty() || !s.tags.empty() || s.has_tokens || !s.attrs.empty() ||
+           !s.events.empty();
+  }
+
+  // The detail entry of span i: flags, the thread that ended it when another (0: the same),
+  // and what x holds beyond the columns.
+  template <class X>
+  flatbuffers::Offset<fb::SpanDetail> detail(std::size_t i, std::uint32_t flags, std::uint64_t other_end_thread,
+                                             const X& s) {
+    std::vector<flatbuffers::Offset<fb::Event>> events;
+    for (const SpanEvent& e : s.events) {
+      auto ea = attr_vector(e.attrs);
+      events.push_back(fb::CreateEvent(fbb, str(e.name), e.time_ns, ea));
+    }
+    auto ev = events.empty() ? 0 : fbb.CreateVector(events);
+    auto av = s.attrs.empty() ? 0 : attr_vector(s.attrs);
+    flatbuffers::Offset<flatbuffers::Vector<std::uint32_t>> tv = 0;
+    if (!s.tags.empty()) {
+      std::vector<std::uint32_t> tags;
+      for (const std::string& tag : s.tags) tags.push_back(str(tag));
+      tv = fbb.CreateVector(tags);
+    }
+    const fb::Tokens tokens(s.tokens.input, s.tokens.output, s.tokens.cached_input);
+    const std::uint32_t kind_name = s.kind_name.empty() ? 0 : str(s.kind_name);
+    const std::uint32_t error_message = s.error_message.empty() ? 0 : str(s.error_message);
+    const std::uint32_t error_data = s.error_data.empty() ? 0 : str(s.error_data);
+    const std::uint32_t input = s.input.empty() ? 0 : str(s.input);
+    const std::uint32_t output = s.output.empty() ? 0 : str(s.output);
+    const std::uint32_t model = s.model.empty() ? 0 : str(s.model);
+    const std::uint32_t end_thread = other_end_thread != 0 ? thread(other_end_thread) + 1 : 0;
+    fb::SpanDetailBuilder b(fbb);
+    b.add_index(static_cast<std::uint32_t>(i));
+    if (flags) b.add_flags(flags);
+    if (kind_name) b.add_kind_name(kind_name);
+    if (end_thread) b.add_end_thread(end_thread);
+    if (error_message) b.add_error_message(error_message);
+    if (error_data) b.add_error_data(error_data);
+    if (input) b.add_input(input);
+    if (output) b.add_output(output);
+    if (model) b.add_model(model);
+    if (!s.tags.empty()) b.add_tags(tv);
+    if (s.has_tokens) b.add_tokens(&tokens);
+    if (!s.attrs.empty()) b.add_attrs(av);
+    if (!s.events.empty()) b.add_events(ev);
+    return b.Finish();
+  }
+
+  // The batch index of interned name `id`, resolved once per batch.
+  std::uint32_t name(std::uint32_t id) {
+    if (id >= name_gen.size()) {
+      name_gen.resize(std::max<std::size_t>(id + 1, name_gen.size() * 2), 0);
+      name_index.resize(name_gen.size());
+    }
+    if (name_gen[id] != generation) {
+      name_gen[id] = generation;
+      name_index[id] = str(name_text(id));
+    }
+    return name_index[id];
+  }
+
+  std::uint32_t thread_cached(std::uint64_t tid) {
+    if (tid != last_thread || last_thread_index == kNoIndex) {
+      last_thread = tid;
+      last_thread_index = thread(tid);
+    }
+    return last_thread_index;
   }
 
   void add(const AssembledTrace& t) {
@@ -132,57 +206,84 @@ struct Encoder::Impl {
       // Wrapping: defined for any pair of times, and undone exactly by SpanView::end_ns().
       col_dur[i] = static_cast<std::int64_t>(static_cast<std::uint64_t>(s.end_ns) - static_cast<std::uint64_t>(s.start_ns));
       col_thread[i] = thread(s.thread_id);
-      if (!needs_detail(s)) continue;
-      std::vector<flatbuffers::Offset<fb::Event>> events;
-      for (const SpanEvent& e : s.events) {
-        auto ea = attr_vector(e.attrs);
-        events.push_back(fb::CreateEvent(fbb, str(e.name), e.time_ns, ea));
-      }
-      auto ev = events.empty() ? 0 : fbb.CreateVector(events);
-      auto av = s.attrs.empty() ? 0 : attr_vector(s.attrs);
-      flatbuffers::Offset<flatbuffers::Vector<std::uint32_t>> tv = 0;
-      if (!s.tags.empty()) {
-        std::vector<std::uint32_t> tags;
-        for (const std::string& tag : s.tags) tags.push_back(str(tag));
-        tv = fbb.CreateVector(tags);
-      }
-      const fb::Tokens tokens(s.tokens.input, s.tokens.output, s.tokens.cached_input);
-      fb::SpanDetailBuilder b(fbb);
-      b.add_index(static_cast<std::uint32_t>(i));
-      if (s.flags) b.add_flags(s.flags);
-      if (!s.kind_name.empty()) b.add_kind_name(str(s.kind_name));
-      if (s.end_thread_id != 0 && s.end_thread_id != s.thread_id) b.add_end_thread(thread(s.end_thread_id) + 1);
-      if (!s.error_message.empty()) b.add_error_message(str(s.error_message));
-      if (!s.error_data.empty()) b.add_error_data(str(s.error_data));
-      if (!s.input.empty()) b.add_input(str(s.input));
-      if (!s.output.empty()) b.add_output(str(s.output));
-      if (!s.model.empty()) b.add_model(str(s.model));
-      if (!s.tags.empty()) b.add_tags(tv);
-      if (s.has_tokens) b.add_tokens(&tokens);
-      if (!s.attrs.empty()) b.add_attrs(av);
-      if (!s.events.empty()) b.add_events(ev);
-      details.push_back(b.Finish());
+      const std::uint64_t other_end = s.end_thread_id != 0 && s.end_thread_id != s.thread_id ? s.end_thread_id : 0;
+      if (s.flags == 0 && other_end == 0 && !has_more(s)) continue;
+      details.push_back(detail(i, s.flags, other_end, s));
     }
+    finish_trace(t.trace_id, str(t.root_name), t.part, t.partial, t.drops_since_previous, t.groups, t.chains, n,
+                 details, [&](std::size_t i) { return t.spans[i].segment_index; });
+  }
+
+  void add(const CompactTrace& t) {
+    if (finished) reset();
+    const std::size_t n = t.spans.size();
+    col_id.resize(n);
+    col_parent.resize(n);
+    col_name.resize(n);
+    col_thread.resize(n);
+    col_kind.resize(n);
+    col_status.resize(n);
+    col_start.resize(n);
+    col_dur.resize(n);
+    by_id.clear();
+    if (!t.groups.empty() || !t.chains.empty()) {
+      by_id.reserve(n);
+      for (std::size_t i = 0; i < n; ++i) by_id.emplace_back(t.spans[i].span_id, static_cast<std::uint32_t>(i));
+      std::sort(by_id.begin(), by_id.end());
+    }
+    std::vector<flatbuffers::Offset<fb::SpanDetail>> details;
+    for (std::size_t i = 0; i < n; ++i) {
+      const SpanRow& s = t.spans[i];
+      col_id[i] = s.span_id;
+      col_parent[i] = s.parent_id;
+      col_name[i] = name(s.name);
+      col_kind[i] = static_cast<std::uint8_t>(s.kind);
+      col_status[i] = static_cast<std::uint8_t>(s.status);
+      col_start[i] = s.start_ns;
+      col_dur[i] = static_cast<std::int64_t>(static_cast<std::uint64_t>(s.end_ns) - static_cast<std::uint64_t>(s.start_ns));
+      col_thread[i] = thread_cached(s.thread_id);
+      if (s.extra == SpanRow::kNoExtra) {
+        if (s.flags != 0) details.push_back(detail(i, s.flags, 0, kNoExtra));
+        continue;
+      }
+      const SpanExtra& x = t.extras[s.extra];
+      const std::uint64_t other_end = x.end_thread_id != s.thread_id ? x.end_thread_id : 0;
+      if (s.flags == 0 && other_end == 0 && !has_more(x)) continue;
+      details.push_back(detail(i, s.flags, other_end, x));
+    }
+    finish_trace(t.trace_id, name(t.root_name), t.part, t.partial, t.drops_since_previous, t.groups, t.chains, n,
+                 details, [&](std::size_t i) {
+                   const SpanRow& s = t.spans[i];
+                   return s.extra == SpanRow::kNoExtra ? 0u : t.extras[s.extra].segment_index;
+                 });
+  }
+
+  // The trace's table from the columns filled by add(); segment_index(i): span i's number.
+  template <class SegmentIndex>
+  void finish_trace(const TraceId& trace_id, std::uint32_t root, std::uint32_t part, bool partial,
+                    const DropCounts& dropped, const std::vector<ParallelGroup>& trace_groups,
+                    const std::vector<SegmentChain>& trace_chains, std::size_t n,
+                    const std::vector<flatbuffers::Offset<fb::SpanDetail>>& details, SegmentIndex segment_index) {
     std::vector<flatbuffers::Offset<fb::Group>> groups;
-    for (const ParallelGroup& g : t.groups) {
+    for (const ParallelGroup& g : trace_groups) {
       std::vector<std::uint32_t> members;
       for (std::uint64_t id : g.members) members.push_back(index_of(id));
       groups.push_back(fb::CreateGroup(fbb, fbb.CreateVector(members), g.start_ns, g.end_ns, g.peak_concurrency));
     }
     std::vector<flatbuffers::Offset<fb::Chain>> chains;
-    for (const SegmentChain& c : t.chains) {
+    for (const SegmentChain& c : trace_chains) {
       std::vector<std::uint32_t> segs, numbers;
       for (std::uint64_t id : c.segments) {
         const std::uint32_t i = index_of(id);
         segs.push_back(i);
-        numbers.push_back(t.spans[i].segment_index);
+        numbers.push_back(segment_index(i));
       }
       auto v_segs = fbb.CreateVector(segs);
       auto v_numbers = fbb.CreateVector(numbers);
       chains.push_back(fb::CreateChain(fbb, c.first_span_id, v_segs, v_numbers, c.waited_ns));
     }
-    const fb::TraceId tid(t.trace_id.hi, t.trace_id.lo);
-    const fb::Drops drops(t.drops_since_previous.spans, t.drops_since_previous.records);
+    const fb::TraceId tid(trace_id.hi, trace_id.lo);
+    const fb::Drops drops(dropped.spans, dropped.records);
     auto v_id = fbb.CreateVector(col_id);
     auto v_parent = fbb.CreateVector(col_parent);
     auto v_name = fbb.CreateVector(col_name);
@@ -194,12 +295,11 @@ struct Encoder::Impl {
     auto v_details = details.empty() ? 0 : fbb.CreateVector(details);
     auto v_groups = groups.empty() ? 0 : fbb.CreateVector(groups);
     auto v_chains = chains.empty() ? 0 : fbb.CreateVector(chains);
-    const std::uint32_t root = str(t.root_name);
     fb::TraceBuilder b(fbb);
     b.add_trace_id(&tid);
     b.add_root_name(root);
-    b.add_part(t.part);
-    b.add_partial(t.partial);
+    b.add_part(part);
+    b.add_partial(partial);
     b.add_drops(&drops);
     b.add_span_id(v_id);
     b.add_parent_id(v_parent);
@@ -212,6 +312,7 @@ struct Encoder::Impl {
     if (!details.empty()) b.add_details(v_details);
     if (!groups.empty()) b.add_groups(v_groups);
     if (!chains.empty()) b.add_chains(v_chains);
+    if (dropped.sink_spans != 0) b.add_sink_dropped_spans(dropped.sink_spans);
     traces.push_back(b.Finish());
     spans += n;
   }
@@ -233,6 +334,7 @@ struct Encoder::Impl {
 Encoder::Encoder() : impl_(std::make_unique<Impl>()) {}
 Encoder::~Encoder() = default;
 void Encoder::add(const AssembledTrace& trace) { impl_->add(trace); }
+void Encoder::add(const CompactTrace& trace) { impl_->add(trace); }
 std::size_t Encoder::trace_count() const noexcept { return impl_->finished ? 0 : impl_->traces.size(); }
 std::size_t Encoder::span_count() const noexcept { return impl_->finished ? 0 : impl_->spans; }
 std::span<const std::uint8_t> Encoder::finish() { return impl_->finish(); }

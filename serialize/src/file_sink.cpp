@@ -194,6 +194,16 @@ void FileSink::consume(const AssembledTrace& trace) {
   if (impl_->encoder.span_count() >= impl_->options.batch_spans) impl_->write_batch();
 }
 
+void FileSink::consume_compact(const CompactTrace& trace) {
+  if (impl_->closed) return;
+  if (!impl_->have_info && !impl_->header_written) {
+    impl_->info.service_name = std::string(trace.service_name);
+    impl_->info.process_id = trace.process_id;
+  }
+  impl_->encoder.add(trace);
+  if (impl_->encoder.span_count() >= impl_->options.batch_spans) impl_->write_batch();
+}
+
 void FileSink::flush() {
   if (impl_->closed) return;
   impl_->check_still_linked();  // before writing: a batch must not go into a removed file

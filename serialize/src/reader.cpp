@@ -159,7 +159,9 @@ std::uint32_t TraceView::part() const noexcept { return T(trace_)->part(); }
 bool TraceView::partial() const noexcept { return T(trace_)->partial(); }
 DropCounts TraceView::drops() const noexcept {
   const fb::Drops* d = T(trace_)->drops();
-  return d ? DropCounts{d->spans(), d->records()} : DropCounts{};
+  DropCounts out = d ? DropCounts{d->spans(), d->records()} : DropCounts{};
+  out.sink_spans = T(trace_)->sink_dropped_spans();
+  return out;
 }
 std::size_t TraceView::span_count() const noexcept { return len(T(trace_)->span_id()); }
 

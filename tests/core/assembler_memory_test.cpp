@@ -43,6 +43,7 @@ struct Part {
   std::uint32_t part;
   bool partial;
   std::size_t spans;
+  bool has_root;
 };
 
 TEST(AssemblerMemory, EndlessRootIsHandedOverInBoundedParts) {
@@ -62,8 +63,12 @@ TEST(AssemblerMemory, EndlessRootIsHandedOverInBoundedParts) {
   std::uint64_t delivered = 0;
   auto sink = std::make_shared<strobe::CallbackSink>([&](const strobe::AssembledTrace& t) {
     std::lock_guard lock(mutex);
-    parts.push_back({t.trace_id, t.part, t.partial, t.spans.size()});
-    delivered += t.spans.size();
+    bool root = false;
+    for (const strobe::SpanData& s : t.spans) {
+      if (s.flags & strobe::kSpanTraceRoot) root = true;
+      if (!(s.flags & strobe::kSpanContinued)) ++delivered;  // an open span appears again later
+    }
+    parts.push_back({t.trace_id, t.part, t.partial, t.spans.size(), root});
   });
 
   strobe::Config config;
@@ -115,6 +120,7 @@ TEST(AssemblerMemory, EndlessRootIsHandedOverInBoundedParts) {
     EXPECT_EQ(p.trace, trace_id) << "part " << i;
     EXPECT_EQ(p.part, i) << "part numbers must increase one by one";
     EXPECT_EQ(p.partial, i + 1 < parts.size()) << "part " << i;
+    EXPECT_TRUE(p.has_root) << "part " << i << " lacks the trace's root (open, so it must come continued)";
     if (p.partial) {
       EXPECT_GE(p.spans, part_spans) << "part " << i << " was handed over before it was due";
       largest_partial = std::max(largest_partial, p.spans);

@@ -1,9 +1,18 @@
 #pragma once
-// Assembled traces: what the drainer hands to sinks. Plain values, strings resolved,
-// times in wall-clock nanoseconds since the Unix epoch.
+// Assembled traces: what the drainer hands to sinks, in two forms.
+//
+//   CompactTrace   what the drainer builds: one 64-byte SpanRow per span (ids, interned
+//                  name id, kind, status, times, thread, flags), the rest (attributes,
+//                  events, strings, tokens) only for the spans that have any. Sinks that
+//                  write or send traces (FileSink) read it directly.
+//   AssembledTrace plain values, every string resolved: CompactTrace::to_assembled(). What
+//                  Sink::consume() receives by default (CallbackSink, MemorySink, tests).
+//
+// Times are wall-clock nanoseconds since the Unix epoch.
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "strobe/types.hpp"
@@ -44,6 +53,16 @@ enum SpanFlags : std::uint32_t {
   kSpanOneShot = 64,      // recorded by record_span()
   kSpanTraceRoot = 128,   // began a trace
   kSpanOrphan = 256,      // its parent never arrived; shown under the trace root
+  // A stand-in for a span whose begin record was dropped (ring full): named "<lost span>",
+  // it keeps the span's id so its children stay under their true parent. Its own parent
+  // is unknown: it hangs under the trace root (parent_id 0 in a part without the root).
+  kSpanPlaceholder = 512,
+  // Still open when this part of a long-lived trace was handed over: end_ns is the
+  // hand-over time, and the span appears again in a later part (not a loss, not a failure).
+  kSpanContinued = 1024,
+  // A name or attribute key of the span did not fit the intern table
+  // (Stats::names_overflowed): it reads "<too many names>".
+  kSpanNameOverflow = 2048,
 };
 
 struct SpanData {
@@ -97,9 +116,78 @@ struct SegmentChain {
 };
 
 struct DropCounts {
-  std::uint64_t spans = 0;
-  std::uint64_t records = 0;
+  std::uint64_t spans = 0;    // spans whose begin found their ring full
+  std::uint64_t records = 0;  // every record not written, begins included
+  // Spans assembled but never given to the sinks: the sink queue was full (the sinks fell
+  // behind, OverflowPolicy::drop). Counted when the next trace is queued.
+  std::uint64_t sink_spans = 0;
   friend bool operator==(const DropCounts&, const DropCounts&) = default;
+};
+
+// The text of an interned name id (CompactTrace's span names, attribute keys, event and
+// kind names). Any thread; the view stays valid for the life of the process.
+[[nodiscard]] std::string_view name_text(std::uint32_t id) noexcept;
+
+// The fields every span has, in one cache line. Trivially copyable.
+struct SpanRow {
+  std::uint64_t span_id = 0;
+  std::uint64_t parent_id = 0;  // 0 for a root
+  std::int64_t start_ns = 0;
+  std::int64_t end_ns = 0;
+  std::uint64_t thread_id = 0;  // OS thread that began it
+  std::uint32_t name = 0;       // interned: name_text(name)
+  std::uint32_t flags = 0;      // SpanFlags
+  std::uint32_t extra = kNoExtra;  // index into CompactTrace::extras
+  std::int32_t group = -1;         // index into CompactTrace::groups, or -1
+  Kind kind = Kind::span;
+  Status status = Status::ok;
+  static constexpr std::uint32_t kNoExtra = 0xffffffffu;
+  [[nodiscard]] std::int64_t duration_ns() const noexcept { return end_ns - start_ns; }
+  friend bool operator==(const SpanRow&, const SpanRow&) = default;
+};
+
+// What only some spans have. Strings are resolved; the names of attributes and events
+// are their text.
+struct SpanExtra {
+  std::string kind_name;            // Kind::custom
+  std::uint64_t end_thread_id = 0;  // 0: the thread that began it
+  std::uint64_t segment_of = 0;     // see SpanData
+  std::uint32_t segment_index = 0;
+  std::string error_message;
+  std::string error_data;
+  std::string input;
+  std::string output;
+  std::string model;
+  std::vector<std::string> tags;
+  bool has_tokens = false;
+  TokenUsage tokens;
+  std::vector<Attribute> attrs;
+  std::vector<SpanEvent> events;
+  friend bool operator==(const SpanExtra&, const SpanExtra&) = default;
+};
+
+struct AssembledTrace;
+
+// A trace (or part) as the drainer builds it; see the top of this file.
+struct CompactTrace {
+  TraceId trace_id;
+  std::uint32_t root_name = 0;     // interned name id
+  std::string_view service_name;   // the recorder's; valid while it runs
+  std::uint32_t process_id = 0;
+  std::uint32_t part = 0;
+  bool partial = false;
+  std::vector<SpanRow> spans;      // depth-first, children in start order
+  std::vector<SpanExtra> extras;   // SpanRow::extra indexes it
+  std::vector<ParallelGroup> groups;
+  std::vector<SegmentChain> chains;
+  DropCounts drops_since_previous;
+
+  // Plain values: every string resolved, each span's extras folded in.
+  [[nodiscard]] AssembledTrace to_assembled() const;
+  // The span at i with its extras folded in.
+  [[nodiscard]] SpanData span_data(std::size_t i) const;
+  // Empties it, keeping the vectors' capacity.
+  void clear() noexcept;
 };
 
 struct AssembledTrace {

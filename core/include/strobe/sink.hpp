@@ -1,5 +1,8 @@
 #pragma once
-// Sinks receive assembled traces on the drainer thread.
+// Sinks receive assembled traces on the recorder's sink thread: the drainer queues each
+// trace (bounded by Config::sink_queue_spans) and goes on draining, so a slow sink never
+// stalls the rings. One thread calls every sink, in order; a sink needs no lock of its own
+// unless other threads read it.
 
 #include <cstdint>
 #include <functional>
@@ -25,12 +28,17 @@ struct RecorderInfo {
 class Sink {
  public:
   virtual ~Sink() = default;
-  // Drainer thread, once, before the first consume().
+  // Sink thread, once, before the first consume().
   virtual void open(const RecorderInfo& info) { (void)info; }
-  // Drainer thread. Called once per assembled trace (or partial part). An exception is
-  // caught, counted in Stats::sink_errors, and the trace is still given to other sinks.
+  // Sink thread. Called once per assembled trace (or partial part) in the drainer's compact
+  // form. The default resolves it into plain values (CompactTrace::to_assembled) and calls
+  // consume(const AssembledTrace&); sinks that encode or send traces override it to skip
+  // that. An exception is caught, counted in Stats::sink_errors, and the trace is still
+  // given to other sinks.
+  virtual void consume_compact(const CompactTrace& trace) { consume(trace.to_assembled()); }
+  // Sink thread (through consume_compact). Plain values, every string resolved.
   virtual void consume(const AssembledTrace& trace) = 0;
-  // Drainer thread. Recorder::flush() and shutdown call it after the last consume().
+  // Sink thread. Recorder::flush() and shutdown call it after the last consume().
   virtual void flush() {}
 };
 

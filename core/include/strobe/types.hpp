@@ -83,8 +83,13 @@ struct Config {
   // some machines a first touch of memory costs microseconds a page, and a drainer that
   // stalls on it for tens of milliseconds can let a busy ring fill. At most 2^22.
   std::size_t expected_trace_spans = 0;
+  // Spans the queue between the drainer and the sink thread holds (about 64 bytes each, plus
+  // what attributes and strings take). When sinks fall behind and it is full, the drop
+  // policy drops whole traces (counted in Stats::sink_spans_dropped and in the next
+  // trace's DropCounts::sink_spans); the wait policy makes the drainer wait (lossless).
+  std::size_t sink_queue_spans = std::size_t{1} << 19;
   std::string service_name = "strobe";
-  // Where assembled traces go. Sinks run on the drainer thread.
+  // Where assembled traces go. Sinks run on the recorder's sink thread, never on the drainer.
   std::vector<std::shared_ptr<Sink>> sinks;
 };
 
@@ -98,13 +103,19 @@ struct Stats {
   std::uint64_t spans_recorded = 0;   // begin records written by the hot path
   std::uint64_t spans_dropped = 0;    // spans whose begin found the ring full (dropped whole)
   std::uint64_t records_dropped = 0;  // every record not written, begins included
-  std::uint64_t spans_assembled = 0;  // spans handed to the sinks
+  std::uint64_t spans_assembled = 0;  // spans handed to the sinks (a span continued across parts: once)
   std::uint64_t traces_emitted = 0;   // assembled traces (or partial segments) handed over
   std::uint64_t rings_live = 0;       // rings owned by running threads
   std::uint64_t rings_retired = 0;    // rings of exited threads drained and recycled so far
   std::uint64_t misuse = 0;           // calls with a defined no-op result (double end, ...)
   std::uint64_t orphan_records = 0;   // records for spans never begun (e.g. begun before start)
-  std::uint64_t sink_errors = 0;      // exceptions thrown by sinks, caught by the drainer
+  std::uint64_t sink_errors = 0;      // exceptions thrown by sinks, caught by the recorder
+  std::uint64_t sink_spans_dropped = 0;  // assembled, but the sink queue was full (drop policy)
+  std::uint64_t placeholders = 0;     // stand-ins made for spans whose begin was lost (kSpanPlaceholder)
+  // CPU time (ns) the recorder's own threads used so far: the drainer (reading rings,
+  // assembling) and the sink thread (every sink's consume and flush).
+  std::uint64_t drainer_cpu_ns = 0;
+  std::uint64_t sink_cpu_ns = 0;
 };
 
 }  // namespace strobe

@@ -35,6 +35,9 @@ inline constexpr std::uint8_t kAdopted = 16;     // begin: parent taken from an 
 inline constexpr std::uint8_t kSuspended = 32;   // end: the segment suspends (Span::suspend)
 inline constexpr std::uint8_t kThrown = 64;      // end: an exception escaped the span's scope
 inline constexpr std::uint8_t kLostRecords = 128;  // end: some of the span's records were dropped
+// begin: written when the span ended, its begin having found the ring full; ts is the
+// span's start. What it recorded in between was dropped.
+inline constexpr std::uint8_t kLateBegin = 128;
 
 inline constexpr std::uint32_t kInlineString = 32;  // string bytes carried in the header record
 

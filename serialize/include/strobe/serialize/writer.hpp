@@ -22,6 +22,9 @@ class Encoder {
   Encoder& operator=(const Encoder&) = delete;
 
   void add(const AssembledTrace& trace);
+  // The same trace in the drainer's form: names are mapped to the batch's strings once per
+  // batch, no string is built per span. Both forms of one trace encode identically.
+  void add(const CompactTrace& trace);
   [[nodiscard]] std::size_t trace_count() const noexcept;
   [[nodiscard]] std::size_t span_count() const noexcept;
   // Finishes the batch; the bytes stay valid until the next add() or finish().
@@ -46,8 +49,8 @@ struct FileSinkOptions {
   std::function<void(const std::string&)> on_error;
 };
 
-// A Sink that writes a strobe file. Runs on the drainer; recording threads never wait
-// for it. An I/O error (disk full, permission, file removed) is reported to on_error,
+// A Sink that writes a strobe file. Runs on the recorder's sink thread; neither the
+// drainer nor the recording threads ever wait for it. An I/O error (disk full, permission, file removed) is reported to on_error,
 // counted, and thrown to the recorder (which counts it in Stats::sink_errors); the file
 // is cut back to its last whole frame, so it stays readable.
 class FileSink final : public Sink {
@@ -59,6 +62,7 @@ class FileSink final : public Sink {
 
   void open(const RecorderInfo& info) override;
   void consume(const AssembledTrace& trace) override;
+  void consume_compact(const CompactTrace& trace) override;
   void flush() override;
   // Writes what is buffered and the end frame; later calls do nothing.
   void close();
