@@ -18,12 +18,10 @@ namespace strobe::detail {
 // spans have (attributes, events, strings, tags, tokens) behind one pointer. Emitting a
 // span copies its row; nothing is resolved into a string.
 struct Assembler::Node {
-  SpanRow row;                    // row.extra and row.group are set when it is emitted
-  std::uint64_t end_thread_id = 0;
-  std::uint64_t segment_of = 0;
+  SpanRow row;  // row.extra and row.group are set when it is emitted
+  // Everything else: strings, attributes, events, tokens, a custom kind's name, the thread
+  // that ended it when another, its place in a suspended operation.
   std::unique_ptr<SpanExtra> extra;
-  std::uint32_t kind_name_id = 0;
-  std::uint32_t segment_index = 0;
   std::uint32_t records = 0;  // records seen while the begin was still missing
   bool begun = false;
   bool ended = false;
@@ -37,6 +35,7 @@ struct Assembler::Node {
 
 struct Assembler::TraceState {
   TraceId id;
+  std::uint32_t number = 0;  // what the span index holds for it (never 0), while it is open
   std::vector<Node> nodes;  // begun spans, in arrival order
   std::size_t open = 0;     // begun, not ended
   std::size_t ended = 0;
@@ -268,8 +267,8 @@ void Assembler::recycle(CompactTrace&& t) {
 Assembler::Node* Assembler::find_node(std::uint64_t span_id, TraceState** owner) {
   auto* slot = index_.find(span_id);
   if (slot == nullptr) return nullptr;
-  *owner = slot->owner;
-  return slot->owner != nullptr ? &slot->owner->nodes[slot->index] : &waiting_[slot->index];
+  *owner = by_number_[slot->owner];
+  return slot->owner != 0 ? &(*owner)->nodes[slot->index] : &waiting_[slot->index];
 }
 
 Assembler::Node& Assembler::waiting_node(std::uint64_t span_id) {
@@ -282,7 +281,7 @@ Assembler::Node& Assembler::waiting_node(std::uint64_t span_id) {
     waiting_.emplace_back();
   }
   auto& slot = index_.insert(span_id);
-  slot.owner = nullptr;
+  slot.owner = 0;
   slot.index = at;
   Node& n = waiting_[at];
   n.row.span_id = span_id;
@@ -307,6 +306,14 @@ Assembler::TraceState& Assembler::trace_of(const TraceId& id) {
       slot = std::make_unique<TraceState>();
     }
     slot->reset(id, ++trace_seq_);
+    if (free_numbers_.empty()) {
+      slot->number = static_cast<std::uint32_t>(by_number_.size());
+      by_number_.push_back(slot.get());
+    } else {
+      slot->number = free_numbers_.back();
+      free_numbers_.pop_back();
+      by_number_[slot->number] = slot.get();
+    }
   }
   last_trace_ = slot.get();
   return *slot;
@@ -330,19 +337,19 @@ void Assembler::check_grown(TraceState& ts) {
 void Assembler::on_begin(const Record& r, std::uint64_t thread) {
   ++begins_;
   TraceState& ts = trace_of(TraceId{r.payload.begin.trace_hi, r.payload.begin.trace_lo});
-  auto* slot = index_.find(r.span_id);
-  if (slot != nullptr && slot->owner != nullptr) return;  // a duplicate begin: ignored defensively
+  bool fresh = false;
+  auto& slot = index_.find_or_insert(r.span_id, fresh);
+  if (!fresh && slot.owner != 0) return;  // a duplicate begin: ignored defensively
   const auto at = static_cast<std::uint32_t>(ts.nodes.size());
-  if (slot != nullptr) {  // records of this span came first: they join it now
-    ts.nodes.push_back(std::move(waiting_[slot->index]));
-    waiting_[slot->index] = Node{};
-    waiting_free_.push_back(slot->index);
+  if (!fresh) {  // records of this span came first: they join it now
+    ts.nodes.push_back(std::move(waiting_[slot.index]));
+    waiting_[slot.index] = Node{};
+    waiting_free_.push_back(slot.index);
   } else {
     ts.nodes.emplace_back();
-    slot = &index_.insert(r.span_id);
   }
-  slot->owner = &ts;
-  slot->index = at;
+  slot.owner = ts.number;
+  slot.index = at;
 
   Node& n = ts.nodes.back();
   SpanRow& row = n.row;
@@ -354,7 +361,11 @@ void Assembler::on_begin(const Record& r, std::uint64_t thread) {
   row.parent_id = r.payload.begin.parent_id;
   row.name = r.key;
   row.kind = r.aux < kKindCount ? static_cast<Kind>(r.aux) : Kind::custom;
-  n.kind_name_id = row.kind == Kind::custom ? r.payload.begin.kind_name_id : 0;
+  if (row.kind == Kind::custom && r.payload.begin.kind_name_id != 0) {
+    SpanExtra& e = n.more();
+    if (e.kind_name.empty()) e.kind_name = std::string(name_of(r.payload.begin.kind_name_id));
+  }
+  if (n.extra && n.extra->end_thread_id == thread) n.extra->end_thread_id = 0;  // it ended where it began
   row.start_ns = (r.flags & kWallClock) ? static_cast<std::int64_t>(r.ts) : clock_.to_wall_ns(r.ts);
   row.thread_id = thread;
   if (r.flags & kWallClock) row.flags |= kSpanOneShot;
@@ -388,7 +399,7 @@ void Assembler::on_end(std::uint64_t span_id, std::uint64_t ts_raw, std::uint8_t
   SpanRow& row = n.row;
   n.ended = true;
   row.end_ns = (flags & kWallClock) ? static_cast<std::int64_t>(ts_raw) : clock_.to_wall_ns(ts_raw);
-  n.end_thread_id = thread;
+  if (thread != row.thread_id) n.more().end_thread_id = thread;  // or its begin has not come yet
   row.status = status <= static_cast<std::uint16_t>(Status::incomplete) ? static_cast<Status>(status)
                                                                         : Status::failed;
   if (flags & kLostRecords) row.flags |= kSpanLostRecords;
@@ -399,7 +410,8 @@ void Assembler::on_end(std::uint64_t span_id, std::uint64_t ts_raw, std::uint8_t
   }
   if (flags & kSuspended) {
     row.flags |= kSpanSuspended;
-    if (n.segment_of == 0) n.segment_of = row.span_id;
+    SpanExtra& e = n.more();
+    if (e.segment_of == 0) e.segment_of = row.span_id;
   }
   row.flags &= ~static_cast<std::uint32_t>(kSpanIncomplete | kSpanContinued);
   if (ts != nullptr) {
@@ -504,8 +516,8 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
       return;
     }
     case RecType::link:
-      n.segment_of = r.payload.link.first_span_id;
-      n.segment_index = r.payload.link.segment_index;
+      n.more().segment_of = r.payload.link.first_span_id;
+      n.more().segment_index = r.payload.link.segment_index;
       if (ts != nullptr) {  // always: a link follows its span's begin on the same ring
         --ts->suspended;    // the waiting segment was resumed
         if (ts->closable()) became_closable(*ts);
@@ -594,9 +606,9 @@ void Assembler::keep_open_nodes(TraceState& ts) {
 void Assembler::emit_part(TraceState& ts, std::vector<CompactTrace>& out, std::int64_t now_ns) {
   // The ended spans, the open spans that logged since the last part, and every open
   // ancestor of those (the root among them), so that each part is a tree with its root.
-  std::pmr::vector<std::uint32_t> which(&scratch_);
   std::pmr::vector<std::uint8_t> in(ts.nodes.size(), 0, &scratch_);
   std::int64_t last_end = 0;
+  std::size_t count = 0;
   for (std::uint32_t i = 0; i < ts.nodes.size(); ++i) {
     const Node& n = ts.nodes[i];
     const bool events = !n.ended && n.extra && !n.extra->events.empty();
@@ -604,18 +616,21 @@ void Assembler::emit_part(TraceState& ts, std::vector<CompactTrace>& out, std::i
     if (n.ended) last_end = std::max(last_end, n.row.end_ns);
     if (!in[i]) {
       in[i] = 1;
-      which.push_back(i);
+      ++count;
     }
     // Up through open ancestors not taken yet (each is walked once).
     for (std::uint64_t parent = n.row.parent_id; parent != 0;) {
       const auto* slot = index_.find(parent);
-      if (slot == nullptr || slot->owner != &ts || in[slot->index]) break;
-      const Node& p = ts.nodes[slot->index];
+      if (slot == nullptr || slot->owner != ts.number || in[slot->index]) break;
       in[slot->index] = 1;
-      which.push_back(slot->index);
-      parent = p.row.parent_id;
+      ++count;
+      parent = ts.nodes[slot->index].row.parent_id;
     }
   }
+  std::pmr::vector<std::uint32_t> which(&scratch_);  // in arrival order
+  which.reserve(count);
+  for (std::uint32_t i = 0; i < ts.nodes.size(); ++i)
+    if (in[i]) which.push_back(i);
   if (which.empty()) return;
   for (const std::uint32_t i : which) {
     Node& n = ts.nodes[i];
@@ -683,6 +698,8 @@ void Assembler::flush(std::vector<CompactTrace>& out, std::int64_t now_ns, bool 
     waiting_free_.clear();
     index_.clear();
     traces_.clear();
+    by_number_.assign(1, nullptr);
+    free_numbers_.clear();
     last_trace_ = nullptr;
   }
 }
@@ -697,11 +714,52 @@ void Assembler::close_trace(TraceState& ts) {
   for (const Node& n : ts.nodes) index_.erase(n.row.span_id);
   ts.nodes.clear();  // frees what the spans still held; the capacity stays for the next trace
   if (last_trace_ == &ts) last_trace_ = nullptr;
+  by_number_[ts.number] = nullptr;
+  free_numbers_.push_back(ts.number);
   auto it = traces_.find(ts.id);
   if (spare_traces_.size() < 16 && ts.nodes.capacity() <= std::max<std::size_t>(65536, options_.prepared_spans))
     spare_traces_.push_back(std::move(it->second));
   traces_.erase(it);
   if (next_part_.size() > 100000) next_part_.clear();  // bounded memory over endless runs
+}
+
+bool Assembler::depth_first_without_overlap(TraceState& ts, const std::pmr::vector<std::uint32_t>& which,
+                                            bool whole) {
+  struct Open {
+    std::uint64_t id;
+    std::int64_t last_start;  // of its latest child
+    std::uint64_t last_id;
+    std::int64_t reach;  // latest end among its children with a length
+  };
+  std::pmr::vector<Open> stack(&scratch_);
+  std::size_t roots = 0;
+  std::uint32_t previous = 0;
+  for (std::size_t k = 0; k < which.size(); ++k) {
+    if (k != 0 && which[k] <= previous) return false;  // not in arrival order
+    previous = which[k];
+    const SpanRow& x = ts.nodes[which[k]].row;
+    while (!stack.empty() && stack.back().id != x.parent_id) stack.pop_back();
+    if (stack.empty()) {
+      // A root of the part: its parent must not be in the trace (else it came later, or
+      // is not an ancestor on the way), and a lone root needs no sorting.
+      if (++roots > 1) return false;
+      if (x.parent_id != 0) {
+        const auto* slot = index_.find(x.parent_id);
+        if (slot != nullptr && slot->owner == ts.number) return false;
+        if (whole && !(x.flags & (kSpanTraceRoot | kSpanPlaceholder))) return false;  // an orphan: flagged below
+      }
+    } else {
+      Open& p = stack.back();
+      if (x.start_ns < p.last_start || (x.start_ns == p.last_start && x.span_id < p.last_id)) return false;
+      const bool length = x.end_ns > x.start_ns;
+      if (length && x.start_ns < p.reach) return false;  // overlaps an earlier sibling: a parallel group
+      p.last_start = x.start_ns;
+      p.last_id = x.span_id;
+      if (length) p.reach = std::max(p.reach, x.end_ns);
+    }
+    stack.push_back(Open{x.span_id, INT64_MIN, 0, INT64_MIN});
+  }
+  return true;
 }
 
 CompactTrace Assembler::take_pooled(std::size_t spans) {
@@ -726,7 +784,7 @@ void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool
       const SpanRow& x = ts.nodes[which[k]].row;
       if (x.parent_id == 0 || (x.flags & kSpanTraceRoot)) continue;
       const auto* slot = index_.find(x.parent_id);
-      if (slot != nullptr && slot->owner == &ts) {
+      if (slot != nullptr && slot->owner == ts.number) {
         Node& p = ts.nodes[slot->index];
         if (p.row.flags & kSpanPlaceholder) {  // widen it to cover this child too
           p.row.start_ns = std::min(p.row.start_ns, x.start_ns);
@@ -749,7 +807,7 @@ void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool
       const auto at = static_cast<std::uint32_t>(ts.nodes.size());
       ts.nodes.push_back(std::move(ph));
       auto& s = index_.insert(x.parent_id);
-      s.owner = &ts;
+      s.owner = ts.number;
       s.index = at;
       which.push_back(at);
       ++placeholders_;
@@ -770,61 +828,67 @@ void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool
   t.partial = partial;
   t.drops_since_previous = std::exchange(pending_drops_, DropCounts{});
 
-  // Local numbering: k is which[k]; parents resolved through the index (a parent outside
-  // this selection, or in another trace, makes its child a root of the part).
   std::pmr::memory_resource* mr = &scratch_;
   const auto n = static_cast<std::uint32_t>(which.size());
   auto node = [&](std::uint32_t k) -> Node& { return ts.nodes[which[k]]; };
-  std::pmr::vector<std::uint32_t> local(ts.nodes.size(), kNone, mr);
-  for (std::uint32_t k = 0; k < n; ++k) local[which[k]] = k;
-  std::pmr::vector<std::uint32_t> parent(n, kNone, mr);
-  std::pmr::vector<std::uint32_t> first(n + 1, 0, mr);  // children of k: kids[first[k], first[k+1])
-  std::pmr::vector<std::uint32_t> roots(mr);
-  for (std::uint32_t k = 0; k < n; ++k) {
-    Node& x = node(k);
-    if (x.row.parent_id != 0) {
-      const auto* slot = index_.find(x.row.parent_id);
-      if (slot != nullptr && slot->owner == &ts) parent[k] = local[slot->index];
+  // One thread's nested spans arrive depth-first with children in start order, and
+  // siblings on one thread rarely overlap: then the rows go out in arrival order and
+  // nothing below (parents, sorting, groups) needs working out.
+  const bool in_order = depth_first_without_overlap(ts, which, whole);
+  std::pmr::vector<std::uint32_t> parent(mr), first(mr), roots(mr), kids(mr), order(mr), pos(mr);
+  if (!in_order) {
+    std::pmr::vector<std::uint32_t> local(ts.nodes.size(), kNone, mr);
+    for (std::uint32_t k = 0; k < n; ++k) local[which[k]] = k;
+    parent.assign(n, kNone);
+    first.assign(n + 1, 0);  // children of k: kids[first[k], first[k+1])
+    for (std::uint32_t k = 0; k < n; ++k) {
+      Node& x = node(k);
+      if (x.row.parent_id != 0) {
+        const auto* slot = index_.find(x.row.parent_id);
+        if (slot != nullptr && slot->owner == ts.number) parent[k] = local[slot->index];
+      }
+      if (parent[k] == kNone) {
+        if (x.row.parent_id != 0 && whole && !(x.row.flags & (kSpanTraceRoot | kSpanPlaceholder)))
+          x.row.flags |= kSpanOrphan;  // its parent lies in another trace
+        roots.push_back(k);
+      } else {
+        ++first[parent[k] + 1];
+      }
     }
-    if (parent[k] == kNone) {
-      if (x.row.parent_id != 0 && whole && !(x.row.flags & (kSpanTraceRoot | kSpanPlaceholder)))
-        x.row.flags |= kSpanOrphan;  // its parent lies in another trace
-      roots.push_back(k);
-    } else {
-      ++first[parent[k] + 1];
+    for (std::uint32_t k = 0; k < n; ++k) first[k + 1] += first[k];
+    kids.assign(first[n], 0);
+    {
+      std::pmr::vector<std::uint32_t> fill(first.begin(), first.end() - 1, mr);
+      for (std::uint32_t k = 0; k < n; ++k)
+        if (parent[k] != kNone) kids[fill[parent[k]]++] = k;
     }
-  }
-  for (std::uint32_t k = 0; k < n; ++k) first[k + 1] += first[k];
-  std::pmr::vector<std::uint32_t> kids(first[n], mr);
-  {
-    std::pmr::vector<std::uint32_t> fill(first.begin(), first.end() - 1, mr);
-    for (std::uint32_t k = 0; k < n; ++k)
-      if (parent[k] != kNone) kids[fill[parent[k]]++] = k;
-  }
-  auto earlier = [&](std::uint32_t a, std::uint32_t b) {
-    const SpanRow& x = node(a).row;
-    const SpanRow& y = node(b).row;
-    return x.start_ns != y.start_ns ? x.start_ns < y.start_ns : x.span_id < y.span_id;
-  };
-  auto sort_siblings = [&](auto from, auto to) {
-    if (!std::is_sorted(from, to, earlier)) std::sort(from, to, earlier);
-  };
-  sort_siblings(roots.begin(), roots.end());
-  for (std::uint32_t k = 0; k < n; ++k) sort_siblings(kids.begin() + first[k], kids.begin() + first[k + 1]);
+    auto earlier = [&](std::uint32_t a, std::uint32_t b) {
+      const SpanRow& x = node(a).row;
+      const SpanRow& y = node(b).row;
+      return x.start_ns != y.start_ns ? x.start_ns < y.start_ns : x.span_id < y.span_id;
+    };
+    auto sort_siblings = [&](auto from, auto to) {
+      if (!std::is_sorted(from, to, earlier)) std::sort(from, to, earlier);
+    };
+    sort_siblings(roots.begin(), roots.end());
+    for (std::uint32_t k = 0; k < n; ++k) sort_siblings(kids.begin() + first[k], kids.begin() + first[k + 1]);
 
-  // Depth-first order, children in start order; pos: where each k lands in t.spans.
-  std::pmr::vector<std::uint32_t> order(mr);
-  std::pmr::vector<std::uint32_t> pos(n, 0, mr);
-  order.reserve(n);
-  {
-    std::pmr::vector<std::uint32_t> stack(roots.rbegin(), roots.rend(), mr);
-    while (!stack.empty()) {
-      const std::uint32_t k = stack.back();
-      stack.pop_back();
-      pos[k] = static_cast<std::uint32_t>(order.size());
-      order.push_back(k);
-      for (std::uint32_t c = first[k + 1]; c-- > first[k];) stack.push_back(kids[c]);
+    // Depth-first order, children in start order; pos: where each k lands in t.spans.
+    pos.assign(n, 0);
+    order.reserve(n);
+    {
+      std::pmr::vector<std::uint32_t> stack(roots.rbegin(), roots.rend(), mr);
+      while (!stack.empty()) {
+        const std::uint32_t k = stack.back();
+        stack.pop_back();
+        pos[k] = static_cast<std::uint32_t>(order.size());
+        order.push_back(k);
+        for (std::uint32_t c = first[k + 1]; c-- > first[k];) stack.push_back(kids[c]);
+      }
     }
+  } else {
+    order.resize(n);
+    std::iota(order.begin(), order.end(), 0u);
   }
 
   // The rows, copied in order; the extras of the spans that have any.
@@ -836,23 +900,16 @@ void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool
     row = x.row;
     row.extra = SpanRow::kNoExtra;
     row.group = -1;
-    const bool other_end = x.ended && x.end_thread_id != 0 && x.end_thread_id != x.row.thread_id;
-    const bool custom = x.row.kind == Kind::custom && x.kind_name_id != 0;
-    if (!x.extra && !other_end && x.segment_of == 0 && !custom) continue;
+    if (!x.extra) continue;
     row.extra = static_cast<std::uint32_t>(t.extras.size());
-    if (!x.extra) {
-      t.extras.emplace_back();
-    } else if (keep_open && !x.ended) {
+    if (keep_open && !x.ended) {
       t.extras.push_back(take_recent(*x.extra));  // it stays open and appears again later
     } else {
       t.extras.push_back(std::move(*x.extra));
     }
     SpanExtra& e = t.extras.back();
-    if (other_end) e.end_thread_id = x.end_thread_id;
-    e.segment_of = x.segment_of;
-    e.segment_index = x.segment_index;
-    if (custom && e.kind_name.empty()) e.kind_name = std::string(name_of(x.kind_name_id));
-    segmented |= x.segment_of != 0;
+    if (!x.ended || e.end_thread_id == x.row.thread_id) e.end_thread_id = 0;
+    segmented |= e.segment_of != 0;
   }
 
   // The trace's name: its root's.
@@ -899,9 +956,10 @@ void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool
     }
     close_run();
   };
-  for (const std::uint32_t k : order)
-    if (first[k + 1] - first[k] >= 2) groups_of(kids.begin() + first[k], kids.begin() + first[k + 1]);
-  if (roots.size() >= 2) {  // roots of a part: siblings when they share a parent id
+  if (!in_order)
+    for (const std::uint32_t k : order)
+      if (first[k + 1] - first[k] >= 2) groups_of(kids.begin() + first[k], kids.begin() + first[k + 1]);
+  if (!in_order && roots.size() >= 2) {  // roots of a part: siblings when they share a parent id
     std::stable_sort(roots.begin(), roots.end(),
                      [&](std::uint32_t a, std::uint32_t b) { return node(a).row.parent_id < node(b).row.parent_id; });
     for (std::size_t i = 0; i < roots.size();) {

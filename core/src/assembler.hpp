@@ -41,14 +41,14 @@ class ScratchHeap final : public std::pmr::memory_resource {
 // Span id -> where the span lives: open addressing with linear probing and backward-shift
 // deletion, in one flat array with no allocation per entry (every record of a drain pass
 // looks its span up here). Id 0 is never a span id; it marks an empty slot.
-template <class Owner>
 class SpanIndex {
  public:
   struct Slot {
     std::uint64_t id = 0;
-    Owner* owner = nullptr;   // the trace holding the span; nullptr while its begin is missing
+    std::uint32_t owner = 0;  // the number of the trace holding the span; 0 while its begin is missing
     std::uint32_t index = 0;  // its position in the owner's nodes (or in the waiting pool)
   };
+  static_assert(sizeof(Slot) == 16);  // four a cache line
 
   SpanIndex() { rebuild(kMinSlots); }
 
@@ -56,6 +56,32 @@ class SpanIndex {
     for (std::size_t i = home(id);; i = (i + kStride) & mask_) {
       if (slots_[i].id == id) return &slots_[i];
       if (slots_[i].id == 0) return nullptr;
+    }
+  }
+
+  // The slot of id, inserted (fresh = true, owner and index unset) when absent. Valid
+  // until the next insert or erase.
+  Slot& find_or_insert(std::uint64_t id, bool& fresh) {
+    if (crowded(size_ + 1, slots_.size())) rebuild(slots_.size() * 2);
+    for (;;) {
+      const std::size_t limit = slots_.size() / kStride / 2;  // see insert()
+      std::size_t i = home(id), probes = 0;
+      while (slots_[i].id != 0 && slots_[i].id != id && probes < limit) {
+        i = (i + kStride) & mask_;
+        ++probes;
+      }
+      if (slots_[i].id == id) {
+        fresh = false;
+        return slots_[i];
+      }
+      if (slots_[i].id != 0) {
+        rebuild(slots_.size() * 2);
+        continue;
+      }
+      slots_[i].id = id;
+      ++size_;
+      fresh = true;
+      return slots_[i];
     }
   }
 
@@ -108,20 +134,22 @@ class SpanIndex {
   }
 
  private:
-  static constexpr std::size_t kMinSlots = 1024;
   // The table grows before it is three quarters full.
   static bool crowded(std::size_t entries, std::size_t slots) noexcept { return entries * 4 > slots * 3; }
 
-  // A thread's span ids are consecutive (its slot, then a counter), so blocks of 16
-  // consecutive ids take 16 consecutive slots, and the blocks are spread by a
-  // multiplicative hash: a thread's spans share cache lines when they are begun, looked
-  // up as parents and erased, where a hash of each id alone would miss the cache on each.
-  // Probing steps a whole block, so an id only ever meets ids of the same lane (offset in
-  // the block): sixteen interleaved linear-probing tables, none clustered by the blocks.
+  // A thread's span ids are consecutive (its slot, then a counter), so blocks of 256
+  // consecutive ids take 256 consecutive slots (6 KiB, which the prefetcher streams), and
+  // the blocks are spread by a multiplicative hash: a thread's spans are begun, looked up
+  // as parents and erased in order through memory, where a hash of each id alone (or of
+  // blocks of 16: measured, a cache miss every few spans once a long-lived trace held
+  // 100,000) would miss the cache on each. Probing steps a whole block, so an id only ever
+  // meets ids of the same lane (offset in the block): 256 interleaved linear-probing
+  // tables of at least 64 slots each, none clustered by the blocks.
   // The hash also rotates each block's ids among the lanes, so ids that share low bits
   // (all odd, say) still use every lane.
-  static constexpr unsigned kBlockBits = 4;
+  static constexpr unsigned kBlockBits = 8;
   static constexpr std::size_t kStride = std::size_t{1} << kBlockBits;
+  static constexpr std::size_t kMinSlots = std::size_t{64} << kBlockBits;  // 64 slots a lane
   [[nodiscard]] std::size_t home(std::uint64_t id) const noexcept {
     const std::uint64_t h = (id >> kBlockBits) * 0x9e3779b97f4a7c15ull;
     const auto block = static_cast<std::size_t>(h >> shift_);
@@ -228,6 +256,9 @@ class Assembler {
   // not ended stay in ts, and what they carried so far goes with this part.
   void emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool partial,
             std::vector<CompactTrace>& out, bool keep_open = false);
+  // True when the nodes at `which` are, in that order, depth-first with children in start
+  // order, one root, and no two siblings overlap (no parallel group).
+  bool depth_first_without_overlap(TraceState& ts, const std::pmr::vector<std::uint32_t>& which, bool whole);
   // A pooled trace whose row vector holds at least `spans` (else a fresh one).
   CompactTrace take_pooled(std::size_t spans);
   // 0 .. ts.nodes.size()-1, for emitting a whole trace.
@@ -241,7 +272,9 @@ class Assembler {
 
   Options options_;
   const Clock& clock_;
-  SpanIndex<TraceState> index_;
+  SpanIndex index_;
+  std::vector<TraceState*> by_number_{nullptr};  // TraceState::number -> state; 0: none
+  std::vector<std::uint32_t> free_numbers_;
   std::vector<Node> waiting_;  // spans whose records came before their begin
   std::vector<std::uint32_t> waiting_free_;
   std::unordered_map<TraceId, std::unique_ptr<TraceState>, TraceIdHash> traces_;

@@ -14,12 +14,10 @@
 namespace strobe::detail {
 namespace {
 
-struct Owner {};
-
 void run(std::uint64_t seed, bool thread_shaped) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);
-  SpanIndex<Owner> index;
+  SpanIndex index;
   std::unordered_map<std::uint64_t, std::uint32_t> model;
   std::vector<std::uint64_t> live;
   std::uint64_t counters[8] = {};
