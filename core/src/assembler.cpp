@@ -369,7 +369,7 @@ void Assembler::on_begin(const Record& r, std::uint64_t thread) {
   row.start_ns = (r.flags & kWallClock) ? static_cast<std::int64_t>(r.ts) : clock_.to_wall_ns(r.ts);
   row.thread_id = thread;
   if (r.flags & kWallClock) row.flags |= kSpanOneShot;
-  if (r.flags & kLateBegin) row.flags |= kSpanLostRecords;  // written at its end: what came between was lost
+  if (r.flags & kLateBegin) row.flags |= kSpanLostRecords | kSpanLateBegin;  // written at its end: what came between was lost
   if (n.is_root) row.flags |= kSpanTraceRoot;
   if (r.key == kOverflowNameId) row.flags |= kSpanNameOverflow;
 
@@ -892,12 +892,11 @@ void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool
   }
 
   // The rows, copied in order; the extras of the spans that have any.
-  t.spans.resize(n);
+  t.spans.reserve(n);
   bool segmented = false;
   for (std::uint32_t i = 0; i < n; ++i) {
     Node& x = node(order[i]);
-    SpanRow& row = t.spans[i];
-    row = x.row;
+    SpanRow& row = t.spans.emplace_back(x.row);  // a copy: no default construction first
     row.extra = SpanRow::kNoExtra;
     row.group = -1;
     if (!x.extra) continue;

@@ -161,6 +161,7 @@ class RecorderCore {
     {
       std::lock_guard lock(queue_mutex_);
       sinks_stop_ = true;
+      wake_sinks_ = true;
     }
     queue_ready_.notify_all();
     retire_clock(drainer_clock_);
@@ -176,7 +177,11 @@ class RecorderCore {
       bool stop = false;
       {
         std::unique_lock lock(queue_mutex_);
-        queue_ready_.wait(lock, [&] { return !queue_.empty() || sinks_stop_; });
+        // Woken for a flush, the stop, or a queue an eighth full; else it looks every
+        // drain_interval: a wake-up per pass of the drainer cost more than the sinks' work.
+        queue_ready_.wait_for(lock, config_.drain_interval, [&] { return wake_sinks_ || sinks_stop_; });
+        wake_sinks_ = false;
+        if (queue_.empty() && !sinks_stop_) continue;
         batch.swap(queue_);
         stop = sinks_stop_ && batch.empty();
       }
@@ -322,6 +327,7 @@ class RecorderCore {
     {
       std::lock_guard lock(queue_mutex_);
       queue_.push_back(QueueItem{{}, flush_ticket == 0 ? std::uint64_t{1} << 63 : flush_ticket});
+      wake_sinks_ = true;
     }
     queue_ready_.notify_all();
   }
@@ -334,6 +340,7 @@ class RecorderCore {
       return;
     }
     std::uint64_t spans = 0, traces = 0, dropped = 0;
+    bool wake = false;
     const bool lossless = config_.overflow == OverflowPolicy::wait;
     {
       std::unique_lock lock(queue_mutex_);
@@ -341,6 +348,7 @@ class RecorderCore {
         const std::size_t n = t.spans.size();
         if (queued_spans_ != 0 && queued_spans_ + n > config_.sink_queue_spans) {
           if (lossless) {
+            wake_sinks_ = true;
             queue_ready_.notify_all();
             queue_space_.wait(lock, [&] { return queued_spans_ == 0 || queued_spans_ + n <= config_.sink_queue_spans; });
           } else {
@@ -362,8 +370,10 @@ class RecorderCore {
         queue_.push_back(QueueItem{std::move(t), kTraceItem});
       }
       returned_.swap(recycled_);
+      wake = queued_spans_ >= config_.sink_queue_spans / 8 && !wake_sinks_;
+      wake_sinks_ |= wake;
     }
-    queue_ready_.notify_all();
+    if (wake) queue_ready_.notify_all();
     {
       std::lock_guard lock(stats_mutex_);
       totals_.spans_assembled += spans;
@@ -434,6 +444,7 @@ class RecorderCore {
   std::vector<QueueItem> queue_;
   std::size_t queued_spans_ = 0;
   bool sinks_stop_ = false;
+  bool wake_sinks_ = false;  // the sink thread has something it must not wait for
   std::vector<CompactTrace> returned_;  // consumed traces, for the drainer to recycle
   DropCounts carried_drops_{};          // drainer-only: of traces the full queue dropped
   DropCounts reported_drops_{};

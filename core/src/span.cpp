@@ -22,17 +22,53 @@ void Span::end_slow(std::uint8_t record_flags) noexcept {
   state_ |= kEndedFlag;
   detail::ThreadState& t = detail::t_state;
   if (&t == owner_) restore_current(t);
-  if (state_ & kDroppedFlag) {  // its begin was dropped: the end goes with it
-    if (t.generation == generation_) detail::count_dropped(t, 1);
-    return;
-  }
   // Another thread, or the recorder changed: record on the calling thread's ring if it
   // belongs to the same recorder; a span that outlived its recorder ends as a no-op.
   if (!detail::attached() || t.generation != generation_) return;
   const std::uint64_t ts = detail::now(t);
+  if (state_ & kDroppedFlag) {
+    // Its begin was dropped: written now, at its start time and flagged late, with the end,
+    // from the room kept for ends. Only when that fails too is the span lost whole.
+    const bool segment = (state_ & kSegmentFlag) != 0;  // a resumed segment: its link too
+    const std::uint32_t n = segment ? 3 : 2;
+    if (t.ring->reserve(n)) {  // the drop policy (a begin drops under no other): never waits
+      write_begin(t.ring->slot(0), lost_start_, static_cast<std::uint8_t>(lost_flags_ | detail::kLateBegin));
+      if (segment) {
+        detail::Record& l = t.ring->slot(1);
+        l.type = detail::RecType::link;
+        l.flags = 0;
+        l.aux = 0;
+        l.key = 0;
+        l.span_id = id_;
+        l.ts = 0;
+        l.payload.link.previous_span_id = 0;  // not kept; the chain is rebuilt from first_span_id
+        l.payload.link.first_span_id = seg_first_;
+        l.payload.link.segment_index = seg_index_;
+      }
+      write_end(t.ring->slot(n - 1), ts, record_flags, std::uncaught_exceptions());
+      t.ring->commit(n);
+    } else {
+      detail::count_lost_span(t);
+    }
+    return;
+  }
   if (detail::claim(t, 1, true, false)) {
     write_end(t.ring->slot(0), ts, record_flags, std::uncaught_exceptions());
     t.ring->commit(1);
+  }
+}
+
+void Span::begin_dropped(detail::ThreadState& t, std::uint8_t mode, std::uint8_t prev_flag,
+                         std::uint8_t record_flags, std::uint64_t ts) noexcept {
+  state_ = static_cast<std::uint8_t>(kDroppedFlag | prev_flag);
+  lost_start_ = ts;
+  lost_flags_ = record_flags;
+  if (mode & kCurrentFlag) {
+    state_ |= kCurrentFlag;
+    t.cur_trace_hi = trace_.hi;
+    t.cur_trace_lo = trace_.lo;
+    t.cur_span = id_;
+    t.cur_generation = generation_;
   }
 }
 
@@ -273,7 +309,8 @@ void record_span(std::string_view name, Kind kind, std::chrono::system_clock::ti
   s.begin_common(t, Name(name).id(), kind, 0, 0, flags, start_ns, true);
   if (!s.recording()) {
     s.state_ |= Span::kEndedFlag;
-    detail::count_dropped(t, static_cast<std::uint32_t>(1 + attrs.size()));
+    detail::count_dropped(t, static_cast<std::uint32_t>(attrs.size()));  // the begin was counted
+    detail::count_lost_span(t);  // a one-shot span has no later chance; its end counted here
     return;
   }
   s.attrs(attrs);

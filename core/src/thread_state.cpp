@@ -127,6 +127,13 @@ bool claim_slow(ThreadState& t, std::uint32_t n, bool is_end, bool is_begin) noe
   return false;
 }
 
+void count_lost_span(ThreadState& t) noexcept {
+  if (t.entry == nullptr) return;
+  auto* e = static_cast<RingEntry*>(t.entry);
+  bump(e->extra.spans_dropped, 1);
+  bump(e->extra.records_dropped, 1);  // its end; the late begin retried the begin already counted
+}
+
 void count_dropped(ThreadState& t, std::uint32_t records) noexcept {
   if (t.entry == nullptr) return;
   bump(static_cast<RingEntry*>(t.entry)->extra.records_dropped, records);

@@ -63,6 +63,9 @@ enum SpanFlags : std::uint32_t {
   // A name or attribute key of the span did not fit the intern table
   // (Stats::names_overflowed): it reads "<too many names>".
   kSpanNameOverflow = 2048,
+  // Its begin record found the ring full and was written when it ended (with
+  // kSpanLostRecords): what it recorded in between (attributes, events) was dropped.
+  kSpanLateBegin = 4096,
 };
 
 struct SpanData {

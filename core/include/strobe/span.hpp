@@ -351,8 +351,8 @@ class Span {
       prev_generation_ = t.cur_generation;
       prev_flag = kOwnPrevFlag;
     }
-    if (!detail::claim(t, 1, false, true)) [[unlikely]] {
-      state_ = kDroppedFlag;
+    if (!detail::claim(t, 1, false, false)) [[unlikely]] {
+      begin_dropped(t, mode, prev_flag, record_flags, ts);
       return;
     }
     write_begin(t.ring->slot(0), ts, record_flags);
@@ -464,6 +464,10 @@ class Span {
     if (live()) end_now();
   }
   void end_slow(std::uint8_t record_flags) noexcept;
+  // The begin found the ring full: the span keeps its identity (current context, id) so
+  // that its children name it as their parent, and its begin is written when it ends.
+  void begin_dropped(detail::ThreadState& t, std::uint8_t mode, std::uint8_t prev_flag,
+                     std::uint8_t record_flags, std::uint64_t ts) noexcept;
   void misuse_if_ended() const noexcept;
   Span& attr_id(std::uint32_t key, Value v) noexcept;
   Span& next_slow(Name name, Kind kind) noexcept;
@@ -494,6 +498,10 @@ class Span {
     }
     uncaught_ = o.uncaught_;
     kind_ = o.kind_;
+    if (state_ & kDroppedFlag) {
+      lost_start_ = o.lost_start_;
+      lost_flags_ = o.lost_flags_;
+    }
     o.owner_ = nullptr;
     o.state_ = 0;
   }
@@ -518,6 +526,8 @@ class Span {
   std::uint32_t seg_index_;  // kSegmentFlag: this segment's index (else 0)
   int uncaught_;
   Kind kind_;
+  std::uint8_t lost_flags_;   // kDroppedFlag: the begin record's flags
+  std::uint64_t lost_start_;  // kDroppedFlag: when it began (clock ticks)
 };
 
 // ---- free functions (the DESIGN.md span-semantics table) ----

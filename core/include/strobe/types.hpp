@@ -101,7 +101,10 @@ class ConfigError : public std::invalid_argument {
 
 struct Stats {
   std::uint64_t spans_recorded = 0;   // begin records written by the hot path
-  std::uint64_t spans_dropped = 0;    // spans whose begin found the ring full (dropped whole)
+  // Spans lost whole. A span whose begin finds its ring full keeps its identity (its
+  // children still name it) and writes its begin when it ends, from the room kept for end
+  // records; it is counted here only when that fails too, when it ends.
+  std::uint64_t spans_dropped = 0;
   std::uint64_t records_dropped = 0;  // every record not written, begins included
   std::uint64_t spans_assembled = 0;  // spans handed to the sinks (a span continued across parts: once)
   std::uint64_t traces_emitted = 0;   // assembled traces (or partial segments) handed over

@@ -92,6 +92,9 @@ bool claim_slow(ThreadState& t, std::uint32_t n, bool is_end, bool is_begin) noe
 
 // Producer only. Counts records that belong to a dropped span.
 void count_dropped(ThreadState& t, std::uint32_t records) noexcept;
+// Producer only. A span lost whole: its begin was dropped (counted then), and so were the
+// begin and end written for it when it ended (counted now: its end record, one span).
+void count_lost_span(ThreadState& t) noexcept;
 
 // The header record of a string: what it is, its length (size given: original) and its
 // first kInlineString bytes. length <= original; the rest follows in continuations.
