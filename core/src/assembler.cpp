@@ -675,7 +675,10 @@ void Assembler::flush(std::vector<CompactTrace>& out, std::int64_t now_ns, bool 
       n.row.end_ns = std::max(now_ns, n.row.start_ns);
       n.row.status = Status::incomplete;
     }
-    emit(ts, every_node(ts), continues, out, !final);
+    // With nothing open and no part handed over yet, the trace is whole as it is (a root
+    // lost whole never ends): its lost parents get placeholders.
+    const bool partial = continues && any_open;
+    emit(ts, every_node(ts), partial || (continues && next_part_.contains(ts.id)), out, !final);
     if (complete || final || !any_open) {
       close_trace(ts);
       continue;
@@ -776,12 +779,14 @@ CompactTrace Assembler::take_pooled(std::size_t spans) {
 
 void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool partial,
                      std::vector<CompactTrace>& out, bool keep_open) {
-  const bool whole = !partial && next_part_.find(ts.id) == next_part_.end();
-  // A whole trace in one part: a parent that never arrived lost its begin (its ring was
-  // full). A placeholder takes its id, so its children stay under their true parent.
-  if (whole) {
+  const bool first_part = next_part_.find(ts.id) == next_part_.end();
+  const bool whole = !partial && first_part;
+  // Nothing of the trace was handed over before, so a parent that is missing lost its
+  // begin (its ring was full; or it is still running with its begin late, and comes in a
+  // later part). A placeholder takes its id, so its children stay under their true parent.
+  if (first_part) {
     for (std::size_t k = 0, n = which.size(); k < n; ++k) {
-      const SpanRow& x = ts.nodes[which[k]].row;
+      const SpanRow x = ts.nodes[which[k]].row;  // a copy: placeholders grow ts.nodes
       if (x.parent_id == 0 || (x.flags & kSpanTraceRoot)) continue;
       const auto* slot = index_.find(x.parent_id);
       if (slot != nullptr && slot->owner == ts.number) {
