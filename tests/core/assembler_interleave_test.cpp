@@ -615,7 +615,11 @@ TEST_F(Flush, NothingLeftToHandOverMeansNoPart) {
   a.end_of_pass(out, wall(50));
   ASSERT_EQ(out.size(), 1u);
   EXPECT_TRUE(out[0].partial);
-  EXPECT_EQ(out[0].spans.size(), 2u);
+  ASSERT_EQ(out[0].spans.size(), 3u);  // the lost root stands in as a placeholder in the first part
+  EXPECT_EQ(out[0].spans[0].span_id, 1u);
+  EXPECT_TRUE(out[0].spans[0].flags & strobe::kSpanPlaceholder);
+  EXPECT_EQ(out[0].spans[1].parent_id, 1u);
+  EXPECT_EQ(out[0].spans[2].parent_id, 1u);
   a.flush(out, wall(60), false);
   a.flush(out, wall(70), true);
   for (std::size_t i = 1; i < out.size(); ++i)
