@@ -609,6 +609,7 @@ void Assembler::emit_part(TraceState& ts, std::vector<CompactTrace>& out, std::i
   std::pmr::vector<std::uint8_t> in(ts.nodes.size(), 0, &scratch_);
   std::int64_t last_end = 0;
   std::size_t count = 0;
+  std::uint64_t last_taken = 0;  // a parent whose ancestors are taken
   for (std::uint32_t i = 0; i < ts.nodes.size(); ++i) {
     const Node& n = ts.nodes[i];
     const bool events = !n.ended && n.extra && !n.extra->events.empty();
@@ -618,7 +619,10 @@ void Assembler::emit_part(TraceState& ts, std::vector<CompactTrace>& out, std::i
       in[i] = 1;
       ++count;
     }
-    // Up through open ancestors not taken yet (each is walked once).
+    // Up through open ancestors not taken yet (each is walked once). Siblings share a
+    // parent: the last one taken ends the walk without a lookup.
+    if (n.row.parent_id == last_taken) continue;
+    last_taken = n.row.parent_id;
     for (std::uint64_t parent = n.row.parent_id; parent != 0;) {
       const auto* slot = index_.find(parent);
       if (slot == nullptr || slot->owner != ts.number || in[slot->index]) break;
