@@ -3,14 +3,23 @@
 // layer's attention and mlp),
 // alternating in one run so both see the same machine. Reports medians.
 //
-// Usage: strobe_overhead [--rounds N] [--ring RECORDS]   (ring: records per thread, a power of two)
+// Every core busy (--threads N, N decoding threads, each with its own model): all threads
+// run the same kind of round at once (all untraced, then all traced, or the other way
+// round, alternating), so that the drainer and the sink thread have no idle core to run
+// on and what they cost shows up in the decode times. The default runs one thread (one
+// core left for the drainer) and then one thread per core.
+//
+// Usage: strobe_overhead [--rounds N] [--ring RECORDS] [--threads N]   (ring: records per
+//        thread, a power of two; threads: 0 = one, then one per core)
 
 #include <algorithm>
 #include <atomic>
+#include <barrier>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "cpu_time.hpp"
@@ -31,6 +40,21 @@ struct Result {
   std::uint64_t dropped;         // in the measured rounds
   std::uint64_t warmup_dropped;  // in the warm-up round
   double drainer_ns_per_span;    // CPU of every thread but the decoding one, per traced span
+  int threads = 1;
+  double sinks_ns_per_span = 0;  // of that, the sink thread's (parallel mode)
+};
+
+// Counts the spans handed over without resolving them into plain values.
+class SpanCounter final : public strobe::Sink {
+ public:
+  void consume_compact(const strobe::CompactTrace& t) override {
+    spans_.fetch_add(t.spans.size(), std::memory_order_relaxed);
+  }
+  void consume(const strobe::AssembledTrace& t) override { spans_.fetch_add(t.spans.size(), std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t spans() const noexcept { return spans_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> spans_{0};
 };
 
 template <bool Traced>
@@ -51,9 +75,7 @@ double time_round(demo::TinyModel& model, int tokens) {
 }
 
 Result measure(const char* label, demo::ModelConfig cfg, int tokens, int rounds, std::size_t ring) {
-  std::atomic<std::uint64_t> spans{0};
-  auto counter = std::make_shared<strobe::CallbackSink>(
-      [&](const strobe::AssembledTrace& t) { spans.fetch_add(t.spans.size(), std::memory_order_relaxed); });
+  auto counter = std::make_shared<SpanCounter>();
   // The library's default 2 MiB rings (--ring to change): at 1.3 M spans/s about 20 ms
   // of records. A round is one trace of tokens * spans_per_token + 1 spans, and the
   // drainer's memory for it is prepared when the recorder starts (expected_trace_spans):
@@ -85,19 +107,104 @@ Result measure(const char* label, demo::ModelConfig cfg, int tokens, int rounds,
   const std::int64_t others = cpu.others_ns();
   const double traced_spans = static_cast<double>(rounds) * tokens * model.spans_per_token();
   const strobe::Stats st = recorder.stats();
-  return Result{label,         median(untraced), median(traced), model.spans_per_token(), spans.load(),
+  return Result{label,         median(untraced), median(traced), model.spans_per_token(), counter->spans(),
                 st.spans_dropped - warmup_dropped, warmup_dropped, static_cast<double>(others) / traced_spans};
+}
+
+// `threads` decoding threads, each its own model; every round all trace or none do.
+Result measure_parallel(const char* label, demo::ModelConfig cfg, int tokens, int rounds, std::size_t ring,
+                        int threads) {
+  auto counter = std::make_shared<SpanCounter>();
+  demo::TinyModel probe(cfg);
+  strobe::Recorder recorder({.ring_capacity = ring,
+                             .expected_trace_spans = static_cast<std::size_t>(tokens) *
+                                                         static_cast<std::size_t>(probe.spans_per_token()) + 1,
+                             .service_name = "overhead",
+                             .sinks = {counter}});
+  std::barrier sync(threads + 1);
+  std::vector<std::vector<double>> untraced(static_cast<std::size_t>(threads)), traced(untraced.size());
+  std::vector<std::int64_t> worker_cpu(untraced.size());
+  std::vector<std::thread> workers;
+  for (int w = 0; w < threads; ++w) {
+    workers.emplace_back([&, w] {
+      demo::TinyModel model(cfg);
+      time_round<false>(model, tokens);  // warm-up
+      time_round<true>(model, tokens);
+      sync.arrive_and_wait();  // the warm-up is over: the main thread takes its figures
+      sync.arrive_and_wait();
+      const std::int64_t cpu0 = demo::cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+      for (int r = 0; r < rounds; ++r) {
+        for (int half = 0; half < 2; ++half) {
+          sync.arrive_and_wait();  // all threads start each half-round together
+          if ((r % 2 == 0) == (half == 0)) {
+            untraced[w].push_back(time_round<false>(model, tokens));
+          } else {
+            traced[w].push_back(time_round<true>(model, tokens));
+          }
+        }
+      }
+      worker_cpu[w] = demo::cpu_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+    });
+  }
+  sync.arrive_and_wait();
+  recorder.flush();
+  const strobe::Stats before = recorder.stats();
+  const std::int64_t process0 = demo::cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+  sync.arrive_and_wait();
+  for (int r = 0; r < rounds; ++r)
+    for (int half = 0; half < 2; ++half) sync.arrive_and_wait();
+  for (auto& t : workers) t.join();
+  recorder.flush();
+  const std::int64_t process = demo::cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - process0;
+  const strobe::Stats after = recorder.stats();
+  std::vector<double> all_untraced, all_traced;
+  std::int64_t decoding_cpu = 0;
+  for (int w = 0; w < threads; ++w) {
+    all_untraced.insert(all_untraced.end(), untraced[w].begin(), untraced[w].end());
+    all_traced.insert(all_traced.end(), traced[w].begin(), traced[w].end());
+    decoding_cpu += worker_cpu[w];
+  }
+  const double traced_spans = static_cast<double>(rounds) * threads * tokens * probe.spans_per_token();
+  Result r{label,
+           median(all_untraced),
+           median(all_traced),
+           probe.spans_per_token(),
+           counter->spans(),
+           after.spans_dropped - before.spans_dropped,
+           before.spans_dropped,
+           static_cast<double>(process - decoding_cpu) / traced_spans};
+  r.threads = threads;
+  r.sinks_ns_per_span = static_cast<double>(after.sink_cpu_ns - before.sink_cpu_ns) / traced_spans;
+  return r;
+}
+
+void print(const Result* results, std::size_t n, int rounds) {
+  std::printf("| workload | threads | spans/token | untraced ns/token | traced ns/token | span rate (per thread) | overhead | ns/span | drainer+sinks CPU ns/span | dropped (warm-up) |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  for (std::size_t i = 0; i < n; ++i) {
+    const Result& r = results[i];
+    const double extra = r.traced_ns - r.untraced_ns;
+    const double rate = r.spans_per_token * 1e9 / r.traced_ns;
+    std::printf("| %s | %d | %d | %.0f | %.0f | %.2f M/s | %+.2f%% | %.1f | %.0f | %llu (%llu) |\n", r.label, r.threads,
+                r.spans_per_token, r.untraced_ns, r.traced_ns, rate / 1e6, extra / r.untraced_ns * 100.0,
+                extra / r.spans_per_token, r.drainer_ns_per_span, static_cast<unsigned long long>(r.dropped),
+                static_cast<unsigned long long>(r.warmup_dropped));
+  }
+  std::printf("(medians of %d alternating rounds per thread)\n", rounds);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   int rounds = 21;
+  int threads = 0;
   std::size_t ring = strobe::Config{}.ring_capacity;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) rounds = std::max(3, std::atoi(argv[++i]));
     if (std::strcmp(argv[i], "--ring") == 0 && i + 1 < argc) ring = std::strtoull(argv[++i], nullptr, 10);
+    if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = std::max(0, std::atoi(argv[++i]));
   }
+  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
   demo::ModelConfig demo_cfg;  // the demo's model
   demo::ModelConfig fast_cfg;  // small layers: per-layer spans at over a million per second
@@ -112,17 +219,15 @@ int main(int argc, char** argv) {
       measure("demo model (d=64, 4 layers)", demo_cfg, 256, rounds, ring),
       measure("micro model (d=16, 4 layers)", fast_cfg, 4096, rounds, ring),
   };
-  std::printf("| workload | spans/token | untraced ns/token | traced ns/token | span rate | overhead | ns/span | drainer CPU ns/span | dropped (warm-up) |\n");
-  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-  for (const Result& r : results) {
-    const double extra = r.traced_ns - r.untraced_ns;
-    const double rate = r.spans_per_token * 1e9 / r.traced_ns;
-    std::printf("| %s | %d | %.0f | %.0f | %.2f M/s | %+.2f%% | %.1f | %.0f | %llu (%llu) |\n", r.label,
-                r.spans_per_token, r.untraced_ns, r.traced_ns, rate / 1e6, extra / r.untraced_ns * 100.0,
-                extra / r.spans_per_token, r.drainer_ns_per_span, static_cast<unsigned long long>(r.dropped),
-                static_cast<unsigned long long>(r.warmup_dropped));
-  }
-  std::printf("(medians of %d alternating rounds; spans assembled: %llu + %llu)\n", rounds,
+  print(results, 2, rounds);
+  std::printf("(one thread decodes, a core is left for the drainer; spans assembled: %llu + %llu)\n\n",
               static_cast<unsigned long long>(results[0].spans), static_cast<unsigned long long>(results[1].spans));
+  const Result busy[] = {
+      measure_parallel("demo model (d=64, 4 layers)", demo_cfg, 256, rounds, ring, threads),
+      measure_parallel("micro model (d=16, 4 layers)", fast_cfg, 4096, rounds, ring, threads),
+  };
+  print(busy, 2, rounds);
+  std::printf("(every core decodes: %d threads, each its own model; drainer+sinks CPU includes the sink thread's %.0f / %.0f ns/span)\n",
+              threads, busy[0].sinks_ns_per_span, busy[1].sinks_ns_per_span);
   return 0;
 }
