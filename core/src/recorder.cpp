@@ -100,7 +100,6 @@ class RecorderCore {
   void run() {
     ::pthread_setname_np(::pthread_self(), "strobe-drainer");
     publish_clock(drainer_clock_);
-    open_sinks();
     int idle = 0;
     auto previous_pass_start = std::chrono::steady_clock::now();
     std::uint64_t passes = 0;

@@ -21,6 +21,7 @@ struct Encoder::Impl {
   std::vector<flatbuffers::Offset<fb::Trace>> traces;
   std::size_t spans = 0;
   bool finished = false;
+  Encoder::Lost lost;
   static constexpr std::uint32_t kNoIndex = 0xffffffffu;
   const SpanExtra kNoExtra{};
   std::uint32_t generation = 0;  // of the batch: name_gen entries of older batches are stale
@@ -325,7 +326,7 @@ struct Encoder::Impl {
     auto v_strings = fbb.CreateVector(strs);
     auto v_threads = fbb.CreateVector(thread_order);
     auto v_traces = fbb.CreateVector(traces);
-    fbb.Finish(fb::CreateBatch(fbb, v_strings, v_threads, v_traces));
+    fbb.Finish(fb::CreateBatch(fbb, v_strings, v_threads, v_traces, lost.frames, lost.traces, lost.spans));
     finished = true;
     return {fbb.GetBufferPointer(), fbb.GetSize()};
   }
@@ -333,6 +334,7 @@ struct Encoder::Impl {
 
 Encoder::Encoder() : impl_(std::make_unique<Impl>()) {}
 Encoder::~Encoder() = default;
+void Encoder::set_lost(const Lost& lost) noexcept { impl_->lost = lost; }
 void Encoder::add(const AssembledTrace& trace) { impl_->add(trace); }
 void Encoder::add(const CompactTrace& trace) { impl_->add(trace); }
 std::size_t Encoder::trace_count() const noexcept { return impl_->finished ? 0 : impl_->traces.size(); }

@@ -27,6 +27,8 @@ struct FileSink::Impl {
   bool have_info = false;
   Encoder encoder;
   std::uint64_t file_traces = 0, file_spans = 0, file_batches = 0;
+  Encoder::Lost file_lost;  // of the current file
+  DropCounts file_drops;    // the recorder's drops reported by the traces given to this file
   std::vector<unsigned char> frame;
 
   mutable std::mutex counters_mutex;
@@ -49,6 +51,8 @@ struct FileSink::Impl {
     good_offset = 0;
     header_written = false;
     file_traces = file_spans = file_batches = 0;
+    file_lost = {};
+    file_drops = {};
     std::lock_guard lock(counters_mutex);
     ++counters.files;
   }
@@ -102,11 +106,14 @@ struct FileSink::Impl {
   void ensure_header() {
     if (header_written) return;
     if (fd < 0) open_file();
-    unsigned char pre[kPreambleSize];
-    detail::make_preamble(pre);
-    write_all(pre, sizeof pre);
-    good_offset = kPreambleSize;
-    {
+    // The preamble once: a header frame that failed (a full disk) is retried after it,
+    // never behind a second preamble.
+    if (good_offset < kPreambleSize) {
+      unsigned char pre[kPreambleSize];
+      detail::make_preamble(pre);
+      good_offset = 0;
+      write_all(pre, sizeof pre);
+      good_offset = kPreambleSize;
       std::lock_guard lock(counters_mutex);
       counters.bytes += sizeof pre;
     }
@@ -118,11 +125,30 @@ struct FileSink::Impl {
     header_written = true;
   }
 
+  // A batch that could not be written: its traces are lost, counted, and said in the next
+  // frame that can be written (the next batch, the end frame).
+  void count_lost(std::size_t traces, std::size_t spans) {
+    ++file_lost.frames;
+    file_lost.traces += traces;
+    file_lost.spans += spans;
+    std::lock_guard lock(counters_mutex);
+    ++counters.lost_frames;
+    counters.lost_traces += traces;
+    counters.lost_spans += spans;
+  }
+
   void write_batch() {
     if (encoder.trace_count() == 0) return;
     const std::size_t traces = encoder.trace_count(), spans = encoder.span_count();
-    ensure_header();
-    write_frame(FrameType::batch, encoder.finish());
+    try {
+      ensure_header();
+      encoder.set_lost(file_lost);
+      write_frame(FrameType::batch, encoder.finish());
+    } catch (...) {
+      if (encoder.trace_count() != 0) (void)encoder.finish();  // the batch is gone: start the next afresh
+      count_lost(traces, spans);
+      throw;
+    }
     file_traces += traces;
     file_spans += spans;
     ++file_batches;
@@ -142,11 +168,18 @@ struct FileSink::Impl {
   void end_file() {
     if (fd < 0) return;
     ensure_header();
-    flatbuffers::FlatBufferBuilder fbb(64);
-    fbb.Finish(fb::CreateFileEnd(fbb, file_traces, file_spans, file_batches));
+    flatbuffers::FlatBufferBuilder fbb(128);
+    fbb.Finish(fb::CreateFileEnd(fbb, file_traces, file_spans, file_batches, file_lost.frames, file_lost.traces,
+                                 file_lost.spans, file_drops.spans, file_drops.records, file_drops.sink_spans));
     write_frame(FrameType::end, {fbb.GetBufferPointer(), fbb.GetSize()});
     ::close(fd);
     fd = -1;
+  }
+
+  void add_drops(const DropCounts& d) noexcept {
+    file_drops.spans += d.spans;
+    file_drops.records += d.records;
+    file_drops.sink_spans += d.sink_spans;
   }
 
   // A file removed or replaced under us: say so and start a new one at the path.
@@ -190,6 +223,7 @@ void FileSink::consume(const AssembledTrace& trace) {
     impl_->info.service_name = trace.service_name;
     impl_->info.process_id = trace.process_id;
   }
+  impl_->add_drops(trace.drops_since_previous);
   impl_->encoder.add(trace);
   if (impl_->encoder.span_count() >= impl_->options.batch_spans) impl_->write_batch();
 }
@@ -200,6 +234,7 @@ void FileSink::consume_compact(const CompactTrace& trace) {
     impl_->info.service_name = std::string(trace.service_name);
     impl_->info.process_id = trace.process_id;
   }
+  impl_->add_drops(trace.drops_since_previous);
   impl_->encoder.add(trace);
   if (impl_->encoder.span_count() >= impl_->options.batch_spans) impl_->write_batch();
 }

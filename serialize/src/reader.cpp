@@ -318,6 +318,7 @@ struct Reader::Impl {
   bool ended = false;
   bool done = false;
   FileEndInfo end;
+  WriteLoss loss;
   std::uint64_t released = 0;  // pages before this offset were handed back to the kernel
 
   // Streaming keeps resident memory bounded: pages of frames already read are dropped
@@ -435,6 +436,7 @@ const FileInfo& Reader::info() const noexcept { return impl_->info; }
 const std::optional<ReadError>& Reader::error() const noexcept { return impl_->error; }
 bool Reader::ended_cleanly() const noexcept { return impl_->ended; }
 const FileEndInfo& Reader::end_info() const noexcept { return impl_->end; }
+WriteLoss Reader::write_loss() const noexcept { return impl_->loss; }
 std::uint64_t Reader::size() const noexcept { return impl_->size; }
 const std::string& Reader::path() const noexcept { return impl_->path; }
 
@@ -462,7 +464,11 @@ bool Reader::next(BatchView& out) {
         return false;
       }
       const auto* e = flatbuffers::GetRoot<fb::FileEnd>(payload);
-      m.end = FileEndInfo{e->traces(), e->spans(), e->batches()};
+      m.end = FileEndInfo{e->traces(),        e->spans(),         e->batches(),
+                          e->lost_frames(),   e->lost_traces(),   e->lost_spans(),
+                          e->spans_dropped(), e->records_dropped(), e->sink_dropped_spans()};
+      m.loss = WriteLoss{std::max(m.loss.frames, e->lost_frames()), std::max(m.loss.traces, e->lost_traces()),
+                         std::max(m.loss.spans, e->lost_spans())};
       m.ended = true;
       m.advance(length);
       continue;
@@ -478,6 +484,8 @@ bool Reader::next(BatchView& out) {
       m.fail(at, "inconsistent batch: " + bad);
       return false;
     }
+    m.loss = WriteLoss{std::max(m.loss.frames, b->lost_frames()), std::max(m.loss.traces, b->lost_traces()),
+                       std::max(m.loss.spans, b->lost_spans())};
     out.batch_ = b;
     out.info_ = &m.info;
     out.offset_ = at;

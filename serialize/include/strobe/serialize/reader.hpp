@@ -119,6 +119,21 @@ struct FileEndInfo {
   std::uint64_t traces = 0;
   std::uint64_t spans = 0;
   std::uint64_t batches = 0;
+  // Format 1.1 (0 in older files): frames the writer could not write and what they held,
+  // and the run's drops as the writer summed them.
+  std::uint64_t lost_frames = 0;
+  std::uint64_t lost_traces = 0;
+  std::uint64_t lost_spans = 0;
+  std::uint64_t spans_dropped = 0;
+  std::uint64_t records_dropped = 0;
+  std::uint64_t sink_dropped_spans = 0;
+};
+
+// What the writer said it failed to write, as of the latest frame read.
+struct WriteLoss {
+  std::uint64_t frames = 0;
+  std::uint64_t traces = 0;
+  std::uint64_t spans = 0;
 };
 
 class Reader {
@@ -139,6 +154,9 @@ class Reader {
   // The file's end frame was read: the writer closed it cleanly.
   [[nodiscard]] bool ended_cleanly() const noexcept;
   [[nodiscard]] const FileEndInfo& end_info() const noexcept;
+  // Batch frames the writer failed to write, as the latest batch (or the end frame) read
+  // says: a file can be intact and still miss data its run produced.
+  [[nodiscard]] WriteLoss write_loss() const noexcept;
   [[nodiscard]] std::uint64_t size() const noexcept;
   [[nodiscard]] const std::string& path() const noexcept;
 

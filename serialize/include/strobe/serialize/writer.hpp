@@ -21,6 +21,12 @@ class Encoder {
   Encoder(const Encoder&) = delete;
   Encoder& operator=(const Encoder&) = delete;
 
+  // What the file's writer could not write before this batch (running totals); stored in
+  // the batch, so a reader sees a loss at the next frame that could be written.
+  struct Lost {
+    std::uint64_t frames = 0, traces = 0, spans = 0;
+  };
+  void set_lost(const Lost& lost) noexcept;
   void add(const AssembledTrace& trace);
   // The same trace in the drainer's form: names are mapped to the batch's strings once per
   // batch, no string is built per span. Both forms of one trace encode identically.
@@ -74,6 +80,11 @@ class FileSink final : public Sink {
     std::uint64_t bytes = 0;
     std::uint64_t io_errors = 0;
     std::uint64_t files = 0;  // files opened (rotation)
+    // Batch frames that could not be written, and the traces and spans they held: also
+    // recorded in the file (the next batch, and the end frame).
+    std::uint64_t lost_frames = 0;
+    std::uint64_t lost_traces = 0;
+    std::uint64_t lost_spans = 0;
   };
   // Any thread.
   [[nodiscard]] Counters counters() const;
