@@ -43,9 +43,17 @@ class InternTable {
     if (const Entry* e = find(p, n, h)) return e->id;
     std::lock_guard lock(mutex_);
     if (const Entry* e = find(p, n, h)) return e->id;  // another thread won the race
-    if (count_.load(std::memory_order_relaxed) >= kMaxNames) return kOverflowNameId;
+    if (count_.load(std::memory_order_relaxed) >= kMaxNames) return overflow();
     const Entry* e = insert_locked(std::string_view(p, n), h);
-    return e ? e->id : kOverflowNameId;
+    return e ? e->id : overflow();
+  }
+
+  // The table is full: the name reads "<too many names>", counted (Stats::names_overflowed)
+  // and flagged on the span (kSpanNameOverflow).
+  static std::uint32_t overflow() noexcept {
+    // relaxed: a statistic.
+    g_names_overflowed.fetch_add(1, std::memory_order_relaxed);
+    return kOverflowNameId;
   }
 
   std::string_view name(std::uint32_t id) const noexcept {

@@ -1,6 +1,7 @@
 #pragma once
 // The process-wide intern table: string <-> small integer id. Ids are never reused.
 
+#include <atomic>
 #include <cstdint>
 #include <string_view>
 
@@ -15,5 +16,8 @@ std::string_view name_of(std::uint32_t id) noexcept;
 
 // Any thread. Number of ids handed out.
 std::uint32_t intern_count() noexcept;
+
+// Names asked for once the table was full (each got kOverflowNameId). Process-wide.
+inline std::atomic<std::uint64_t> g_names_overflowed{0};
 
 }  // namespace strobe::detail

@@ -17,6 +17,7 @@
 #include "assembler.hpp"
 #include "clock.hpp"
 #include "globals.hpp"
+#include "intern.hpp"
 #include "strobe/span.hpp"
 
 namespace strobe {
@@ -88,6 +89,7 @@ class RecorderCore {
       }
     }
     s.misuse = g_misuse.load(std::memory_order_relaxed) - misuse_base_;
+    s.names_overflowed = g_names_overflowed.load(std::memory_order_relaxed) - names_base_;
     s.drainer_cpu_ns = thread_cpu_ns(drainer_clock_);
     s.sink_cpu_ns = thread_cpu_ns(sink_clock_);
     return s;
@@ -95,6 +97,7 @@ class RecorderCore {
 
   const Config& config() const noexcept { return config_; }
   std::uint64_t misuse_base_ = 0;
+  std::uint64_t names_base_ = 0;
 
  private:
   void run() {
@@ -507,6 +510,7 @@ Recorder::Recorder(Config config) {
   core_ = std::make_unique<detail::RecorderCore>(std::move(config), use_tsc, generation);
   core_->adopt_rings();
   core_->misuse_base_ = detail::g_misuse.load(std::memory_order_relaxed);
+  core_->names_base_ = detail::g_names_overflowed.load(std::memory_order_relaxed);
   const Config& c = core_->config();
   const std::size_t cap = c.ring_capacity;
   g.attach.ring_capacity = cap;
