@@ -202,7 +202,7 @@ class RecorderCore {
           flushed = std::max(flushed, item.flush_ticket);
           continue;
         }
-        spans += item.trace.spans.size();
+        spans += item.weight;
         for (auto& sink : config_.sinks) {
           try {
             sink->consume_compact(item.trace);
@@ -328,7 +328,7 @@ class RecorderCore {
     deliver();
     {
       std::lock_guard lock(queue_mutex_);
-      queue_.push_back(QueueItem{{}, flush_ticket == 0 ? std::uint64_t{1} << 63 : flush_ticket});
+      queue_.push_back(QueueItem{{}, flush_ticket == 0 ? std::uint64_t{1} << 63 : flush_ticket, 0});
       wake_sinks_ = true;
     }
     queue_ready_.notify_all();
@@ -347,7 +347,10 @@ class RecorderCore {
     {
       std::unique_lock lock(queue_mutex_);
       for (CompactTrace& t : out_) {
-        const std::size_t n = t.spans.size();
+        // Its weight in the queue: a row per span, and one per event (a long-lived span's
+        // log lines come in parts of few spans and many events).
+        std::size_t n = t.spans.size();
+        for (const SpanExtra& x : t.extras) n += x.events.size();
         if (queued_spans_ != 0 && queued_spans_ + n > config_.sink_queue_spans) {
           if (lossless) {
             wake_sinks_ = true;
@@ -356,10 +359,10 @@ class RecorderCore {
           } else {
             // The sinks fell behind: drop this trace, counted, and keep its drop counts for
             // the next trace that reaches them.
-            dropped += n;
+            dropped += t.spans.size();
             carried_drops_.spans += t.drops_since_previous.spans;
             carried_drops_.records += t.drops_since_previous.records;
-            carried_drops_.sink_spans += t.drops_since_previous.sink_spans + n;
+            carried_drops_.sink_spans += t.drops_since_previous.sink_spans + t.spans.size();
             continue;
           }
         }
@@ -369,7 +372,7 @@ class RecorderCore {
         queued_spans_ += n;
         for (const SpanRow& row : t.spans) spans += (row.flags & kSpanContinued) ? 0 : 1;  // counted once, at its end
         ++traces;
-        queue_.push_back(QueueItem{std::move(t), kTraceItem});
+        queue_.push_back(QueueItem{std::move(t), kTraceItem, n});
       }
       returned_.swap(recycled_);
       wake = queued_spans_ >= config_.sink_queue_spans / 8 && !wake_sinks_;
@@ -439,6 +442,7 @@ class RecorderCore {
   struct QueueItem {
     CompactTrace trace;
     std::uint64_t flush_ticket = kTraceItem;
+    std::size_t weight = 0;  // what it counts against sink_queue_spans
   };
   std::mutex queue_mutex_;
   std::condition_variable queue_ready_;  // the sink thread waits for items

@@ -131,3 +131,85 @@ TEST(AssemblerMemory, EndlessRootIsHandedOverInBoundedParts) {
 }
 
 }  // namespace
+
+namespace {
+
+// A root that never ends and logs every tenth child, for seconds, under each policy:
+// every part carries the root (continued), each log line is handed over exactly once,
+// in the part after it was logged, and memory stays flat.
+void endless_logging_root(strobe::OverflowPolicy policy) {
+  const double seconds = std::max(0.5, 10.0 * strobe::test::stress_scale());
+  std::mutex mutex;
+  std::uint64_t parts = 0, parts_without_root = 0, lines = 0, repeated = 0;
+  std::int64_t last_line = -1;
+  auto sink = std::make_shared<strobe::CallbackSink>([&](const strobe::AssembledTrace& t) {
+    std::lock_guard lock(mutex);
+    ++parts;
+    bool root = false;
+    for (const strobe::SpanData& s : t.spans) {
+      if (!(s.flags & strobe::kSpanTraceRoot)) continue;
+      root = true;
+      for (const strobe::SpanEvent& e : s.events) {
+        if (e.attrs.empty()) continue;
+        // Lines come in the order logged, part after part: a number not above the last one
+        // seen would be a line handed over twice (or out of order).
+        const auto n = static_cast<std::int64_t>(std::strtoll(e.attrs[0].value.s.c_str() + 5, nullptr, 10));
+        repeated += n <= last_line ? 1 : 0;
+        last_line = n;
+        ++lines;
+      }
+    }
+    parts_without_root += root ? 0 : 1;
+  });
+  strobe::Config config;
+  config.overflow = policy;
+  config.partial_trace_spans = 20000;
+  config.sinks = {sink};
+  strobe::Recorder recorder(config);
+
+  std::uint64_t logged = 0;
+  std::int64_t rss_first = 0, rss_last = 0;
+  {
+    strobe::Span root = strobe::trace("endless");
+    const auto t0 = std::chrono::steady_clock::now();
+    std::string line;
+    for (std::uint64_t i = 0;; ++i) {
+      { STROBE_SPAN(step, "step", strobe::Kind::step); }
+      if (i % 10 == 0) {
+        line = "line " + std::to_string(logged++);
+        root.log(line);
+      }
+      if ((i & 4095) != 0) continue;
+      const double at = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (rss_first == 0 && at >= seconds / 4) rss_first = rss_bytes("VmRSS");
+      if (at >= seconds) break;
+    }
+    rss_last = rss_bytes("VmRSS");
+    recorder.flush();
+  }
+  recorder.flush();
+  const strobe::Stats stats = recorder.stats();
+  std::lock_guard lock(mutex);
+  std::printf("%s: %.1f s, %llu parts, %llu of %llu log lines handed over, rss %lld -> %lld MiB, %llu records dropped\n",
+              policy == strobe::OverflowPolicy::wait ? "wait" : "drop", seconds,
+              static_cast<unsigned long long>(parts), static_cast<unsigned long long>(lines),
+              static_cast<unsigned long long>(logged), static_cast<long long>(rss_first >> 20),
+              static_cast<long long>(rss_last >> 20), static_cast<unsigned long long>(stats.records_dropped));
+  EXPECT_GE(parts, 2u);
+  EXPECT_EQ(parts_without_root, 0u) << "a part lacked the trace's root";
+  EXPECT_EQ(repeated, 0u) << "a log line was handed over twice";
+  if (policy == strobe::OverflowPolicy::wait) {
+    EXPECT_EQ(lines, logged);
+  } else {
+    EXPECT_LE(lines, logged);
+    EXPECT_GT(stats.records_dropped, 0u);  // what did not arrive was counted (with the steps')
+  }
+#if !defined(STROBE_TEST_SANITIZED)
+  if (rss_first > 0) EXPECT_LT(rss_last - rss_first, std::int64_t{32} << 20) << "memory grew with the endless root";
+#endif
+}
+
+TEST(AssemblerMemory, EndlessLoggingRootUnderWait) { endless_logging_root(strobe::OverflowPolicy::wait); }
+TEST(AssemblerMemory, EndlessLoggingRootUnderDrop) { endless_logging_root(strobe::OverflowPolicy::drop); }
+
+}  // namespace

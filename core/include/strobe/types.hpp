@@ -83,8 +83,8 @@ struct Config {
   // some machines a first touch of memory costs microseconds a page, and a drainer that
   // stalls on it for tens of milliseconds can let a busy ring fill. At most 2^22.
   std::size_t expected_trace_spans = 0;
-  // Spans the queue between the drainer and the sink thread holds (about 64 bytes each, plus
-  // what attributes and strings take). When sinks fall behind and it is full, the drop
+  // Spans (and events: each counts as one) the queue between the drainer and the sink
+  // thread holds: about 64 bytes a span, plus what attributes and strings take. When sinks fall behind and it is full, the drop
   // policy drops whole traces (counted in Stats::sink_spans_dropped and in the next
   // trace's DropCounts::sink_spans); the wait policy makes the drainer wait (lossless).
   std::size_t sink_queue_spans = std::size_t{1} << 19;
