@@ -64,8 +64,11 @@ struct Command {
   bool push = false;
 };
 
+// The golden tree's first trace: after the loss warning (its run lost data in trace 2,
+// which a file damaged after batch 1 does not hold), up to the blank line.
 std::string first_trace_of_golden_tree() {
-  const std::string tree = read_text(golden("golden.tree.txt"));
+  std::string tree = read_text(golden("golden.tree.txt"));
+  if (tree.rfind("warning: ", 0) == 0) tree = tree.substr(tree.find("\n\n") + 2);
   return tree.substr(0, tree.find("\n\n") + 1);
 }
 

@@ -1,7 +1,8 @@
 // The strobe tool on the committed golden file (tests/tools/data/golden.strobe, written by
 // make_golden.cpp): `tree`, `stats` and `export --format jsonl` print exactly the reviewed
-// golden outputs; `info` reports the header and counts; `validate` passes; every
-// subcommand's --help works and names its options.
+// golden outputs; `info` reports the header, counts, integrity and loss; `validate`
+// passes the intact file and says that its run lost data; every subcommand's --help works
+// and names its options.
 
 #include <gtest/gtest.h>
 
@@ -50,7 +51,7 @@ TEST(CliGolden, JsonlExportToAFileEqualsStdout) {
   EXPECT_EQ(line_diff(read_text(golden("golden.jsonl")), read_text(out)), "");
 }
 
-TEST(CliInfo, ReportsHeaderCountsTimeRangeDropsAndCleanEnd) {
+TEST(CliInfo, ReportsHeaderCountsTimeRangeDropsIntegrityAndLoss) {
   const strobe::test::Run r = run_tool({"info", kGolden});
   ASSERT_EQ(r.exit_status, 0) << r.describe();
   EXPECT_EQ(r.err, "");
@@ -63,22 +64,33 @@ TEST(CliInfo, ReportsHeaderCountsTimeRangeDropsAndCleanEnd) {
       "traces      3 (1 partial parts)\n"
       "spans       18 (2 failed, 2 incomplete)\n"
       "time range  2026-01-01T00:00:01.000000000Z .. 2026-01-01T00:00:04.500000000Z (3.500 s)\n"
-      "drops       1 spans, 3 records  (lossy: some spans missing)\n"
-      "ended       cleanly\n";
+      "drops       1 spans, 3 records\n"
+      "ended       cleanly\n"
+      "integrity   intact: every frame verified, end frame present\n"
+      "loss        the run LOST DATA: 1 span dropped (5.26% of the run's spans), 3 records dropped\n"
+      "            most affected: batch-job 11111111111111112222222222222222 (1 span, 3 records dropped before it)\n";
   EXPECT_EQ(line_diff(want, r.out), "");
 }
 
-TEST(CliValidate, CleanFileExitsZeroWithASummary) {
+TEST(CliValidate, IntactFileExitsZeroWithASummaryThatNamesTheLoss) {
   const strobe::test::Run r = run_tool({"validate", kGolden});
   ASSERT_EQ(r.exit_status, 0) << r.describe();
   EXPECT_EQ(r.err, "");
-  EXPECT_EQ(r.out, kGolden + ": ok (2 batches, 3 traces, 18 spans, ended cleanly)\n");
+  EXPECT_EQ(r.out, kGolden + ": file intact (2 batches, 3 traces, 18 spans, every frame verified, end frame present); "
+                             "the run lost data: 1 span dropped (5.26% of the run's spans), 3 records dropped\n");
 }
+
+// What the golden run lost, first in tree and stats output (its second trace has drops).
+const std::string kGoldenLossWarning =
+    "warning: the run lost data: 1 span dropped (5.26% of the run's spans), 3 records dropped\n"
+    "  most affected: batch-job 11111111111111112222222222222222 (1 span, 3 records dropped before it)\n"
+    "\n";
 
 TEST(CliTree, TraceFilterAndDepthLimit) {
   strobe::test::Run r = run_tool({"tree", "--trace", "1111", kGolden});
   ASSERT_EQ(r.exit_status, 0) << r.describe();
   EXPECT_EQ(r.out,
+            kGoldenLossWarning +
             "trace 11111111111111112222222222222222  batch-job  4 spans  (3 records dropped before it)\n"
             "agent batch-job  30.00 ms\n"
             "├─ tool load_rows  11.00 ms  rows=1024\n"
@@ -88,6 +100,7 @@ TEST(CliTree, TraceFilterAndDepthLimit) {
   r = run_tool({"tree", "--trace", "3333", "--depth", "0", kGolden});
   ASSERT_EQ(r.exit_status, 0) << r.describe();
   EXPECT_EQ(r.out,
+            kGoldenLossWarning +
             "trace 33333333333333334444444444444444  long-runner  2 spans  (part 0, more follows)\n"
             "agent long-runner  500.00 ms  INCOMPLETE\n"
             "… 1 children not shown (--depth)\n");
@@ -101,7 +114,8 @@ TEST(CliTree, TraceFilterAndDepthLimit) {
 TEST(CliStats, ByKindAndJson) {
   strobe::test::Run r = run_tool({"stats", "--by", "kind", kGolden});
   ASSERT_EQ(r.exit_status, 0) << r.describe();
-  const std::vector<std::string> lines = strobe::test::split_lines(r.out);
+  ASSERT_EQ(r.out.rfind(kGoldenLossWarning, 0), 0u) << r.out;
+  const std::vector<std::string> lines = strobe::test::split_lines(r.out.substr(kGoldenLossWarning.size()));
   ASSERT_FALSE(lines.empty());
   EXPECT_EQ(lines[0].rfind("kind ", 0), 0u) << lines[0];
   EXPECT_EQ(lines.size(), 1u + 8u) << r.out;  // agent plan custom retrieval llm step tool action
@@ -160,7 +174,7 @@ TEST_P(CliSubcommandHelp, ExitsZeroAndNamesEveryOption) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllSubcommands, CliSubcommandHelp,
-    ::testing::Values(HelpCase{"info", {"FILE"}}, HelpCase{"validate", {"FILE"}},
+    ::testing::Values(HelpCase{"info", {"FILE"}}, HelpCase{"validate", {"FILE", "--strict"}},
                       HelpCase{"tree", {"FILE", "--trace", "--depth"}},
                       HelpCase{"stats", {"FILE", "--by", "--json"}},
                       HelpCase{"diff", {"BASE", "NEW", "--threshold", "--alpha", "--min-samples", "--json"}},

@@ -1,6 +1,7 @@
 // strobe html: the page embeds every span of the file, draws them all in headless
 // Chromium, and shows a span's details when the URL fragment selects it
-// (#select=<span id>); a 100,000-span file loads within the virtual time budget.
+// (#select=<span id>); a 100,000-span file loads within the virtual time budget; a run
+// that lost data gets a banner, and its spans that lost records are drawn marked.
 //
 // The pages, their strobe files and screenshots are kept under <build>/tests/artifacts/
 // (the paths are printed) to look at in a browser.
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "random_trace.hpp"
+#include "trace_file.hpp"
 
 #ifndef STROBE_TOOL_PATH
 #error "STROBE_TOOL_PATH must name the built strobe tool"
@@ -397,6 +399,63 @@ TEST(Html, RandomTracesOfEveryFieldKindLoadWithoutErrors) {
   EXPECT_NE(page.dom.find("data-ready=\"1\""), std::string::npos);
   EXPECT_EQ(element_text(page.dom, "span-count"), std::to_string(spans));
   EXPECT_NE(element_text(page.dom, "details").find(some_id), std::string::npos);
+  fs::remove_all(dir);
+}
+
+// A run that dropped spans and records, with a span that lost records and a placeholder
+// for a span whose begin was lost: the page's data says so, a banner says so, and both
+// spans are drawn marked. A run that lost nothing has no banner.
+TEST(Html, ALossyRunGetsABannerAndItsDamagedSpansAreMarked) {
+  const fs::path dir = temp_dir();
+  const fs::path file = artifact_dir() / "html_loss.strobe", html = artifact_dir() / "html_loss.html";
+  constexpr std::int64_t t0 = 1'767'225'601'000'000'000, ms = 1'000'000;
+  AssembledTrace t = strobe::test::make_trace(0xeeee, 1, "ingest",
+                                              {strobe::test::make_span(1, 0, "ingest", t0, t0 + 50 * ms, Kind::agent),
+                                               strobe::test::make_span(2, 1, "parse", t0 + ms, t0 + 20 * ms),
+                                               strobe::test::make_span(3, 1, "<lost span>", t0 + 21 * ms, t0 + 40 * ms),
+                                               strobe::test::make_span(4, 3, "decode", t0 + 22 * ms, t0 + 39 * ms),
+                                               strobe::test::make_span(5, 1, "store", t0 + 41 * ms, t0 + 49 * ms)});
+  t.drops_since_previous = DropCounts{3, 8};
+  t.spans[1].flags = kSpanLostRecords;
+  t.spans[2].flags = kSpanPlaceholder;
+  strobe::test::write_strobe(file.string(), {t});
+  ASSERT_EQ(strobe_html(file, html, dir / "err.txt"), 0) << read_text(dir / "err.txt");
+  const std::string page = read_text(html);
+  EXPECT_NE(page.find(R"x("loss":{"lost_data":true,"summary":"3 spans dropped (37.50% of the run's spans), )x"
+                      R"x(8 records dropped, 1 span lost records, 1 placeholder (begin lost)","spans_dropped":3,)x"
+                      R"x("sink_spans_dropped":0,"records_dropped":8,"spans_lost_records":1,"placeholders":1,)x"),
+            std::string::npos);
+  std::printf("[ page       ] %s\n", html.string().c_str());
+
+  if (!fs::exists(kChromium)) GTEST_SKIP() << kChromium << " is missing (scripts/setup.sh installs it)";
+  const fs::path shot = artifact_dir() / "html_loss_timeline.png";
+  const Page loaded = load_page(html, "", dir, shot);
+  ASSERT_EQ(loaded.exit_status, 0);
+  EXPECT_EQ(element_text(loaded.dom, "error"), "");
+  const std::string banner = element_text(loaded.dom, "loss-banner");
+  for (const char* want : {"This run lost data", "3 spans dropped", "8 records dropped", "1 span lost records",
+                           "1 placeholder (begin lost)", "ingest 000000000000eeee0000000000000001"})
+    EXPECT_NE(banner.find(want), std::string::npos) << "#loss-banner lacks \"" << want << "\": " << banner;
+  EXPECT_EQ(element_text(loaded.dom, "loss-marked"), "2");
+  EXPECT_NE(loaded.dom.find("data-lost-drawn=\"2\""), std::string::npos) << "both spans drawn marked";
+  EXPECT_EQ(element_text(loaded.dom, "rendered-count"), "5");
+  std::printf("[ screenshot ] %s\n", shot.string().c_str());
+
+  const Page selected = load_page(html, "select=0000000000000002", dir);
+  EXPECT_NE(element_text(selected.dom, "details").find("records lost"), std::string::npos)
+      << element_text(selected.dom, "details");
+
+  // Nothing lost: no banner.
+  const fs::path clean = dir / "clean.strobe", clean_html = dir / "clean.html";
+  t.drops_since_previous = DropCounts{};
+  t.spans[1].flags = 0;
+  t.spans[2].flags = 0;
+  strobe::test::write_strobe(clean.string(), {t});
+  ASSERT_EQ(strobe_html(clean, clean_html, dir / "err.txt"), 0) << read_text(dir / "err.txt");
+  const Page quiet = load_page(clean_html, "", dir);
+  EXPECT_NE(quiet.dom.find("id=\"loss-banner\" role=\"status\" hidden"), std::string::npos)
+      << "the banner stays hidden";
+  EXPECT_NE(quiet.dom.find("data-lost-drawn=\"0\""), std::string::npos);
   fs::remove_all(dir);
 }
 

@@ -5,6 +5,10 @@
 // reported as change. A name is "slower" when the test rejects equality at --alpha AND
 // its median grew by at least --threshold percent; any slower name makes the exit
 // status 1, so the command can gate CI.
+//
+// Loss: a run that lost data is named in a warning; when either run dropped more than
+// 1% of its spans (dropped / (in the file + dropped)) the comparison is called doubtful.
+// Neither changes the exit status.
 
 #include <algorithm>
 #include <cmath>
@@ -15,6 +19,7 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "json.hpp"
+#include "loss.hpp"
 
 namespace strobe::tool {
 namespace {
@@ -37,16 +42,20 @@ struct Samples {
 
 using Runs = std::map<std::string, Samples, std::less<>>;
 
-int load(const std::string& file, Runs& runs) {
+// Above this share of spans dropped, a run's medians are doubtful.
+constexpr double kDoubtfulDropShare = 0.01;
+
+int load(const std::string& file, Runs& runs, LossSummary& loss) {
   std::mt19937_64 rng(0x5eed);
   return for_each_trace(file, [&](const serialize::TraceView& t) {
     for (serialize::SpanView s : t.spans()) {
       if (s.status() == Status::incomplete) continue;  // no real duration
+      if (is_placeholder(s.flags())) continue;         // a stand-in: not the span's name or times
       auto it = runs.find(s.name());
       if (it == runs.end()) it = runs.emplace(std::string(s.name()), Samples{}).first;
-      it->second.add(s.duration_ns(), rng);
+      it->second.add(span_duration(s.start_ns(), s.end_ns()), rng);
     }
-  });
+  }, nullptr, &loss);
 }
 
 double median(std::vector<std::int64_t> v) {
@@ -94,7 +103,9 @@ struct Row {
 
 void add_diff(CLI::App& app, int& status) {
   auto* cmd = app.add_subcommand("diff", "Per span name latency change between two runs, with a Mann-Whitney U test; "
-                                         "exit 1 when a span got significantly slower than --threshold");
+                                         "exit 1 when a span got significantly slower than --threshold. Warns when a "
+                                         "run lost data, and calls the comparison doubtful when either run dropped "
+                                         "more than 1% of its spans");
   struct Opts {
     std::string base, next;
     double threshold = 5.0, alpha = 0.01;
@@ -110,8 +121,11 @@ void add_diff(CLI::App& app, int& status) {
   cmd->add_flag("--json", o->json, "JSON output");
   cmd->callback([o, &status] {
     Runs base, next;
-    const int s1 = load(o->base, base);
-    const int s2 = load(o->next, next);
+    LossSummary base_loss, next_loss;
+    const int s1 = load(o->base, base, base_loss);
+    const int s2 = load(o->next, next, next_loss);
+    const bool doubtful = base_loss.dropped_span_fraction() > kDoubtfulDropShare ||
+                          next_loss.dropped_span_fraction() > kDoubtfulDropShare;
     std::vector<Row> rows;
     bool slower = false;
     for (auto& [name, b] : base) {
@@ -148,6 +162,12 @@ void add_diff(CLI::App& app, int& status) {
       key(w, "threshold_pct"); w.Double(o->threshold);
       key(w, "alpha"); w.Double(o->alpha);
       key(w, "regression"); w.Bool(slower);
+      key(w, "doubtful"); w.Bool(doubtful);
+      key(w, "loss");
+      w.StartObject();
+      key(w, "base"); write_loss_json(w, base_loss);
+      key(w, "new"); write_loss_json(w, next_loss);
+      w.EndObject();
       key(w, "spans");
       w.StartArray();
       for (const Row& r : rows) {
@@ -166,6 +186,27 @@ void add_diff(CLI::App& app, int& status) {
       w.EndObject();
       fs.raw("\n");
     } else {
+      struct Side {
+        const char* label;
+        const std::string& path;
+        const LossSummary& loss;
+      };
+      const Side sides[] = {{"BASE", o->base, base_loss}, {"NEW", o->next, next_loss}};
+      for (const Side& side : sides)
+        if (side.loss.lost_data())
+          std::printf("warning: %s (%s) lost data: %s\n", side.label, side.path.c_str(), side.loss.describe().c_str());
+      if (doubtful) {
+        std::printf("warning: the comparison is doubtful: ");
+        bool more = false;
+        for (const Side& side : sides) {
+          if (side.loss.dropped_span_fraction() <= kDoubtfulDropShare) continue;
+          std::printf("%s%s dropped %.2f%% of its spans", more ? ", " : "", side.label,
+                      side.loss.dropped_span_fraction() * 100.0);
+          more = true;
+        }
+        std::printf(" (more than %.0f%%)\n", kDoubtfulDropShare * 100.0);
+      }
+      if (base_loss.lost_data() || next_loss.lost_data()) std::printf("\n");
       std::size_t width = 4;
       for (const Row& r : rows) width = std::max(width, std::min<std::size_t>(40, r.name.size()));
       std::printf("%-*s %9s %9s %12s %12s %9s %10s  %s\n", int(width), "name", "base n", "new n", "base p50", "new p50",
@@ -173,7 +214,7 @@ void add_diff(CLI::App& app, int& status) {
       for (const Row& r : rows) {
         std::printf("%-*s %9llu %9llu %12s %12s %+8.1f%% %10.2g  %s\n", int(width), r.name.substr(0, width).c_str(),
                     static_cast<unsigned long long>(r.n_base), static_cast<unsigned long long>(r.n_new),
-                    format_duration(std::llround(r.med_base)).c_str(), format_duration(std::llround(r.med_new)).c_str(),
+                    format_duration(round_to_int64(r.med_base)).c_str(), format_duration(round_to_int64(r.med_new)).c_str(),
                     r.change_pct, r.p, r.verdict.c_str());
       }
       std::printf("%s (threshold %.1f%%, alpha %g)\n", slower ? "REGRESSION: a span got significantly slower" : "no significant slowdown",

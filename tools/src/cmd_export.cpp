@@ -122,7 +122,7 @@ int export_chrome(const std::string& file, std::FILE* out) {
   // in a double, where microseconds since the epoch (~1.8e15) round to 0.25 us and break
   // the nesting viewers rely on.
   std::int64_t base_ns = 0;
-  auto us = [&](std::int64_t ns) { return static_cast<double>(ns - base_ns) / 1000.0; };
+  auto us = [&](std::int64_t ns) { return static_cast<double>(static_cast<__int128>(ns) - base_ns) / 1000.0; };
   std::uint64_t flow_id = 0;
   w.StartObject();
   key(w, "displayTimeUnit"); w.String("ns");
@@ -172,7 +172,7 @@ int export_chrome(const std::string& file, std::FILE* out) {
       key(w, "pid"); w.Uint(pid);
       key(w, "tid"); w.Uint64(placed.tid);
       key(w, "ts"); w.Double(us(s.start_ns));
-      key(w, "dur"); w.Double(static_cast<double>(std::max<std::int64_t>(0, s.end_ns - s.start_ns)) / 1000.0);
+      key(w, "dur"); w.Double(static_cast<double>(std::max<std::int64_t>(0, span_duration(s.start_ns, s.end_ns))) / 1000.0);
       chrome_args(w, t, s);
       w.EndObject();
       for (const SpanEvent& e : s.events) {
@@ -214,7 +214,8 @@ int export_chrome(const std::string& file, std::FILE* out) {
           key(w, "id"); w.Uint64(flow_id);
           key(w, "pid"); w.Uint(pid);
           key(w, "tid"); w.Uint64(track_of.at(sp.span_id));
-          key(w, "ts"); w.Double(us(end ? sp.start_ns : std::max(sp.start_ns, sp.end_ns - 1)));
+          // The flow leaves a segment just before its end (at its start when it has no length).
+          key(w, "ts"); w.Double(us(end || sp.end_ns <= sp.start_ns ? sp.start_ns : sp.end_ns - 1));
           w.EndObject();
         }
       }
@@ -263,7 +264,7 @@ void jsonl_event(JsonWriter& w, const AssembledTrace& t, const SpanData& s, bool
   key(w, "started_at"); str(w, iso8601(s.start_ns));
   if (!start) {
     key(w, "ended_at"); str(w, iso8601(s.end_ns));
-    key(w, "duration_ns"); w.Int64(s.end_ns - s.start_ns);
+    key(w, "duration_ns"); w.Int64(span_duration(s.start_ns, s.end_ns));
   }
   key(w, "extra");
   w.StartObject();

@@ -5,9 +5,12 @@
 // streamed one at a time, so memory stays bounded by the largest trace (plus a bounded
 // table of strings already written).
 //
+// Time differences are exact for any times a file holds: beyond 2^53 (or beyond int64)
+// they are decimal strings.
+//
 // Data layout (the page's decoder in viewer.html is its reader):
 //   {"v":1, "traces":[T...], "service", "host", "pid", "start", "clock", "writer",
-//    "spanCount", "traceCount", "damaged"}
+//    "spanCount", "traceCount", "damaged", "loss": what the run lost (loss.hpp, write_loss_json)}
 //   T = {"id": trace id hex, "r": root name, "part", "partial", "drops": [spans, records],
 //        "b": earliest start ns (decimal string), "S": strings new to the table,
 //        "H": high 32 bits of span ids, "T": thread ids (decimal strings),
@@ -41,6 +44,7 @@
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "loss.hpp"
 
 namespace strobe::tool {
 namespace {
@@ -117,6 +121,17 @@ void safe_int(Writer& w, std::int64_t v) {
     w.Int64(v);
   } else {
     str(w, std::to_string(v));
+  }
+}
+
+// a - b, exactly: a number within 2^53, else a decimal string (a - b may not fit int64).
+void safe_diff(Writer& w, std::int64_t a, std::int64_t b) {
+  constexpr __int128 kExact = __int128{1} << 53;
+  const __int128 d = static_cast<__int128>(a) - b;
+  if (d > -kExact && d < kExact) {
+    w.Int64(static_cast<std::int64_t>(d));
+  } else {
+    str(w, to_decimal(d));
   }
 }
 
@@ -251,8 +266,8 @@ class PageData {
     column("k", n, [&](std::size_t i) {
       w_.Uint(static_cast<unsigned>(t.spans[i].kind) | (static_cast<unsigned>(t.spans[i].status) << 4));
     });
-    column("s", n, [&](std::size_t i) { safe_int(w_, t.spans[i].start_ns - (i ? t.spans[i - 1].start_ns : base)); });
-    column("d", n, [&](std::size_t i) { safe_int(w_, t.spans[i].end_ns - t.spans[i].start_ns); });
+    column("s", n, [&](std::size_t i) { safe_diff(w_, t.spans[i].start_ns, i ? t.spans[i - 1].start_ns : base); });
+    column("d", n, [&](std::size_t i) { safe_diff(w_, t.spans[i].end_ns, t.spans[i].start_ns); });
     column("t", n, [&](std::size_t i) { w_.Uint(span_thread[i]); });
     column("p", n, [&](std::size_t i) {
       const SpanData& s = t.spans[i];
@@ -300,8 +315,8 @@ class PageData {
       auto parent = index_of.find(g.parent_id);
       w_.Int64(parent == index_of.end() ? -1 : static_cast<std::int64_t>(parent->second));
       w_.Uint(g.id);
-      safe_int(w_, g.start_ns - base);
-      safe_int(w_, g.end_ns - base);
+      safe_diff(w_, g.start_ns, base);
+      safe_diff(w_, g.end_ns, base);
       w_.Uint(g.peak_concurrency);
       w_.StartArray();
       for (std::uint64_t m : g.members)
@@ -331,7 +346,7 @@ class PageData {
     spans_ += n;
   }
 
-  void end(const serialize::FileInfo& info, bool damaged) {
+  void end(const serialize::FileInfo& info, bool damaged, const LossSummary& loss) {
     w_.EndArray();
     key(w_, "service"); str(w_, info.service_name);
     key(w_, "host"); str(w_, info.host_name);
@@ -342,6 +357,7 @@ class PageData {
     key(w_, "traceCount"); w_.Uint64(traces_);
     key(w_, "spanCount"); w_.Uint64(spans_);
     key(w_, "damaged"); w_.Bool(damaged);
+    key(w_, "loss"); write_loss_json(w_, loss);
     w_.EndObject();
     stream_.Flush();
   }
@@ -425,7 +441,7 @@ class PageData {
       for (const SpanEvent& e : s.events) {
         w_.StartArray();
         w_.Uint(strings_.at(e.name));
-        safe_int(w_, e.time_ns - s.start_ns);
+        safe_diff(w_, e.time_ns, s.start_ns);
         attrs(e.attrs);
         w_.EndArray();
       }
@@ -480,10 +496,12 @@ int write_page(const std::string& file, std::FILE* out) {
   if (at == std::string_view::npos) throw ToolError(kExitOutput, "html: the built-in viewer page has no data marker");
   write_raw(out, page.substr(0, at));
   serialize::FileInfo info;
+  LossSummary loss;
   PageData data(out);
   data.begin();
-  const int status = for_each_trace(file, [&](const serialize::TraceView& tv) { data.trace(tv.materialize()); }, &info);
-  data.end(info, status == kExitDamaged);
+  const int status =
+      for_each_trace(file, [&](const serialize::TraceView& tv) { data.trace(tv.materialize()); }, &info, &loss);
+  data.end(info, status == kExitDamaged, loss);
   write_raw(out, page.substr(at + kDataMarker.size()));
   return status;
 }
@@ -491,7 +509,8 @@ int write_page(const std::string& file, std::FILE* out) {
 }  // namespace
 
 void add_html(CLI::App& app, int& status) {
-  auto* cmd = app.add_subcommand("html", "Write a self-contained HTML page: timeline and graph views of every trace");
+  auto* cmd = app.add_subcommand("html", "Write a self-contained HTML page: timeline and graph views of every trace; "
+                                         "a banner when the run lost data, spans that lost records marked");
   struct Opts {
     std::string file, out = "strobe.html";
   };

@@ -1,4 +1,8 @@
-// strobe info FILE / strobe validate FILE
+// strobe info FILE / strobe validate FILE [--strict]
+//
+// Both tell two things apart: whether the file is intact (every frame verified, the end
+// frame present) and whether the run it records lost data (spans or records dropped,
+// spans that lost records, placeholders, orphans). An intact file can hold a lossy run.
 
 #include <algorithm>
 #include <climits>
@@ -6,51 +10,58 @@
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "loss.hpp"
 
 namespace strobe::tool {
 namespace {
 
 struct Summary {
-  std::uint64_t traces = 0, partial = 0, spans = 0, drop_spans = 0, drop_records = 0, incomplete = 0, failed = 0;
+  std::uint64_t traces = 0, partial = 0, spans = 0, drop_spans = 0, drop_records = 0, drop_sink_spans = 0, failed = 0;
   std::int64_t first = INT64_MAX, last = INT64_MIN;
 };
+
+serialize::Reader open_reader(const std::string& path) {
+  try {
+    return serialize::Reader(path);
+  } catch (const serialize::ReadError& e) {
+    throw ToolError(kExitUnreadable, e.what());
+  }
+}
 
 }  // namespace
 
 void add_info(CLI::App& app, int& status) {
-  auto* cmd = app.add_subcommand("info", "Header, trace/span counts, time range, drops, and whether the file ended cleanly");
+  auto* cmd = app.add_subcommand("info", "Header, trace/span counts, time range, drops, whether the file is intact, "
+                                         "and whether the run lost data");
   auto file = std::make_shared<std::string>();
   cmd->add_option("FILE", *file, "strobe file")->required();
   cmd->callback([file, &status] {
     Summary s;
-    serialize::FileInfo info;
-    serialize::Reader reader = [&] {
-      try {
-        return serialize::Reader(*file);
-      } catch (const serialize::ReadError& e) {
-        throw ToolError(kExitUnreadable, e.what());
-      }
-    }();
-    info = reader.info();
+    LossSummary loss;
+    serialize::Reader reader = open_reader(*file);
+    const serialize::FileInfo info = reader.info();
     serialize::BatchView batch;
     std::uint64_t batches = 0;
     while (reader.next(batch)) {
       ++batches;
       for (std::size_t i = 0; i < batch.trace_count(); ++i) {
         const serialize::TraceView& t = batch.trace(i);
+        loss.add(t);
         ++s.traces;
         if (t.partial()) ++s.partial;
-        s.drop_spans += t.drops().spans;
-        s.drop_records += t.drops().records;
+        s.drop_spans = sat_add(s.drop_spans, t.drops().spans);
+        s.drop_records = sat_add(s.drop_records, t.drops().records);
+        s.drop_sink_spans = sat_add(s.drop_sink_spans, t.drops().sink_spans);
         for (serialize::SpanView sp : t.spans()) {
           ++s.spans;
           s.first = std::min(s.first, sp.start_ns());
           s.last = std::max(s.last, sp.end_ns());
-          if (sp.status() == Status::incomplete) ++s.incomplete;
           if (sp.status() == Status::failed) ++s.failed;
         }
       }
     }
+    loss.add_file_totals(reader);
+    const bool intact = !reader.error() && reader.ended_cleanly();
     std::printf("file        %s (%llu bytes)\n", file->c_str(), static_cast<unsigned long long>(reader.size()));
     std::printf("format      %u.%u, written by %s\n", info.major, info.minor, info.writer.c_str());
     std::printf("service     %s  host %s  pid %u\n", info.service_name.c_str(), info.host_name.c_str(), info.process_id);
@@ -59,17 +70,35 @@ void add_info(CLI::App& app, int& status) {
     std::printf("batches     %llu\n", static_cast<unsigned long long>(batches));
     std::printf("traces      %llu (%llu partial parts)\n", static_cast<unsigned long long>(s.traces),
                 static_cast<unsigned long long>(s.partial));
-    std::printf("spans       %llu (%llu failed, %llu incomplete)\n", static_cast<unsigned long long>(s.spans),
-                static_cast<unsigned long long>(s.failed), static_cast<unsigned long long>(s.incomplete));
+    std::printf("spans       %llu (%llu failed, %llu incomplete", static_cast<unsigned long long>(s.spans),
+                static_cast<unsigned long long>(s.failed), static_cast<unsigned long long>(loss.incomplete()));
+    if (loss.continued_spans())
+      std::printf(", %llu continued in a later part", static_cast<unsigned long long>(loss.continued_spans()));
+    std::printf(")\n");
     if (s.spans > 0)
       std::printf("time range  %s .. %s (%s)\n", iso8601(s.first).c_str(), iso8601(s.last).c_str(),
-                  format_duration(s.last - s.first).c_str());
-    std::printf("drops       %llu spans, %llu records%s\n", static_cast<unsigned long long>(s.drop_spans),
-                static_cast<unsigned long long>(s.drop_records), s.drop_records ? "  (lossy: some spans missing)" : "");
+                  format_duration(sat_sub(s.last, s.first)).c_str());
+    std::printf("drops       %llu spans, %llu records", static_cast<unsigned long long>(s.drop_spans),
+                static_cast<unsigned long long>(s.drop_records));
+    if (s.drop_sink_spans)
+      std::printf(", %llu spans the sinks fell behind on", static_cast<unsigned long long>(s.drop_sink_spans));
+    std::printf("\n");
     if (reader.ended_cleanly()) {
       std::printf("ended       cleanly\n");
     } else {
       std::printf("ended       NOT cleanly: %s\n", reader.error() ? reader.error()->message().c_str() : "?");
+    }
+    if (intact) {
+      std::printf("integrity   intact: every frame verified, end frame present\n");
+    } else {
+      std::printf("integrity   DAMAGED: the counts cover what precedes the damage\n");
+    }
+    if (loss.lost_data()) {
+      std::printf("loss        the run LOST DATA: %s\n", loss.describe().c_str());
+      if (const std::string where = loss.most_affected(); !where.empty())
+        std::printf("            most affected: %s\n", where.c_str());
+    } else {
+      std::printf("loss        none: nothing dropped, every span whole\n");
     }
     if (reader.error()) {
       std::fflush(stdout);
@@ -80,31 +109,50 @@ void add_info(CLI::App& app, int& status) {
 }
 
 void add_validate(CLI::App& app, int& status) {
-  auto* cmd = app.add_subcommand("validate", "Verify every frame and buffer; exit 0 when the file is clean");
-  auto file = std::make_shared<std::string>();
-  cmd->add_option("FILE", *file, "strobe file")->required();
-  cmd->callback([file, &status] {
+  auto* cmd = app.add_subcommand(
+      "validate",
+      "Verify every frame and buffer. Exit 0 when the file is intact (also when the run it records lost data: "
+      "that is said on the line printed); 1 when it is damaged, or with --strict when the run lost data");
+  struct Opts {
+    std::string file;
+    bool strict = false;
+  };
+  auto o = std::make_shared<Opts>();
+  cmd->add_option("FILE", o->file, "strobe file")->required();
+  cmd->add_flag("--strict", o->strict, "exit 1 also when the file is intact but the run lost data");
+  cmd->callback([o, &status] {
     std::unique_ptr<serialize::Reader> reader;
     try {
-      reader = std::make_unique<serialize::Reader>(*file);
+      reader = std::make_unique<serialize::Reader>(o->file);
     } catch (const serialize::ReadError& e) {
       throw ToolError(kExitUnreadable, e.what());
     }
     serialize::BatchView batch;
+    LossSummary loss;
     std::uint64_t batches = 0, traces = 0, spans = 0;
     while (reader->next(batch)) {
       ++batches;
       traces += batch.trace_count();
-      for (std::size_t i = 0; i < batch.trace_count(); ++i) spans += batch.trace(i).span_count();
+      for (std::size_t i = 0; i < batch.trace_count(); ++i) {
+        spans += batch.trace(i).span_count();
+        loss.add(batch.trace(i));
+      }
     }
+    loss.add_file_totals(*reader);
     if (reader->error()) {
       std::fprintf(stderr, "strobe: %s\n", reader->error()->what());
       status = kExitNo;
       return;
     }
-    std::printf("%s: ok (%llu batches, %llu traces, %llu spans, ended cleanly)\n", file->c_str(),
-                static_cast<unsigned long long>(batches), static_cast<unsigned long long>(traces),
-                static_cast<unsigned long long>(spans));
+    const std::string counts = std::to_string(batches) + " batches, " + std::to_string(traces) + " traces, " +
+                               std::to_string(spans) + " spans";
+    if (!loss.lost_data()) {
+      std::printf("%s: ok (%s, ended cleanly)\n", o->file.c_str(), counts.c_str());
+      return;
+    }
+    std::printf("%s: file intact (%s, every frame verified, end frame present); the run lost data: %s\n",
+                o->file.c_str(), counts.c_str(), loss.describe().c_str());
+    if (o->strict) status = kExitNo;
   });
 }
 

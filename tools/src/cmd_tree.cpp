@@ -7,20 +7,29 @@
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "loss.hpp"
 
 namespace strobe::tool {
 namespace {
 
+// Deeper than this, a line says its depth as a number instead of indenting further, so
+// a line's length does not grow with the depth of the tree.
+constexpr int kMaxIndent = 64;
+
 std::string span_line(const AssembledTrace& t, const SpanData& s) {
   std::string out = std::string(to_string(s.kind));
   if (s.kind == Kind::custom && !s.kind_name.empty()) out += ":" + s.kind_name;
-  out += " " + s.name + "  " + format_duration(s.duration_ns());
+  out += " " + s.name + "  " + format_duration(span_duration(s.start_ns, s.end_ns));
   if (s.status == Status::failed) {
     out += "  FAILED";
     if (!s.error_message.empty()) out += ": " + s.error_message;
-  } else if (s.status == Status::incomplete) {
+  } else if (s.status == Status::incomplete && !is_continued(s.flags)) {
     out += "  INCOMPLETE";
   }
+  if (is_placeholder(s.flags)) out += "  [placeholder: begin lost]";
+  if (has_lost_records(s.flags)) out += "  [lost records]";
+  if (is_orphan(s.flags)) out += "  [orphan]";
+  if (is_continued(s.flags)) out += "  [continued]";
   if (!s.model.empty()) out += "  model=" + s.model;
   if (s.has_tokens) {
     out += "  tokens=" + std::to_string(s.tokens.input) + "/" + std::to_string(s.tokens.output);
@@ -30,7 +39,7 @@ std::string span_line(const AssembledTrace& t, const SpanData& s) {
     const ParallelGroup& g = t.groups[static_cast<std::size_t>(s.group)];
     if (g.members.front() == s.span_id)
       out += "  [parallel group " + std::to_string(g.id) + ": " + std::to_string(g.members.size()) +
-             " spans, peak " + std::to_string(g.peak_concurrency) + ", " + format_duration(g.end_ns - g.start_ns) + "]";
+             " spans, peak " + std::to_string(g.peak_concurrency) + ", " + format_duration(sat_sub(g.end_ns, g.start_ns)) + "]";
   }
   if (s.segment_of != 0) {
     out += "  [segment " + std::to_string(s.segment_index);
@@ -66,6 +75,9 @@ std::string span_line(const AssembledTrace& t, const SpanData& s) {
 
 }  // namespace
 
+// Prints one trace as an indented tree. Iterative, so any depth is fine; past
+// kMaxIndent levels a line starts with "[depth N]" instead of more indentation. Every
+// span is printed once, even where hostile ids make a cycle.
 void print_tree(std::FILE* out, const AssembledTrace& t, int max_depth, std::size_t max_children) {
   std::fprintf(out, "trace %s  %s  %zu spans", t.trace_id.to_hex().c_str(), t.root_name.c_str(), t.spans.size());
   if (!t.groups.empty()) std::fprintf(out, ", %zu parallel groups", t.groups.size());
@@ -86,36 +98,105 @@ void print_tree(std::FILE* out, const AssembledTrace& t, int max_depth, std::siz
       roots.push_back(i);
     }
   }
-  auto walk = [&](auto&& self, std::size_t i, const std::string& prefix, bool last, int depth) -> void {
-    const SpanData& s = t.spans[i];
-    const char* branch = depth == 0 ? "" : (last ? "└─ " : "├─ ");
-    const char* par = s.group >= 0 ? "‖ " : "";
-    std::fprintf(out, "%s%s%s%s\n", prefix.c_str(), branch, par, span_line(t, s).c_str());
-    auto it = kids.find(s.span_id);
-    if (it == kids.end()) return;
-    if (max_depth >= 0 && depth >= max_depth) {
-      std::fprintf(out, "%s%s… %zu children not shown (--depth)\n", prefix.c_str(), depth == 0 ? "" : (last ? "   " : "│  "),
-                   it->second.size());
-      return;
-    }
-    const std::string next = prefix + (depth == 0 ? "" : (last ? "   " : "│  "));
-    const std::size_t n = it->second.size();
-    // Long runs of children: the first ones and the last one, with a count between.
-    const bool cut = max_children > 0 && n > max_children + 1;
-    for (std::size_t k = 0; k < n; ++k) {
-      if (cut && k == max_children) {
-        std::fprintf(out, "%s├─ … %zu more\n", next.c_str(), n - max_children - 1);
-        k = n - 1;
-      }
-      self(self, it->second[k], next, k + 1 == n, depth + 1);
+
+  // The prefix of the current level's lines ("│  " and "   " per level), up to kMaxIndent.
+  std::string prefix;
+  auto lead = [&](int depth) {
+    if (depth <= kMaxIndent) {
+      std::fputs(prefix.c_str(), out);
+    } else {
+      std::fprintf(out, "[depth %d] ", depth);
     }
   };
-  for (std::size_t r : roots) walk(walk, r, "", true, 0);
+  struct Level {
+    const std::vector<std::size_t>* kids;
+    std::size_t next;        // the next child to print
+    std::size_t prefix_len;  // the prefix's length before this level extended it
+    int depth;               // of the children
+  };
+  std::vector<Level> stack;
+  std::vector<bool> printed(t.spans.size(), false);
+
+  // Spans no root reaches (their parent ids form a cycle) are shown as roots of their own:
+  // one for each group that a walk from it reaches.
+  {
+    std::vector<bool> reached(t.spans.size(), false);
+    std::vector<std::size_t> todo;
+    auto reach = [&](std::size_t from) {
+      reached[from] = true;
+      todo.push_back(from);
+      while (!todo.empty()) {
+        const std::size_t i = todo.back();
+        todo.pop_back();
+        auto it = kids.find(t.spans[i].span_id);
+        if (it == kids.end()) continue;
+        for (std::size_t k : it->second)
+          if (!reached[k]) {
+            reached[k] = true;
+            todo.push_back(k);
+          }
+      }
+    };
+    for (std::size_t r : roots) reach(r);
+    for (std::size_t i = 0; i < t.spans.size(); ++i)
+      if (!reached[i]) {
+        roots.push_back(i);
+        reach(i);
+      }
+  }
+
+  // Prints span i at `depth` and, when it has children to show, opens their level.
+  auto visit = [&](std::size_t i, int depth, bool last) {
+    printed[i] = true;
+    const SpanData& s = t.spans[i];
+    lead(depth);
+    std::fprintf(out, "%s%s%s\n", depth == 0 ? "" : (last ? "└─ " : "├─ "), s.group >= 0 ? "‖ " : "",
+                 span_line(t, s).c_str());
+    auto it = kids.find(s.span_id);
+    if (it == kids.end()) return;
+    const std::size_t prefix_len = prefix.size();
+    if (depth + 1 <= kMaxIndent) prefix += depth == 0 ? "" : (last ? "   " : "│  ");
+    if (max_depth >= 0 && depth >= max_depth) {
+      lead(depth + 1);
+      std::fprintf(out, "… %zu children not shown (--depth)\n", it->second.size());
+      prefix.resize(prefix_len);
+      return;
+    }
+    stack.push_back(Level{&it->second, 0, prefix_len, depth + 1});
+  };
+
+  auto walk = [&](std::size_t root) {
+    visit(root, 0, true);
+    while (!stack.empty()) {
+      Level& level = stack.back();
+      const std::vector<std::size_t>& list = *level.kids;
+      const std::size_t n = list.size();
+      if (level.next >= n) {
+        prefix.resize(level.prefix_len);
+        stack.pop_back();
+        continue;
+      }
+      std::size_t k = level.next;
+      // Long runs of children: the first ones and the last one, with a count between.
+      if (max_children > 0 && n > max_children + 1 && k == max_children) {
+        lead(level.depth);
+        std::fprintf(out, "├─ … %zu more\n", n - max_children - 1);
+        k = n - 1;
+      }
+      level.next = k + 1;
+      const int depth = level.depth;  // `level` may not survive visit()
+      if (!printed[list[k]]) visit(list[k], depth, k + 1 == n);
+    }
+  };
+  for (std::size_t r : roots)
+    if (!printed[r]) walk(r);
 }
 
 void add_tree(CLI::App& app, int& status) {
   auto* cmd = app.add_subcommand("tree", "An indented tree per trace: kinds, durations, status, model, tokens, "
-                                         "parallel groups (‖) and suspended/resumed segments");
+                                         "parallel groups (‖) and suspended/resumed segments; when the run lost data, "
+                                         "a warning first and the spans marked ([lost records], [placeholder: begin "
+                                         "lost], [orphan]); [continued]: continued in a later part");
   struct Opts {
     std::string file, trace, root;
     int depth = -1;
@@ -129,12 +210,21 @@ void add_tree(CLI::App& app, int& status) {
   cmd->add_option("--depth", o->depth, "show at most N levels below each root")->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-children", o->max_children, "show at most N children per span (then a count and the last)");
   cmd->callback([o, &status] {
-    std::size_t shown = 0;
+    // What the run lost goes first (with the first tree shown), so a reader sees it before
+    // the trees: one pass reads the counts, the next prints.
+    const LossSummary loss = scan_loss(o->file);
     bool first = true;
+    std::size_t shown = 0;
     status = for_each_trace(o->file, [&](const serialize::TraceView& tv) {
       if (!o->trace.empty() && tv.trace_id().to_hex().rfind(o->trace, 0) != 0) return;
       if (!o->root.empty() && tv.root_name() != o->root) return;
       if (o->limit != 0 && shown >= o->limit) return;
+      if (first && loss.lost_data()) {
+        std::printf("warning: the run lost data: %s\n", loss.describe().c_str());
+        if (const std::string where = loss.most_affected(); !where.empty())
+          std::printf("  most affected: %s\n", where.c_str());
+        first = false;
+      }
       if (!first) std::fputc('\n', stdout);
       first = false;
       print_tree(stdout, tv.materialize(), o->depth, o->max_children);

@@ -1,11 +1,14 @@
 #pragma once
 // Bounded-memory duration distributions for stats: exact while small, then a log-linear
 // histogram (64 sub-buckets per power of two: quantiles within 1.6% of the true value).
+// Negative durations count as 0; the sum is exact (128 bits), so no file can overflow it.
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
+
+#include "common.hpp"
 
 namespace strobe::tool {
 
@@ -16,7 +19,7 @@ class Distribution {
   void add(std::int64_t v) {
     if (v < 0) v = 0;
     ++count_;
-    sum_ += static_cast<double>(v);
+    sum_.add(v);
     max_ = std::max(max_, v);
     min_ = count_ == 1 ? v : std::min(min_, v);
     if (exact_.size() < kExactLimit && !histogram_used_) {
@@ -33,8 +36,11 @@ class Distribution {
   }
 
   [[nodiscard]] std::uint64_t count() const noexcept { return count_; }
-  [[nodiscard]] double sum() const noexcept { return sum_; }
-  [[nodiscard]] double mean() const noexcept { return count_ ? sum_ / double(count_) : 0; }
+  [[nodiscard]] const Total& sum() const noexcept { return sum_; }
+  // Exact (rounded down): each value fits int64, so their mean does.
+  [[nodiscard]] std::int64_t mean() const noexcept {
+    return count_ ? static_cast<std::int64_t>(sum_.exact() / static_cast<__int128>(count_)) : 0;
+  }
   [[nodiscard]] std::int64_t max() const noexcept { return max_; }
   [[nodiscard]] std::int64_t min() const noexcept { return min_; }
 
@@ -77,7 +83,7 @@ class Distribution {
   }
 
   std::uint64_t count_ = 0;
-  double sum_ = 0;
+  Total sum_;
   std::int64_t max_ = 0, min_ = 0;
   std::vector<std::int64_t> exact_;
   bool sorted_ = false;

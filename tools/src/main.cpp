@@ -11,7 +11,12 @@ int main(int argc, char** argv) {
   using namespace strobe::tool;
   CLI::App app{
       "strobe: read, compare and export strobe trace files.\n\n"
-      "Exit status: 0 ok; 1 diff found a significant slowdown / validate found damage;\n"
+      "A file can be intact (every frame verified, end frame present) and still record a run\n"
+      "that lost data (spans or records dropped, spans that lost records, placeholders for\n"
+      "spans whose begin was lost, orphans): info, validate, tree, stats, diff and html say so,\n"
+      "apart from damage.\n\n"
+      "Exit status: 0 ok; 1 diff found a significant slowdown / validate found damage\n"
+      "(validate --strict: also when the run lost data);\n"
       "2 bad arguments; 3 unreadable file (missing, not a strobe file, newer format, bad header);\n"
       "4 damaged file (output covers what precedes the damage); 5 cannot write output / push failed.",
       "strobe"};

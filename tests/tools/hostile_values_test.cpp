@@ -1,0 +1,233 @@
+// Files that verify clean but hold extreme values: a 100,000-deep trace, parent ids that
+// form a cycle, token counts near INT64_MAX (and negative ones), durations of INT64_MAX
+// and INT64_MIN, times at both ends of int64. Every command gives a defined answer
+// (sums saturate, differences are exact or saturate), exits 0 and stays small.
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "run_tool.hpp"
+#include "trace_file.hpp"
+
+namespace {
+
+using strobe::AssembledTrace;
+using strobe::SpanData;
+using strobe::test::make_span;
+using strobe::test::make_trace;
+using strobe::test::run_tool;
+using strobe::test::split_lines;
+
+constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+constexpr std::int64_t kT0 = 1'767'225'601'000'000'000;
+
+rapidjson::Document parse(const std::string& text) {
+  rapidjson::Document d;
+  d.Parse(text.c_str(), text.size());
+  EXPECT_FALSE(d.HasParseError()) << text.substr(0, 2000);
+  return d;
+}
+
+class Hostile : public ::testing::Test {
+ protected:
+  strobe::test::TempDir dir_;
+};
+
+TEST_F(Hostile, TreeOfAHundredThousandDeepTraceNeitherCrashesNorGrowsWithDepth) {
+  constexpr int kDepth = 100'000;
+  std::vector<SpanData> spans;
+  spans.reserve(kDepth);
+  for (int i = 0; i < kDepth; ++i)
+    spans.push_back(make_span(static_cast<std::uint64_t>(i + 1), static_cast<std::uint64_t>(i), "s",
+                              kT0 + i, kT0 + 2 * kDepth - i));
+  spans[0].flags = strobe::kSpanTraceRoot;
+  const std::string path = dir_ / "deep.strobe";
+  strobe::test::write_strobe(path, {make_trace(1, 2, "s", std::move(spans))});
+
+  const strobe::test::Run r = run_tool({"tree", path}, 120);
+  ASSERT_EQ(r.signal, 0) << r.describe();
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  // One line per span, none longer than the indentation cap allows (64 levels of 5 bytes).
+  EXPECT_LT(r.out.size(), std::size_t{6} << 20) << "bytes of output for " << kDepth << " spans";
+  const auto lines = split_lines(r.out);
+  ASSERT_EQ(lines.size(), 1u + kDepth);
+  std::size_t longest = 0;
+  for (const std::string& l : lines) longest = std::max(longest, l.size());
+  EXPECT_LT(longest, 400u);
+  // Line k + 1 shows depth k: indented 3 spaces a level up to depth 64, then numbered.
+  EXPECT_EQ(lines[65], std::string(3 * 63, ' ') + "└─ step s  199.9 us") << lines[65];
+  EXPECT_EQ(lines[66], "[depth 65] └─ step s  199.9 us") << lines[66];
+  EXPECT_EQ(lines.back(), "[depth 99999] └─ step s  2 ns") << lines.back();
+
+  // Cut by --depth, the deep trace prints its first levels and a count.
+  const strobe::test::Run cut = run_tool({"tree", "--depth", "2", path});
+  ASSERT_EQ(cut.exit_status, 0) << cut.describe();
+  EXPECT_EQ(split_lines(cut.out).size(), 1u + 3u + 1u) << cut.out;
+  EXPECT_NE(cut.out.find("      … 1 children not shown (--depth)\n"), std::string::npos) << cut.out;
+}
+
+TEST_F(Hostile, TreeShowsEverySpanOnceWhenParentIdsFormACycle) {
+  // "b" has the root's id, so the root's children are also b's: root → a → b → a ...
+  // and c ↔ d name each other, unreached from any root.
+  std::vector<SpanData> spans{make_span(1, 0, "root", kT0, kT0 + 10), make_span(2, 1, "a", kT0 + 1, kT0 + 9),
+                              make_span(1, 2, "b", kT0 + 2, kT0 + 8), make_span(3, 4, "c", kT0 + 3, kT0 + 7),
+                              make_span(4, 3, "d", kT0 + 4, kT0 + 6)};
+  const std::string path = dir_ / "cycle.strobe";
+  strobe::test::write_strobe(path, {make_trace(1, 2, "root", std::move(spans))});
+  const strobe::test::Run r = run_tool({"tree", path}, 30);
+  ASSERT_EQ(r.signal, 0) << r.describe();
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  const auto lines = split_lines(r.out);
+  ASSERT_EQ(lines.size(), 1u + 5u) << r.out;
+  for (const char* name : {"step root ", "step a ", "step b ", "step c ", "step d "}) {
+    std::size_t n = 0;
+    for (const std::string& l : lines) n += l.find(name) != std::string::npos;
+    EXPECT_EQ(n, 1u) << name << " in:\n" << r.out;
+  }
+}
+
+TEST_F(Hostile, StatsTokenSumsSaturateAndNegativeCountsReadAsZero) {
+  std::vector<SpanData> spans;
+  for (int i = 0; i < 3; ++i) {
+    SpanData s = make_span(static_cast<std::uint64_t>(i + 1), 0, "generate", kT0 + i * 10, kT0 + i * 10 + 5, strobe::Kind::llm);
+    s.has_tokens = true;
+    s.tokens = strobe::TokenUsage{kMax - 1, kMax / 2 + 1, i == 0 ? -5 : 7};
+    spans.push_back(s);
+  }
+  const std::string path = dir_ / "tokens.strobe";
+  strobe::test::write_strobe(path, {make_trace(1, 2, "generate", std::move(spans))});
+  ASSERT_EQ(run_tool({"validate", path}).exit_status, 0);
+
+  strobe::test::Run r = run_tool({"stats", "--json", path});
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  const rapidjson::Document d = parse(r.out);
+  ASSERT_TRUE(d.IsObject() && d["groups"].IsArray() && d["groups"].Size() == 1u) << r.out;
+  const auto& g = d["groups"][0];
+  EXPECT_EQ(g["input_tokens"].GetInt64(), kMax);
+  EXPECT_EQ(g["output_tokens"].GetInt64(), kMax);
+  EXPECT_EQ(g["cached_input_tokens"].GetInt64(), 14) << "-5 counts as 0";
+  EXPECT_TRUE(g.HasMember("saturated") && g["saturated"].GetBool()) << r.out;
+  EXPECT_EQ(d["negative_token_values"].GetUint64(), 1u);
+
+  r = run_tool({"stats", path});
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  EXPECT_NE(r.out.find(">9223372036854775807/>9223372036854775807/14"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("note: 1 negative token counts were read as 0\n"), std::string::npos) << r.out;
+}
+
+TEST_F(Hostile, DurationSumsAndExtremeDurationsStayDefinedInStatsTreeAndDiff) {
+  // Two spans of the largest duration, one from the smallest time to the largest (its
+  // true length does not fit int64), and one whose end is INT64_MIN after a start of 0.
+  std::vector<SpanData> spans{make_span(1, 0, "huge", 0, kMax), make_span(2, 0, "huge", kMin, kMax),
+                              make_span(3, 0, "backwards", 0, kMin)};
+  const std::string path = dir_ / "durations.strobe";
+  strobe::test::write_strobe(path, {make_trace(1, 2, "huge", std::move(spans))});
+  ASSERT_EQ(run_tool({"validate", path}).exit_status, 0);
+
+  strobe::test::Run r = run_tool({"stats", "--json", path});
+  ASSERT_EQ(r.signal, 0) << r.describe();
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  const rapidjson::Document d = parse(r.out);
+  ASSERT_TRUE(d.IsObject() && d["groups"].IsArray() && d["groups"].Size() == 2u) << r.out;
+  const auto& huge = d["groups"][0];
+  EXPECT_STREQ(huge["name"].GetString(), "huge");
+  EXPECT_EQ(huge["count"].GetUint64(), 2u);
+  EXPECT_EQ(huge["total_ns"].GetInt64(), kMax);
+  EXPECT_EQ(huge["mean_ns"].GetInt64(), kMax);
+  EXPECT_EQ(huge["max_ns"].GetInt64(), kMax);
+  EXPECT_TRUE(huge["saturated"].GetBool());
+  EXPECT_EQ(d["groups"][1]["total_ns"].GetInt64(), 0) << "a negative duration counts as 0";
+
+  r = run_tool({"stats", path});
+  ASSERT_EQ(r.signal, 0) << r.describe();
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  EXPECT_NE(r.out.find(">9223372036.855 s"), std::string::npos) << r.out;
+
+  r = run_tool({"tree", path});
+  ASSERT_EQ(r.signal, 0) << r.describe();
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  EXPECT_NE(r.out.find("step huge  9223372036.855 s\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("step backwards  -9223372036.855 s\n"), std::string::npos) << r.out;
+
+  r = run_tool({"diff", "--min-samples", "1", path, path});
+  ASSERT_EQ(r.signal, 0) << r.describe();
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  EXPECT_NE(r.out.find("9223372036.855 s"), std::string::npos) << r.out;
+}
+
+TEST_F(Hostile, InfoTimeRangeOfTimesAtBothEndsSaturates) {
+  std::vector<SpanData> spans{make_span(1, 0, "first", kMin + 1, kMin + 2), make_span(2, 0, "last", kMax - 2, kMax - 1)};
+  const std::string path = dir_ / "range.strobe";
+  strobe::test::write_strobe(path, {make_trace(1, 2, "first", std::move(spans))});
+  const strobe::test::Run r = run_tool({"info", path});
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  const auto lines = split_lines(r.out);
+  std::string range;
+  for (const std::string& l : lines)
+    if (l.rfind("time range  ", 0) == 0) range = l;
+  EXPECT_NE(range.find(" (9223372036.855 s)"), std::string::npos) << r.out;
+}
+
+// A root from near the smallest time to the largest with a child near the largest: the
+// page's time offsets and durations do not fit int64 and come out exact, as decimal text.
+TEST_F(Hostile, HtmlAndExportsGiveExactTimesAtBothEnds) {
+  std::vector<SpanData> spans{make_span(1, 0, "root", kMin + 10, kMax, strobe::Kind::agent),
+                              make_span(2, 1, "late", kMax - 10, kMax - 5)};
+  spans[1].events = {strobe::SpanEvent{"tick", kMin + 20, {}}};
+  const std::string path = dir_ / "ends.strobe";
+  strobe::test::write_strobe(path, {make_trace(1, 2, "root", std::move(spans))}, 0);
+
+  const std::string html = dir_ / "ends.html";
+  strobe::test::Run r = run_tool({"html", path, "-o", html});
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  const std::string page = strobe::test::read_text(html);
+  const std::string open = "<script id=\"strobe-data\" type=\"application/json\">";
+  const std::size_t at = page.find(open);
+  ASSERT_NE(at, std::string::npos);
+  const std::size_t from = at + open.size();
+  const rapidjson::Document d = parse(page.substr(from, page.find("</script>", from) - from));
+  ASSERT_TRUE(d.IsObject() && d["traces"].IsArray() && d["traces"].Size() == 1u);
+  const auto& t = d["traces"][0];
+  EXPECT_STREQ(t["b"].GetString(), std::to_string(kMin + 10).c_str());
+  EXPECT_EQ(t["s"][0].GetInt64(), 0);
+  ASSERT_TRUE(t["s"][1].IsString()) << "beyond 2^53: a string";
+  EXPECT_STREQ(t["s"][1].GetString(), "18446744073709551595");  // (2^63 - 11) - (-2^63 + 10)
+  ASSERT_TRUE(t["d"][0].IsString());
+  EXPECT_STREQ(t["d"][0].GetString(), "18446744073709551605");  // (2^63 - 1) - (-2^63 + 10)
+  EXPECT_EQ(t["d"][1].GetInt64(), 5);
+  // The event at the smallest time, relative to a start near the largest.
+  ASSERT_TRUE(t["x"].IsArray() && t["x"].Size() == 1u);
+  EXPECT_STREQ(t["x"][0][1]["e"][0][1].GetString(), "-18446744073709551585");
+
+  r = run_tool({"export", "--format", "jsonl", path});
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  const auto lines = split_lines(r.out);
+  ASSERT_EQ(lines.size(), 4u);
+  for (const std::string& l : lines) {
+    const rapidjson::Document e = parse(l);
+    if (std::string(e["event"].GetString()) != "completed") continue;
+    const std::int64_t want = std::string(e["content"].GetString()) == "root completed" ? kMax : 5;
+    EXPECT_EQ(e["duration_ns"].GetInt64(), want) << l;
+  }
+
+  r = run_tool({"export", "--format", "chrome", path});
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  const rapidjson::Document c = parse(r.out);
+  std::size_t spans_seen = 0;
+  for (const auto& ev : c["traceEvents"].GetArray()) {
+    if (std::string(ev["ph"].GetString()) != "X") continue;
+    ++spans_seen;
+    EXPECT_GE(ev["ts"].GetDouble(), 0.0) << "times count from the first span's start";
+    EXPECT_GT(ev["dur"].GetDouble(), 0.0);
+  }
+  EXPECT_EQ(spans_seen, 2u);
+}
+
+}  // namespace
