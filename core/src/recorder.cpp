@@ -89,6 +89,7 @@ class RecorderCore {
       }
     }
     s.misuse = g_misuse.load(std::memory_order_relaxed) - misuse_base_;
+    s.ring_bytes = globals().registry.ring_bytes();
     s.names_overflowed = g_names_overflowed.load(std::memory_order_relaxed) - names_base_;
     s.drainer_cpu_ns = thread_cpu_ns(drainer_clock_);
     s.sink_cpu_ns = thread_cpu_ns(sink_clock_);
@@ -269,7 +270,9 @@ class RecorderCore {
         e->extra.spans_dropped.store(0, std::memory_order_relaxed);
         e->extra.base_records = e->extra.base_spans = 0;
         ++totals_.rings_retired;
-        globals().registry.recycle(e);
+        // Spare rings for threads to come: as many as are registered now, plus two, so
+        // the pool follows the peak of threads recording at once and shrinks after churn.
+        globals().registry.recycle(e, globals().registry.registered_count() + 2);
       }
     }
     assembler_.add_drops(drops_delta());
@@ -540,6 +543,7 @@ Recorder::~Recorder() {
     g.active = false;
   }
   core_->stop();
+  g.registry.release_spare();  // the free pool's rings; rings of running threads stay theirs
 }
 
 void Recorder::flush() { core_->flush(); }

@@ -110,6 +110,9 @@ struct Stats {
   std::uint64_t traces_emitted = 0;   // assembled traces (or partial segments) handed over
   std::uint64_t rings_live = 0;       // rings owned by running threads
   std::uint64_t rings_retired = 0;    // rings of exited threads drained and recycled so far
+  // Ring memory held by the process: running threads' rings and the spare ones (at most
+  // as many as are in use, plus two; all spare ones are freed when the Recorder ends).
+  std::uint64_t ring_bytes = 0;
   std::uint64_t misuse = 0;           // calls with a defined no-op result (double end, ...)
   std::uint64_t orphan_records = 0;   // records for spans never begun (e.g. begun before start)
   std::uint64_t sink_errors = 0;      // exceptions thrown by sinks, caught by the recorder

@@ -3,6 +3,7 @@
 //
 //   thread's first record ──acquire()──> Entry (from the free pool, else new) ──registered
 //   thread exit ──retire()──> drainer drains it to the last record ──recycle()──> free pool
+//                                               (or, past max_spare free rings, freed)
 //
 // Entries are never freed while registered, so the consumer can hold plain pointers for
 // the length of a drain pass. An Entry's slot number and cookie survive recycling: the
@@ -15,9 +16,11 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <climits>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "strobe/ringbuf/spsc_ring.hpp"
@@ -51,6 +54,21 @@ class RingRegistry {
     for (Entry* r : registered_) delete r;
   }
 
+  // Bytes of ring memory held: registered entries and the free pool's.
+  [[nodiscard]] std::size_t ring_bytes() const noexcept { return bytes_.load(std::memory_order_relaxed); }
+  // Free rings kept for reuse.
+  [[nodiscard]] std::size_t spare_count() const noexcept { return spare_.load(std::memory_order_relaxed); }
+
+  // Any thread. Frees every ring in the free pool (their slots and cookies are kept for
+  // later entries). Registered entries are never freed: their threads may still write.
+  void release_spare() {
+    Entry* e = nullptr;
+    while (free_.try_dequeue(e)) {
+      spare_.fetch_sub(1, std::memory_order_relaxed);
+      forget(e);
+    }
+  }
+
   // Any thread (a thread's first record). Takes an entry of the given capacity from the
   // free pool, or builds one (allocates and pre-faults), and registers it. An entry of
   // another capacity taken from the pool is replaced, keeping its slot and cookie.
@@ -58,19 +76,23 @@ class RingRegistry {
   Entry* acquire(std::size_t capacity, std::uint64_t owner_thread) {
     Entry* e = nullptr;
     if (free_.try_dequeue(e)) {
+      spare_.fetch_sub(1, std::memory_order_relaxed);
       if (e->ring.capacity() != capacity) {
-        auto* replacement = new Entry(capacity, e->slot);
+        auto* replacement = make(capacity, e->slot);
         replacement->cookie = e->cookie;
-        delete e;
+        destroy(e);
         e = replacement;
       }
+    } else if (std::pair<std::uint32_t, std::uint64_t> kept; take_free_slot(kept)) {
+      e = make(capacity, kept.first);
+      e->cookie = kept.second;
     } else {
       const std::uint32_t slot = next_slot_.fetch_add(1, std::memory_order_relaxed);
       if (slot >= kMaxSlots) {
         next_slot_.fetch_sub(1, std::memory_order_relaxed);
         throw std::length_error("strobe: too many concurrent recording threads");
       }
-      e = new Entry(capacity, slot);
+      e = make(capacity, slot);
     }
     e->retired.store(false, std::memory_order_relaxed);
     e->owner_thread.store(owner_thread, std::memory_order_relaxed);
@@ -94,14 +116,20 @@ class RingRegistry {
   }
 
   // Consumer, for a retired entry it has drained empty: unregisters it and returns it to
-  // the free pool. The caller must not touch it afterwards.
-  void recycle(Entry* e) {
+  // the free pool, or frees its ring when the pool already holds max_spare (keeping its
+  // slot and cookie). The caller must not touch it afterwards.
+  void recycle(Entry* e, std::size_t max_spare = SIZE_MAX) {
     {
       std::lock_guard lock(mutex_);
       auto it = std::find(registered_.begin(), registered_.end(), e);
       if (it == registered_.end()) return;
       registered_.erase(it);
     }
+    if (spare_.load(std::memory_order_relaxed) >= max_spare) {
+      forget(e);
+      return;
+    }
+    spare_.fetch_add(1, std::memory_order_relaxed);
     free_.enqueue(e);
   }
 
@@ -112,9 +140,37 @@ class RingRegistry {
   }
 
  private:
+  Entry* make(std::size_t capacity, std::uint32_t slot) {
+    auto* e = new Entry(capacity, slot);
+    bytes_.fetch_add(capacity * sizeof(T), std::memory_order_relaxed);
+    return e;
+  }
+  void destroy(Entry* e) noexcept {
+    bytes_.fetch_sub(e->ring.capacity() * sizeof(T), std::memory_order_relaxed);
+    delete e;
+  }
+  // Frees an unregistered entry, keeping its slot and cookie for a later one.
+  void forget(Entry* e) {
+    {
+      std::lock_guard lock(mutex_);
+      free_slots_.emplace_back(e->slot, e->cookie);
+    }
+    destroy(e);
+  }
+  bool take_free_slot(std::pair<std::uint32_t, std::uint64_t>& out) {
+    std::lock_guard lock(mutex_);
+    if (free_slots_.empty()) return false;
+    out = free_slots_.back();
+    free_slots_.pop_back();
+    return true;
+  }
+
   mutable std::mutex mutex_;
   std::vector<Entry*> registered_;
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> free_slots_;  // slots whose ring was freed
   moodycamel::ConcurrentQueue<Entry*> free_;
+  std::atomic<std::size_t> spare_{0};
+  std::atomic<std::size_t> bytes_{0};
   std::atomic<std::uint32_t> next_slot_{0};
 };
 
