@@ -423,7 +423,8 @@ TEST(Html, ALossyRunGetsABannerAndItsDamagedSpansAreMarked) {
   const std::string page = read_text(html);
   EXPECT_NE(page.find(R"x("loss":{"lost_data":true,"summary":"3 spans dropped (37.50% of the run's spans), )x"
                       R"x(8 records dropped, 1 span lost records, 1 placeholder (begin lost)","spans_dropped":3,)x"
-                      R"x("sink_spans_dropped":0,"records_dropped":8,"spans_lost_records":1,"placeholders":1,)x"),
+                      R"x("sink_spans_dropped":0,"records_dropped":8,"spans_lost_records":1,"placeholders":1,"orphans":0,)x"
+                      R"x("names_lost":0,"unwritten_batches":0,)x"),
             std::string::npos);
   std::printf("[ page       ] %s\n", html.string().c_str());
 

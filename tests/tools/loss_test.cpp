@@ -3,10 +3,15 @@
 // continued in a later part. `tree` warns first and marks those spans; `stats` warns
 // (--json: a "loss" object); `diff` warns and calls a comparison doubtful past 1% of the
 // spans dropped; `info` and `validate` tell an intact file from a run that lost data, and
-// `validate --strict` fails on loss. A run that lost nothing gets none of it.
+// `validate --strict` fails on loss. Spans the sinks dropped and batches the writer could
+// not write are loss too. A run that lost nothing gets none of it.
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -281,6 +286,89 @@ TEST_F(Loss, SpansTheSinksFellBehindOnAreLoss) {
   EXPECT_NEAR(d["loss"]["dropped_span_fraction"].GetDouble(), 0.4, 1e-12);
   r = run_tool({"diff", clean_, path});
   EXPECT_NE(r.out.find("warning: the comparison is doubtful: NEW dropped 40.00% of its spans"), std::string::npos) << r.out;
+}
+
+// A span whose name did not fit the intern table reads "<too many names>": loss, marked.
+TEST_F(Loss, ANameTheInternTableCouldNotHoldIsLoss) {
+  std::vector<AssembledTrace> run = clean_run(1);
+  run[0].spans[1].name = "<too many names>";
+  run[0].spans[1].flags = strobe::kSpanNameOverflow;
+  const std::string path = dir_ / "names.strobe";
+  strobe::test::write_strobe(path, run);
+  const strobe::test::Run r = run_tool({"tree", path});
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  EXPECT_EQ(r.out.rfind("warning: the run lost data: 1 span with a name the intern table could not hold\n"
+                        "  most affected: job 000000000000dddd0000000000000001 (1 name lost)\n",
+                        0),
+            0u)
+      << r.out;
+  EXPECT_NE(r.out.find("step <too many names>  2.00 ms  [name lost: intern table full]\n"), std::string::npos) << r.out;
+}
+
+// Writes the traces through a FileSink, one batch each, in a child process whose files
+// may not grow past `limit` bytes: a batch that would cross it is not written, and the
+// file says so in its next frames.
+void write_with_size_limit(const std::string& path, const std::vector<AssembledTrace>& traces, rlim_t limit) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::signal(SIGXFSZ, SIG_IGN);  // a write past the limit fails (EFBIG) instead of killing
+    const rlimit rl{limit, limit};
+    ::setrlimit(RLIMIT_FSIZE, &rl);
+    try {
+      strobe::serialize::FileSink sink({.path = path});
+      strobe::RecorderInfo info;
+      info.service_name = "tool-test";
+      info.clock = "steady";
+      sink.open(info);
+      for (const AssembledTrace& t : traces) {
+        sink.consume(t);
+        try {
+          sink.flush();
+        } catch (const std::exception&) {  // the batch that did not fit
+        }
+      }
+      sink.close();
+    } catch (...) {
+      ::_exit(1);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the writer failed";
+}
+
+// What the file's writer could not write (a full disk, here a file size limit) is loss
+// even though the file is intact.
+TEST_F(Loss, BatchesTheWriterFailedToWriteAreLoss) {
+  std::vector<AssembledTrace> run = clean_run(2);
+  SpanData big = make_span(900, 0, "big", kT0, kT0 + kMs);
+  strobe::Attribute blob;
+  blob.key = "blob";
+  blob.value.type = strobe::AttrValue::Type::string;
+  blob.value.s = std::string(20000, 'x');
+  big.attrs = {blob};
+  run.insert(run.begin() + 1, make_trace(0xdddd, 99, "big", {big}));
+  const std::string path = dir_ / "unwritten.strobe";
+  write_with_size_limit(path, run, 4096);
+
+  strobe::test::Run r = run_tool({"validate", path});
+  EXPECT_EQ(r.exit_status, 0) << r.describe();
+  EXPECT_EQ(r.out, path + ": file intact (2 batches, 2 traces, 4 spans, every frame verified, end frame present); "
+                          "the run lost data: 1 span (1 trace) in 1 batch the writer failed to write "
+                          "(20.00% of the run's spans)\n");
+  r = run_tool({"tree", path});
+  EXPECT_EQ(r.out.rfind("warning: the run lost data: 1 span (1 trace) in 1 batch the writer failed to write", 0), 0u)
+      << r.out;
+  r = run_tool({"stats", "--json", path});
+  rapidjson::Document d;
+  d.Parse(r.out.c_str(), r.out.size());
+  ASSERT_FALSE(d.HasParseError()) << r.out;
+  EXPECT_TRUE(d["loss"]["lost_data"].GetBool());
+  EXPECT_EQ(d["loss"]["unwritten_batches"].GetUint64(), 1u);
+  EXPECT_EQ(d["loss"]["unwritten_traces"].GetUint64(), 1u);
+  EXPECT_EQ(d["loss"]["unwritten_spans"].GetUint64(), 1u);
 }
 
 // In a run of many traces, the few that lost most are named, then how many more did.

@@ -29,6 +29,7 @@ std::string span_line(const AssembledTrace& t, const SpanData& s) {
   if (is_placeholder(s.flags)) out += "  [placeholder: begin lost]";
   if (has_lost_records(s.flags)) out += "  [lost records]";
   if (is_orphan(s.flags)) out += "  [orphan]";
+  if (lost_name(s.flags)) out += "  [name lost: intern table full]";
   if (is_continued(s.flags)) out += "  [continued]";
   if (!s.model.empty()) out += "  model=" + s.model;
   if (s.has_tokens) {

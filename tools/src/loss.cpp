@@ -18,7 +18,7 @@ std::string plural(std::uint64_t n, const char* one, const char* many) {
 std::uint64_t LossSummary::Counts::weight() const noexcept {
   return sat_add(sat_add(sat_add(sat_add(spans_dropped, sink_spans_dropped), records_dropped),
                          sat_add(spans_lost_records, placeholders)),
-                 orphans);
+                 sat_add(orphans, names_lost));
 }
 
 void LossSummary::Counts::add(const Counts& o) noexcept {
@@ -28,6 +28,7 @@ void LossSummary::Counts::add(const Counts& o) noexcept {
   spans_lost_records = sat_add(spans_lost_records, o.spans_lost_records);
   placeholders = sat_add(placeholders, o.placeholders);
   orphans = sat_add(orphans, o.orphans);
+  names_lost = sat_add(names_lost, o.names_lost);
 }
 
 void LossSummary::add(const serialize::TraceView& t) {
@@ -40,6 +41,7 @@ void LossSummary::add(const serialize::TraceView& t) {
     if (has_lost_records(f)) ++c.spans_lost_records;
     if (is_placeholder(f)) ++c.placeholders;
     if (is_orphan(f)) ++c.orphans;
+    if (lost_name(f)) ++c.names_lost;
     if (is_continued(f)) {
       ++continued_;
     } else if (s.status() == Status::incomplete) {
@@ -68,15 +70,21 @@ void LossSummary::add(const serialize::TraceView& t) {
   if (top_.size() > kTopTraces) top_.pop_back();
 }
 
-// Run-level loss a file records beyond its traces (what the sink and the recorder count
-// over the whole run: writes that failed, spans a sink that fell behind never received,
-// names the intern table could not hold) joins the per-trace counts here, and only here:
-// lost_data(), describe() and the JSON read the fields it fills. The file format carries
-// no such totals yet, so there is nothing to add.
-void LossSummary::add_file_totals(const serialize::Reader& /*reader*/) {}
+// Run-level loss a file records beyond its traces joins the per-trace counts here, and
+// only here: lost_data(), describe() and the JSON read what it fills. Today that is what
+// the writer failed to write (running totals, so the latest frame read has them all; 0
+// in files before format 1.1). The end frame's drop totals are the traces' drops summed,
+// already counted trace by trace (and also there when the end frame is not).
+void LossSummary::add_file_totals(const serialize::Reader& reader) {
+  const serialize::WriteLoss w = reader.write_loss();
+  unwritten_.frames = std::max(unwritten_.frames, w.frames);
+  unwritten_.traces = std::max(unwritten_.traces, w.traces);
+  unwritten_.spans = std::max(unwritten_.spans, w.spans);
+}
 
 double LossSummary::dropped_span_fraction() const noexcept {
-  const double dropped = static_cast<double>(total_.spans_dropped) + static_cast<double>(total_.sink_spans_dropped);
+  const double dropped = static_cast<double>(total_.spans_dropped) + static_cast<double>(total_.sink_spans_dropped) +
+                         static_cast<double>(unwritten_.spans);
   const double all = static_cast<double>(spans_) + dropped;
   return all > 0 ? dropped / all : 0.0;
 }
@@ -98,6 +106,9 @@ std::string LossSummary::describe() const {
   if (c.spans_dropped) parts.push_back(plural(c.spans_dropped, "span dropped", "spans dropped"));
   if (c.sink_spans_dropped)
     parts.push_back(plural(c.sink_spans_dropped, "span", "spans") + " dropped because the sinks fell behind");
+  if (unwritten_.frames)
+    parts.push_back(plural(unwritten_.spans, "span", "spans") + " (" + plural(unwritten_.traces, "trace", "traces") +
+                    ") in " + plural(unwritten_.frames, "batch", "batches") + " the writer failed to write");
   if (!parts.empty()) {
     // The share of the run's spans dropped whole, after the last count of them.
     const double pct = dropped_span_fraction() * 100.0;
@@ -113,6 +124,8 @@ std::string LossSummary::describe() const {
   if (c.spans_lost_records) parts.push_back(plural(c.spans_lost_records, "span lost records", "spans lost records"));
   if (c.placeholders) parts.push_back(plural(c.placeholders, "placeholder (begin lost)", "placeholders (begin lost)"));
   if (c.orphans) parts.push_back(plural(c.orphans, "orphan (parent never arrived)", "orphans (parent never arrived)"));
+  if (c.names_lost)
+    parts.push_back(plural(c.names_lost, "span", "spans") + " with a name the intern table could not hold");
   if (parts.empty()) return "nothing lost";
   std::string out;
   for (std::size_t i = 0; i < parts.size(); ++i) out += (i ? ", " : "") + parts[i];
@@ -147,6 +160,7 @@ std::string describe_trace_loss(const LossSummary::Counts& c) {
   if (c.spans_lost_records) parts.push_back(plural(c.spans_lost_records, "span lost records", "spans lost records"));
   if (c.placeholders) parts.push_back(plural(c.placeholders, "placeholder", "placeholders"));
   if (c.orphans) parts.push_back(plural(c.orphans, "orphan", "orphans"));
+  if (c.names_lost) parts.push_back(plural(c.names_lost, "name", "names") + " lost");
   std::string out;
   for (std::size_t i = 0; i < parts.size(); ++i) out += (i ? ", " : "") + parts[i];
   return out;

@@ -20,6 +20,7 @@ namespace strobe::tool {
 [[nodiscard]] inline bool is_placeholder(std::uint32_t flags) noexcept { return (flags & kSpanPlaceholder) != 0; }
 [[nodiscard]] inline bool is_orphan(std::uint32_t flags) noexcept { return (flags & kSpanOrphan) != 0; }
 [[nodiscard]] inline bool is_continued(std::uint32_t flags) noexcept { return (flags & kSpanContinued) != 0; }
+[[nodiscard]] inline bool lost_name(std::uint32_t flags) noexcept { return (flags & kSpanNameOverflow) != 0; }
 
 class LossSummary {
  public:
@@ -35,8 +36,10 @@ class LossSummary {
     std::uint64_t spans_lost_records = 0;  // in the file, but some of their records were dropped
     std::uint64_t placeholders = 0;        // stand-ins for spans whose begin was lost
     std::uint64_t orphans = 0;             // their parent never arrived
+    std::uint64_t names_lost = 0;          // a name of theirs did not fit the intern table
     [[nodiscard]] bool any() const noexcept {
-      return spans_dropped || sink_spans_dropped || records_dropped || spans_lost_records || placeholders || orphans;
+      return spans_dropped || sink_spans_dropped || records_dropped || spans_lost_records || placeholders || orphans ||
+             names_lost;
     }
     // For ranking: how much of this there is, saturated.
     [[nodiscard]] std::uint64_t weight() const noexcept;
@@ -59,16 +62,19 @@ class LossSummary {
   // Adds the run-level totals a file holds beyond its traces; see loss.cpp.
   void add_file_totals(const serialize::Reader& reader);
 
-  // The run lost data: something was dropped, or a span shows that it lost records.
-  [[nodiscard]] bool lost_data() const noexcept { return total_.any(); }
+  // The run lost data: something was dropped, a span shows that it lost records, or the
+  // writer could not write some of what it was given.
+  [[nodiscard]] bool lost_data() const noexcept { return total_.any() || unwritten_.frames != 0; }
+  // Batches the file's writer failed to write (a full disk), and the traces and spans in them.
+  [[nodiscard]] const serialize::WriteLoss& unwritten() const noexcept { return unwritten_; }
   [[nodiscard]] const Counts& counts() const noexcept { return total_; }
   [[nodiscard]] std::uint64_t spans() const noexcept { return spans_; }    // spans in the file
   [[nodiscard]] std::uint64_t traces() const noexcept { return traces_; }  // traces (parts) in the file
   [[nodiscard]] std::uint64_t incomplete() const noexcept { return incomplete_; }  // not ended, not continued
   [[nodiscard]] std::uint64_t continued_spans() const noexcept { return continued_; }
   [[nodiscard]] std::uint64_t traces_affected() const noexcept { return traces_affected_; }
-  // spans dropped / (spans in the file + spans dropped), counting the spans the sinks
-  // dropped with the recorder's; 0 for an empty run.
+  // spans dropped / (spans in the file + spans dropped), counting as dropped the spans the
+  // sinks dropped and those the writer could not write; 0 for an empty run.
   [[nodiscard]] double dropped_span_fraction() const noexcept;
   // The most affected first.
   [[nodiscard]] const std::vector<TraceLoss>& top_traces() const noexcept { return top_; }
@@ -82,6 +88,7 @@ class LossSummary {
 
  private:
   Counts total_;
+  serialize::WriteLoss unwritten_;
   std::uint64_t spans_ = 0, traces_ = 0, incomplete_ = 0, continued_ = 0, traces_affected_ = 0;
   std::vector<TraceLoss> top_;
   std::map<std::string, RootLoss, std::less<>> roots_;
@@ -108,11 +115,15 @@ void write_loss_json(W& w, const LossSummary& s) {
     key("spans_lost_records"); w.Uint64(c.spans_lost_records);
     key("placeholders"); w.Uint64(c.placeholders);
     key("orphans"); w.Uint64(c.orphans);
+    key("names_lost"); w.Uint64(c.names_lost);
   };
   w.StartObject();
   key("lost_data"); w.Bool(s.lost_data());
   key("summary"); str(s.describe());
   counts(s.counts());
+  key("unwritten_batches"); w.Uint64(s.unwritten().frames);
+  key("unwritten_traces"); w.Uint64(s.unwritten().traces);
+  key("unwritten_spans"); w.Uint64(s.unwritten().spans);
   key("incomplete"); w.Uint64(s.incomplete());
   key("continued"); w.Uint64(s.continued_spans());
   key("spans"); w.Uint64(s.spans());
