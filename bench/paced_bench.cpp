@@ -12,6 +12,7 @@
 //
 // Usage: strobe_paced_bench [--threads N] [--rate SPANS_PER_S_PER_THREAD] [--seconds S]
 //                           [--spans-per-root N] [--warmup S] [--out PATH] [--policy drop|wait]
+//                           [--partial-spans N]   (Config::partial_trace_spans)
 
 #include <pthread.h>
 #include <time.h>
@@ -41,6 +42,7 @@ struct Options {
   double seconds = 10;
   double warmup = 1;
   long spans_per_root = 0;  // 0: one root that never ends
+  long partial_spans = 0;   // Config::partial_trace_spans; 0: the default
   std::string out;
   strobe::OverflowPolicy policy = strobe::OverflowPolicy::drop;
 };
@@ -106,6 +108,8 @@ Options parse(int argc, char** argv) {
       o.warmup = std::atof(argv[++i]);
     } else if (arg("--spans-per-root")) {
       o.spans_per_root = std::atol(argv[++i]);
+    } else if (arg("--partial-spans")) {
+      o.partial_spans = std::atol(argv[++i]);
     } else if (arg("--out")) {
       o.out = argv[++i];
     } else if (arg("--policy")) {
@@ -113,7 +117,7 @@ Options parse(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: %s [--threads N] [--rate SPANS_PER_S] [--seconds S] [--warmup S] "
-                   "[--spans-per-root N] [--out PATH] [--policy drop|wait]\n",
+                   "[--spans-per-root N] [--out PATH] [--policy drop|wait] [--partial-spans N]\n",
                    argv[0]);
       std::exit(2);
     }
@@ -146,6 +150,7 @@ int main(int argc, char** argv) {
     strobe::Config config;  // the defaults, but for the sink and the policy
     config.service_name = "paced";
     config.overflow = opt.policy;
+    if (opt.partial_spans > 0) config.partial_trace_spans = static_cast<std::size_t>(opt.partial_spans);
     config.sinks = {file};
     strobe::Recorder recorder(config);
 

@@ -190,7 +190,7 @@ class Assembler {
   struct Options {
     std::string service_name;
     std::uint32_t process_id = 0;
-    std::size_t partial_trace_spans = 100000;
+    std::size_t partial_trace_spans = 16384;
     std::int64_t partial_trace_age_ns = 10'000'000'000;
     // Config::expected_trace_spans: memory for a trace this large, touched up front.
     std::size_t prepared_spans = 0;

@@ -31,7 +31,9 @@ class RowCounter final : public strobe::Sink {
  public:
   explicit RowCounter(std::atomic<std::uint64_t>& spans) : spans_(spans) {}
   void consume_compact(const strobe::CompactTrace& t) override {
-    spans_.fetch_add(t.spans.size(), std::memory_order_relaxed);
+    std::uint64_t n = 0;
+    for (const strobe::SpanRow& r : t.spans) n += (r.flags & strobe::kSpanContinued) ? 0 : 1;  // the root, once
+    spans_.fetch_add(n, std::memory_order_relaxed);
   }
   void consume(const strobe::AssembledTrace& t) override { spans_.fetch_add(t.spans.size(), std::memory_order_relaxed); }
 

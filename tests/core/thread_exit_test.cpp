@@ -32,6 +32,7 @@ strobe::Config config_for(const std::shared_ptr<strobe::MemorySink>& sink) {
   strobe::Config c;
   c.ring_capacity = 4096;
   c.partial_trace_age = std::chrono::minutes(10);  // one trace however slow the machine
+  c.partial_trace_spans = 1u << 20;                // and however large
   c.sinks = {sink};
   return c;
 }

@@ -73,9 +73,13 @@ struct Config {
   std::chrono::microseconds drain_interval{1000};
   // Empty passes the drainer spins (with a pause instruction) before it sleeps.
   int drain_spin_passes = 32;
-  // A trace whose root has not ended is handed over in partial segments once it holds this
-  // many ended spans or is this old, so an endless root keeps memory bounded.
-  std::size_t partial_trace_spans = 100000;
+  // A trace whose root has not ended is handed over in parts once it holds this many ended
+  // spans (or new events on open spans) or is this old, so an endless root keeps memory
+  // bounded; each part carries the root. Larger: fewer parts of a long trace. Smaller:
+  // less memory, and the drainer's work for a part stays in cache (at 1 M spans/s under
+  // one endless root, 100,000 cost the drainer ~25% more per span than 16,384, the sinks
+  // twice as much, and the pause to hand over a part dropped ~0.1% of the spans).
+  std::size_t partial_trace_spans = 16384;
   std::chrono::milliseconds partial_trace_age{10000};
   // Spans in the largest trace you expect (0: no preparation). The drainer's memory for a
   // trace that large (about 600 bytes a span) is then allocated and touched when the
