@@ -1,5 +1,5 @@
 // Assembly throughput: spans per second that one Assembler turns from records into
-// AssembledTraces, with no rings and no recorder. The record sequences are built once, as
+// CompactTraces (what the drainer queues for the sinks), with no rings and no recorder. The record sequences are built once, as
 // the hot path writes them (begin and end records with trace ids, parent ids and clock
 // ticks), and fed pass by pass: one trace's records, then end_of_pass(). A trace is
 // handed over one pass after it became complete, so each shape cycles through a few
@@ -132,7 +132,7 @@ void BM_Assemble(benchmark::State& state) {
     copies.push_back(w.trace());
   }
   strobe::detail::Assembler assembler({"bench", 1, 100000, 10'000'000'000}, clock);
-  std::vector<strobe::AssembledTrace> out;
+  std::vector<strobe::CompactTrace> out;  // what the drainer hands to the sink queue
   std::uint64_t spans = 0, traces = 0, groups = 0;
   int next = 0;
   for (auto _ : state) {
@@ -140,9 +140,10 @@ void BM_Assemble(benchmark::State& state) {
     next = (next + 1) % kCopies;
     for (std::size_t i = 0; i < pass.records.size(); ++i) assembler.on_record(pass.records[i], pass.threads[i]);
     assembler.end_of_pass(out, clock.to_wall_ns(clock.now_ticks()));
-    for (const strobe::AssembledTrace& t : out) {
+    for (strobe::CompactTrace& t : out) {
       spans += t.spans.size();
       groups += t.groups.size();
+      assembler.recycle(std::move(t));  // as the drainer does once the sinks are done with it
     }
     traces += out.size();
     out.clear();
