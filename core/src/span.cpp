@@ -7,6 +7,20 @@
 namespace strobe {
 namespace {
 
+// The record that makes span a resumed segment of the operation begun by first.
+void write_link(detail::Record& r, std::uint64_t span, std::uint64_t previous, std::uint64_t first,
+                std::uint32_t index) noexcept {
+  r.type = detail::RecType::link;
+  r.flags = 0;
+  r.aux = 0;
+  r.key = 0;
+  r.span_id = span;
+  r.ts = 0;
+  r.payload.link.previous_span_id = previous;
+  r.payload.link.first_span_id = first;
+  r.payload.link.segment_index = index;
+}
+
 void misuse() noexcept {
   // relaxed: a statistic.
   detail::g_misuse.fetch_add(1, std::memory_order_relaxed);
@@ -33,18 +47,8 @@ void Span::end_slow(std::uint8_t record_flags) noexcept {
     const std::uint32_t n = segment ? 3 : 2;
     if (t.ring->reserve(n)) {  // the drop policy (a begin drops under no other): never waits
       write_begin(t.ring->slot(0), lost_start_, static_cast<std::uint8_t>(lost_flags_ | detail::kLateBegin));
-      if (segment) {
-        detail::Record& l = t.ring->slot(1);
-        l.type = detail::RecType::link;
-        l.flags = 0;
-        l.aux = 0;
-        l.key = 0;
-        l.span_id = id_;
-        l.ts = 0;
-        l.payload.link.previous_span_id = 0;  // not kept; the chain is rebuilt from first_span_id
-        l.payload.link.first_span_id = seg_first_;
-        l.payload.link.segment_index = seg_index_;
-      }
+      // The previous segment's id is not kept: the chain is rebuilt from first_span_id.
+      if (segment) write_link(t.ring->slot(1), id_, 0, seg_first_, seg_index_);
       write_end(t.ring->slot(n - 1), ts, record_flags, std::uncaught_exceptions());
       t.ring->commit(n);
     } else {
@@ -262,16 +266,7 @@ Span resume(const SuspendToken& token) noexcept {
     s.state_ |= Span::kLostFlag;
     return s;
   }
-  detail::Record& r = t.ring->slot(0);
-  r.type = detail::RecType::link;
-  r.flags = 0;
-  r.aux = 0;
-  r.key = 0;
-  r.span_id = s.id_;
-  r.ts = 0;
-  r.payload.link.previous_span_id = token.span_;
-  r.payload.link.first_span_id = token.first_;
-  r.payload.link.segment_index = s.seg_index_;
+  write_link(t.ring->slot(0), s.id_, token.span_, token.first_, s.seg_index_);
   t.ring->commit(1);
   return s;
 }

@@ -178,7 +178,10 @@ struct Encoder::Impl {
     return last_thread_index;
   }
 
-  void add(const AssembledTrace& t) {
+  // Sizes the columns for trace t (AssembledTrace or CompactTrace) and, when it has groups
+  // or chains, indexes its span ids. Returns its span count.
+  template <class Trace>
+  std::size_t start_trace(const Trace& t) {
     if (finished) reset();
     const std::size_t n = t.spans.size();
     col_id.resize(n);
@@ -195,18 +198,29 @@ struct Encoder::Impl {
       for (std::size_t i = 0; i < n; ++i) by_id.emplace_back(t.spans[i].span_id, static_cast<std::uint32_t>(i));
       std::sort(by_id.begin(), by_id.end());
     }
+    return n;
+  }
+
+  // Row i of the columns from span s (SpanData or SpanRow), its name and thread mapped.
+  template <class Span>
+  void set_columns(std::size_t i, const Span& s, std::uint32_t name_index, std::uint32_t thread_index) {
+    col_id[i] = s.span_id;
+    col_parent[i] = s.parent_id;
+    col_name[i] = name_index;
+    col_kind[i] = static_cast<std::uint8_t>(s.kind);
+    col_status[i] = static_cast<std::uint8_t>(s.status);
+    col_start[i] = s.start_ns;
+    // Wrapping: defined for any pair of times, and undone exactly by SpanView::end_ns().
+    col_dur[i] = static_cast<std::int64_t>(static_cast<std::uint64_t>(s.end_ns) - static_cast<std::uint64_t>(s.start_ns));
+    col_thread[i] = thread_index;
+  }
+
+  void add(const AssembledTrace& t) {
+    const std::size_t n = start_trace(t);
     std::vector<flatbuffers::Offset<fb::SpanDetail>> details;
     for (std::size_t i = 0; i < n; ++i) {
       const SpanData& s = t.spans[i];
-      col_id[i] = s.span_id;
-      col_parent[i] = s.parent_id;
-      col_name[i] = str(s.name);
-      col_kind[i] = static_cast<std::uint8_t>(s.kind);
-      col_status[i] = static_cast<std::uint8_t>(s.status);
-      col_start[i] = s.start_ns;
-      // Wrapping: defined for any pair of times, and undone exactly by SpanView::end_ns().
-      col_dur[i] = static_cast<std::int64_t>(static_cast<std::uint64_t>(s.end_ns) - static_cast<std::uint64_t>(s.start_ns));
-      col_thread[i] = thread(s.thread_id);
+      set_columns(i, s, str(s.name), thread(s.thread_id));
       const std::uint64_t other_end = s.end_thread_id != 0 && s.end_thread_id != s.thread_id ? s.end_thread_id : 0;
       if (s.flags == 0 && other_end == 0 && !has_more(s)) continue;
       details.push_back(detail(i, s.flags, other_end, s));
@@ -216,33 +230,11 @@ struct Encoder::Impl {
   }
 
   void add(const CompactTrace& t) {
-    if (finished) reset();
-    const std::size_t n = t.spans.size();
-    col_id.resize(n);
-    col_parent.resize(n);
-    col_name.resize(n);
-    col_thread.resize(n);
-    col_kind.resize(n);
-    col_status.resize(n);
-    col_start.resize(n);
-    col_dur.resize(n);
-    by_id.clear();
-    if (!t.groups.empty() || !t.chains.empty()) {
-      by_id.reserve(n);
-      for (std::size_t i = 0; i < n; ++i) by_id.emplace_back(t.spans[i].span_id, static_cast<std::uint32_t>(i));
-      std::sort(by_id.begin(), by_id.end());
-    }
+    const std::size_t n = start_trace(t);
     std::vector<flatbuffers::Offset<fb::SpanDetail>> details;
     for (std::size_t i = 0; i < n; ++i) {
       const SpanRow& s = t.spans[i];
-      col_id[i] = s.span_id;
-      col_parent[i] = s.parent_id;
-      col_name[i] = name(s.name);
-      col_kind[i] = static_cast<std::uint8_t>(s.kind);
-      col_status[i] = static_cast<std::uint8_t>(s.status);
-      col_start[i] = s.start_ns;
-      col_dur[i] = static_cast<std::int64_t>(static_cast<std::uint64_t>(s.end_ns) - static_cast<std::uint64_t>(s.start_ns));
-      col_thread[i] = thread_cached(s.thread_id);
+      set_columns(i, s, name(s.name), thread_cached(s.thread_id));
       if (s.extra == SpanRow::kNoExtra) {
         if (s.flags != 0) details.push_back(detail(i, s.flags, 0, kNoExtra));
         continue;
