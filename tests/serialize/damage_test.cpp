@@ -1,6 +1,6 @@
 // Damaged, truncated, foreign and hostile files: the reader never crashes, says what is
 // wrong in one line naming the file and the byte offset, and keeps every trace before the
-// damage (DESIGN.md, "Bad input and misuse").
+// damage (bad input gets a clear error and loses nothing).
 
 #include <gtest/gtest.h>
 #include <strobe/serialize/reader.hpp>

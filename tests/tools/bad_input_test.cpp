@@ -1,4 +1,4 @@
-// Bad input to every subcommand that reads a file (DESIGN.md, "Bad input and misuse"):
+// Bad input to every subcommand that reads a file (the README's misuse rules):
 // a missing file, a directory, an empty file, a foreign (JSON) file, a damaged header, a
 // file truncated in the middle of a batch, a bit flipped inside a batch, and data after
 // the end frame. Each gets the documented exit status (3 unreadable; 4 damaged, with the

@@ -530,7 +530,7 @@ class Span {
   std::uint64_t lost_start_;  // kDroppedFlag: when it began (clock ticks)
 };
 
-// ---- free functions (the DESIGN.md span-semantics table) ----
+// ---- free functions (the README's API table) ----
 
 // A span under the current context (a new trace when there is none), made current.
 [[nodiscard]] inline Span span(std::string_view name, Kind kind = Kind::span,
