@@ -586,6 +586,12 @@ std::pmr::vector<std::uint32_t> Assembler::every_node(const TraceState& ts) {
   return all;
 }
 
+void Assembler::hand_over_open(Node& n, std::int64_t now_ns, bool continued) noexcept {
+  n.row.flags |= kSpanIncomplete | (continued ? kSpanContinued : 0u);
+  n.row.end_ns = std::max(now_ns, n.row.start_ns);
+  n.row.status = Status::incomplete;
+}
+
 void Assembler::keep_open_nodes(TraceState& ts) {
   std::size_t kept = 0;
   for (std::size_t i = 0; i < ts.nodes.size(); ++i) {
@@ -594,6 +600,10 @@ void Assembler::keep_open_nodes(TraceState& ts) {
       index_.erase(n.row.span_id);
       continue;
     }
+    // It continues: whatever marked it for the part just handed over is undone.
+    n.row.flags &= ~static_cast<std::uint32_t>(kSpanIncomplete | kSpanContinued);
+    n.row.status = Status::ok;
+    n.row.end_ns = 0;
     if (kept != i) ts.nodes[kept] = std::move(n);
     index_.find(ts.nodes[kept].row.span_id)->index = static_cast<std::uint32_t>(kept);
     ++kept;
@@ -636,22 +646,9 @@ void Assembler::emit_part(TraceState& ts, std::vector<CompactTrace>& out, std::i
   for (std::uint32_t i = 0; i < ts.nodes.size(); ++i)
     if (in[i]) which.push_back(i);
   if (which.empty()) return;
-  for (const std::uint32_t i : which) {
-    Node& n = ts.nodes[i];
-    if (n.ended) continue;
-    n.row.flags |= kSpanIncomplete | kSpanContinued;
-    n.row.end_ns = std::max(now_ns, n.row.start_ns);
-    n.row.status = Status::incomplete;
-  }
+  for (const std::uint32_t i : which)
+    if (!ts.nodes[i].ended) hand_over_open(ts.nodes[i], now_ns, true);
   emit(ts, std::move(which), true, out, true);
-  for (Node& n : ts.nodes) {  // the open ones continue; their flags are reset
-    if (n.ended) continue;
-    if (n.row.flags & kSpanContinued) {
-      n.row.flags &= ~static_cast<std::uint32_t>(kSpanIncomplete | kSpanContinued);
-      n.row.status = Status::ok;
-      n.row.end_ns = 0;
-    }
-  }
   keep_open_nodes(ts);
   ts.first_ns = std::max(last_end, ts.first_ns);  // the age limit counts from the last part handed over
   if (last_end == 0) ts.first_ns = now_ns;
@@ -674,10 +671,7 @@ void Assembler::flush(std::vector<CompactTrace>& out, std::int64_t now_ns, bool 
     for (Node& n : ts.nodes) {
       if (n.ended) continue;
       any_open = true;
-      n.row.flags |= kSpanIncomplete;
-      if (continues) n.row.flags |= kSpanContinued;
-      n.row.end_ns = std::max(now_ns, n.row.start_ns);
-      n.row.status = Status::incomplete;
+      hand_over_open(n, now_ns, continues);
     }
     // With nothing open and no part handed over yet, the trace is whole as it is (a root
     // lost whole never ends): its lost parents get placeholders.
@@ -688,11 +682,6 @@ void Assembler::flush(std::vector<CompactTrace>& out, std::int64_t now_ns, bool 
       continue;
     }
     keep_open_nodes(ts);
-    for (Node& n : ts.nodes) {  // they continue; their flags are reset at the end
-      n.row.flags &= ~static_cast<std::uint32_t>(kSpanIncomplete | kSpanContinued);
-      n.row.status = Status::ok;
-      n.row.end_ns = 0;
-    }
   }
   candidates_.clear();
   grown_.clear();

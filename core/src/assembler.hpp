@@ -222,8 +222,7 @@ class Assembler {
 
   // Drops observed since the last emitted trace; attached to the next one.
   void add_drops(const DropCounts& d) noexcept {
-    pending_drops_.spans += d.spans;
-    pending_drops_.records += d.records;
+    pending_drops_ += d;
   }
 
   // After the sinks have seen an emitted trace: keeps its storage (emptied) for a later
@@ -263,7 +262,10 @@ class Assembler {
   CompactTrace take_pooled(std::size_t spans);
   // 0 .. ts.nodes.size()-1, for emitting a whole trace.
   std::pmr::vector<std::uint32_t> every_node(const TraceState& ts);
-  // Keeps only the nodes of ts that have not ended (reindexing them); the ended are forgotten.
+  // An open span in a hand-over: incomplete, ending now, and (continued) back in a later part.
+  static void hand_over_open(Node& n, std::int64_t now_ns, bool continued) noexcept;
+  // Keeps only the nodes of ts that have not ended (reindexing them, and undoing what
+  // hand_over_open marked on them); the ended are forgotten.
   void keep_open_nodes(TraceState& ts);
   // A part of a trace whose root is still open: its ended spans, the open spans with new
   // events, and their open ancestors (marked continued); the ended are then forgotten.

@@ -369,15 +369,12 @@ class RecorderCore {
             // The sinks fell behind: drop this trace, counted, and keep its drop counts for
             // the next trace that reaches them.
             dropped += t.spans.size();
-            carried_drops_.spans += t.drops_since_previous.spans;
-            carried_drops_.records += t.drops_since_previous.records;
-            carried_drops_.sink_spans += t.drops_since_previous.sink_spans + t.spans.size();
+            carried_drops_ += t.drops_since_previous;
+            carried_drops_.sink_spans += t.spans.size();
             continue;
           }
         }
-        t.drops_since_previous.spans += std::exchange(carried_drops_.spans, 0);
-        t.drops_since_previous.records += std::exchange(carried_drops_.records, 0);
-        t.drops_since_previous.sink_spans += std::exchange(carried_drops_.sink_spans, 0);
+        t.drops_since_previous += std::exchange(carried_drops_, DropCounts{});
         queued_spans_ += n;
         for (const SpanRow& row : t.spans) spans += (row.flags & kSpanContinued) ? 0 : 1;  // counted once, at its end
         ++traces;

@@ -176,12 +176,6 @@ struct FileSink::Impl {
     fd = -1;
   }
 
-  void add_drops(const DropCounts& d) noexcept {
-    file_drops.spans += d.spans;
-    file_drops.records += d.records;
-    file_drops.sink_spans += d.sink_spans;
-  }
-
   // A file removed or replaced under us: say so and start a new one at the path.
   void check_still_linked() {
     struct stat st {};
@@ -223,7 +217,7 @@ void FileSink::consume(const AssembledTrace& trace) {
     impl_->info.service_name = trace.service_name;
     impl_->info.process_id = trace.process_id;
   }
-  impl_->add_drops(trace.drops_since_previous);
+  impl_->file_drops += trace.drops_since_previous;
   impl_->encoder.add(trace);
   if (impl_->encoder.span_count() >= impl_->options.batch_spans) impl_->write_batch();
 }
@@ -234,7 +228,7 @@ void FileSink::consume_compact(const CompactTrace& trace) {
     impl_->info.service_name = std::string(trace.service_name);
     impl_->info.process_id = trace.process_id;
   }
-  impl_->add_drops(trace.drops_since_previous);
+  impl_->file_drops += trace.drops_since_previous;
   impl_->encoder.add(trace);
   if (impl_->encoder.span_count() >= impl_->options.batch_spans) impl_->write_batch();
 }

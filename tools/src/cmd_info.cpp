@@ -16,7 +16,7 @@ namespace strobe::tool {
 namespace {
 
 struct Summary {
-  std::uint64_t traces = 0, partial = 0, spans = 0, drop_spans = 0, drop_records = 0, drop_sink_spans = 0, failed = 0;
+  std::uint64_t traces = 0, partial = 0, spans = 0, failed = 0;
   std::int64_t first = INT64_MAX, last = INT64_MIN;
 };
 
@@ -49,9 +49,6 @@ void add_info(CLI::App& app, int& status) {
         loss.add(t);
         ++s.traces;
         if (t.partial()) ++s.partial;
-        s.drop_spans = sat_add(s.drop_spans, t.drops().spans);
-        s.drop_records = sat_add(s.drop_records, t.drops().records);
-        s.drop_sink_spans = sat_add(s.drop_sink_spans, t.drops().sink_spans);
         for (serialize::SpanView sp : t.spans()) {
           ++s.spans;
           s.first = std::min(s.first, sp.start_ns());
@@ -78,10 +75,12 @@ void add_info(CLI::App& app, int& status) {
     if (s.spans > 0)
       std::printf("time range  %s .. %s (%s)\n", iso8601(s.first).c_str(), iso8601(s.last).c_str(),
                   format_duration(sat_sub(s.last, s.first)).c_str());
-    std::printf("drops       %llu spans, %llu records", static_cast<unsigned long long>(s.drop_spans),
-                static_cast<unsigned long long>(s.drop_records));
-    if (s.drop_sink_spans)
-      std::printf(", %llu spans the sinks fell behind on", static_cast<unsigned long long>(s.drop_sink_spans));
+    const LossSummary::Counts& dropped = loss.counts();  // the traces' drop counts, summed
+    std::printf("drops       %llu spans, %llu records", static_cast<unsigned long long>(dropped.spans_dropped),
+                static_cast<unsigned long long>(dropped.records_dropped));
+    if (dropped.sink_spans_dropped)
+      std::printf(", %llu spans the sinks fell behind on",
+                  static_cast<unsigned long long>(dropped.sink_spans_dropped));
     std::printf("\n");
     if (reader.ended_cleanly()) {
       std::printf("ended       cleanly\n");

@@ -124,6 +124,12 @@ struct DropCounts {
   // Spans assembled but never given to the sinks: the sink queue was full (the sinks fell
   // behind, OverflowPolicy::drop). Counted when the next trace is queued.
   std::uint64_t sink_spans = 0;
+  DropCounts& operator+=(const DropCounts& o) noexcept {
+    spans += o.spans;
+    records += o.records;
+    sink_spans += o.sink_spans;
+    return *this;
+  }
   friend bool operator==(const DropCounts&, const DropCounts&) = default;
 };
 
