@@ -64,7 +64,9 @@ class SpanIndex {
   Slot& find_or_insert(std::uint64_t id, bool& fresh) {
     if (crowded(size_ + 1, slots_.size())) rebuild(slots_.size() * 2);
     for (;;) {
-      const std::size_t limit = slots_.size() / kStride / 2;  // see insert()
+      // A probe run as long as half a lane (unlucky or hostile ids) grows the table, so
+      // every lane keeps empty slots and find() and erase() always stop.
+      const std::size_t limit = slots_.size() / kStride / 2;
       std::size_t i = home(id), probes = 0;
       while (slots_[i].id != 0 && slots_[i].id != id && probes < limit) {
         i = (i + kStride) & mask_;
@@ -87,24 +89,8 @@ class SpanIndex {
 
   // id must not be present. The returned slot stays valid until the next insert or erase.
   Slot& insert(std::uint64_t id) {
-    if (crowded(size_ + 1, slots_.size())) rebuild(slots_.size() * 2);
-    for (;;) {
-      // A probe run as long as half a lane (unlucky or hostile ids) grows the table, so
-      // every lane keeps empty slots and find() and erase() always stop.
-      const std::size_t limit = slots_.size() / kStride / 2;
-      std::size_t i = home(id), probes = 0;
-      while (slots_[i].id != 0 && probes < limit) {
-        i = (i + kStride) & mask_;
-        ++probes;
-      }
-      if (slots_[i].id != 0) {
-        rebuild(slots_.size() * 2);
-        continue;
-      }
-      slots_[i].id = id;
-      ++size_;
-      return slots_[i];
-    }
+    bool fresh = false;
+    return find_or_insert(id, fresh);
   }
 
   void erase(std::uint64_t id) noexcept {
