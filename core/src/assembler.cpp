@@ -884,16 +884,13 @@ void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool
         for (std::uint32_t c = first[k + 1]; c-- > first[k];) stack.push_back(kids[c]);
       }
     }
-  } else {
-    order.resize(n);
-    std::iota(order.begin(), order.end(), 0u);
   }
 
   // The rows, copied in order; the extras of the spans that have any.
   t.spans.reserve(n);
   bool segmented = false;
   for (std::uint32_t i = 0; i < n; ++i) {
-    Node& x = node(order[i]);
+    Node& x = node(in_order ? i : order[i]);  // in order: the arrival order is the output order
     SpanRow& row = t.spans.emplace_back(x.row);  // a copy: no default construction first
     row.extra = SpanRow::kNoExtra;
     row.group = -1;
