@@ -94,11 +94,6 @@ Clock::Clock(bool use_tsc) : tsc_(use_tsc) {
 
 std::uint64_t Clock::now_ticks() const noexcept { return tsc_ ? __rdtsc() : steady_ticks(); }
 
-std::int64_t Clock::to_wall_ns(std::uint64_t ticks) const noexcept {
-  const double delta = double(static_cast<std::int64_t>(ticks - anchor_ticks_));
-  return anchor_wall_ + static_cast<std::int64_t>(delta * ns_per_tick_);
-}
-
 void Clock::recalibrate() noexcept {
   if (!tsc_) return;
   const Sample s = sample_tsc();

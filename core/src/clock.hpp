@@ -19,7 +19,11 @@ class Clock {
   // Measures the tick rate (about 10 ms on first use in a process; later reuses it).
   explicit Clock(bool use_tsc);
   [[nodiscard]] bool uses_tsc() const noexcept { return tsc_; }
-  [[nodiscard]] std::int64_t to_wall_ns(std::uint64_t ticks) const noexcept;
+  // Inline: the drainer converts two timestamps per span.
+  [[nodiscard]] std::int64_t to_wall_ns(std::uint64_t ticks) const noexcept {
+    const double delta = double(static_cast<std::int64_t>(ticks - anchor_ticks_));
+    return anchor_wall_ + static_cast<std::int64_t>(delta * ns_per_tick_);
+  }
   [[nodiscard]] std::uint64_t now_ticks() const noexcept;
   [[nodiscard]] double ns_per_tick() const noexcept { return ns_per_tick_; }
   // Drainer thread, now and then: refines the slope over the whole baseline since start.
