@@ -1,6 +1,8 @@
 // Span's out-of-line members: attributes, strings, chains, suspend/resume, one-shot spans.
 
 #include <algorithm>
+#include <atomic>
+#include <new>
 
 #include "strobe/span.hpp"
 
@@ -25,6 +27,82 @@ void misuse() noexcept {
   // relaxed: a statistic.
   detail::g_misuse.fetch_add(1, std::memory_order_relaxed);
 }
+
+// One cell per suspended operation, holding the suspended segment's id until the first
+// resume() of any copy of its token takes it (compare-and-swap to 0), so that a second
+// resume is a counted no-op. Cells come in chunks that are never freed (a stale token may
+// read one any time later); a taken cell is reused through a lock-free free list whose head
+// carries a tag against ABA. A token suspended and never resumed keeps its cell; past
+// kChunks * kCellsPerChunk of those, tokens get no cell and a second resume goes unnoticed.
+class ResumeCells {
+ public:
+  static constexpr std::uint32_t kCellsPerChunk = 4096;
+  static constexpr std::uint32_t kChunks = 1024;
+
+  // The cell (1-based; 0: none to be had) now holding span.
+  std::uint32_t claim(std::uint64_t span) noexcept {
+    std::uint32_t at = pop();
+    if (at == 0) {
+      const std::uint32_t n = next_.fetch_add(1, std::memory_order_relaxed);
+      if (n >= kChunks * kCellsPerChunk || chunk(n / kCellsPerChunk) == nullptr) return 0;
+      at = n + 1;
+    }
+    cell(at).span.store(span, std::memory_order_release);
+    return at;
+  }
+
+  // True for the first resume of the token whose cell holds span (or that has no cell).
+  bool take(std::uint32_t at, std::uint64_t span) noexcept {
+    if (at == 0) return true;
+    std::uint64_t expected = span;
+    if (!cell(at).span.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) return false;
+    push(at);
+    return true;
+  }
+
+ private:
+  struct Cell {
+    std::atomic<std::uint64_t> span{0};
+    std::atomic<std::uint32_t> next{0};  // in the free list
+  };
+
+  Cell* chunk(std::uint32_t k) noexcept {
+    Cell* c = chunks_[k].load(std::memory_order_acquire);
+    if (c != nullptr) return c;
+    auto* fresh = new (std::nothrow) Cell[kCellsPerChunk];
+    if (fresh == nullptr) return nullptr;
+    if (chunks_[k].compare_exchange_strong(c, fresh, std::memory_order_acq_rel)) return fresh;
+    delete[] fresh;  // another thread made it first
+    return c;
+  }
+  Cell& cell(std::uint32_t at) noexcept {
+    const std::uint32_t n = at - 1;
+    return chunks_[n / kCellsPerChunk].load(std::memory_order_acquire)[n % kCellsPerChunk];
+  }
+
+  std::uint32_t pop() noexcept {
+    std::uint64_t head = head_.load(std::memory_order_acquire);
+    for (;;) {
+      const auto at = static_cast<std::uint32_t>(head);
+      if (at == 0) return 0;
+      const std::uint64_t next = ((head >> 32) + 1) << 32 | cell(at).next.load(std::memory_order_relaxed);
+      if (head_.compare_exchange_weak(head, next, std::memory_order_acq_rel)) return at;
+    }
+  }
+  void push(std::uint32_t at) noexcept {
+    std::uint64_t head = head_.load(std::memory_order_relaxed);
+    for (;;) {
+      cell(at).next.store(static_cast<std::uint32_t>(head), std::memory_order_relaxed);
+      if (head_.compare_exchange_weak(head, ((head >> 32) + 1) << 32 | at, std::memory_order_acq_rel)) return;
+    }
+  }
+
+  std::atomic<Cell*> chunks_[kChunks] = {};
+  std::atomic<std::uint32_t> next_{0};
+  std::atomic<std::uint64_t> head_{0};  // tag << 32 | first free cell
+};
+
+constinit ResumeCells g_resume_cells;
 
 }  // namespace
 
@@ -246,6 +324,7 @@ SuspendToken Span::suspend() noexcept {
   tok.segment_ = segment ? seg_index_ : 0;
   end_now(detail::kSuspended);
   if (dropped) return SuspendToken{};
+  tok.cell_ = g_resume_cells.claim(tok.span_);
   return tok;
 }
 
@@ -254,6 +333,10 @@ Span resume(const SuspendToken& token) noexcept {
   if (!token.valid() || !detail::attached()) return s;
   detail::ThreadState& t = detail::t_state;
   if (t.generation != token.generation_) return s;  // suspended under another recorder
+  if (!g_resume_cells.take(token.cell_, token.span_)) {  // this token (or a copy) was resumed
+    misuse();
+    return s;
+  }
   s.trace_ = Span::RawTraceId{token.trace_.hi, token.trace_.lo};
   s.parent_ = token.parent_;
   s.begin_common(t, token.name_, token.kind_, token.kind_name_, Span::kCurrentFlag, 0,

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -385,3 +386,56 @@ TEST(Misuse, WritesAfterFinishAreIgnoredAndCounted) {
 }
 
 }  // namespace
+
+// A token, and every copy of it, resumes once: a second resume is a counted no-op, also
+// when copies race on two threads.
+TEST(Misuse, SecondResumeOfATokenIsACountedNoOp) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  constexpr int kChains = 500;
+  std::vector<strobe::SuspendToken> tokens;
+  {
+    auto run = strobe::span("run", Kind::agent);
+    for (int i = 0; i < kChains; ++i) tokens.push_back(strobe::span("op", Kind::tool).suspend());
+    int recording = 0;
+    for (const strobe::SuspendToken& token : tokens) {
+      strobe::SuspendToken copy = token;
+      auto first = strobe::resume(token);
+      auto second = strobe::resume(copy);
+      auto third = strobe::resume(token);
+      recording += first.recording() + second.recording() + third.recording();
+    }
+    EXPECT_EQ(recording, kChains);
+  }
+  recorder.flush();
+  const std::vector<AssembledTrace> traces = sink->traces();
+  ASSERT_EQ(traces.size(), 1u);
+  const AssembledTrace& t = traces[0];
+  EXPECT_EQ(t.spans.size(), 1u + 2u * kChains);
+  EXPECT_EQ(t.chains.size(), static_cast<std::size_t>(kChains));
+  for (const auto& chain : t.chains) EXPECT_EQ(chain.segments.size(), 2u);
+  EXPECT_EQ(recorder.stats().misuse, 2u * kChains);
+}
+
+TEST(Misuse, CopiesOfATokenRacingToResumeOpenOneSegment) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  constexpr int kRounds = 2000;
+  std::vector<strobe::SuspendToken> tokens;
+  {
+    auto run = strobe::span("run", Kind::agent);
+    for (int i = 0; i < kRounds; ++i) tokens.push_back(strobe::span("op").suspend());
+  }
+  std::atomic<int> resumed{0};
+  auto racer = [&] {
+    for (const strobe::SuspendToken& token : tokens) {
+      auto s = strobe::resume(token);
+      resumed += s.recording();
+    }
+  };
+  std::thread a(racer), b(racer);
+  a.join();
+  b.join();
+  EXPECT_EQ(resumed.load(), kRounds);
+  EXPECT_EQ(recorder.stats().misuse, static_cast<std::uint64_t>(kRounds));
+}

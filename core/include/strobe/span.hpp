@@ -125,7 +125,8 @@ class Span;
 [[nodiscard]] Span resume(const SuspendToken& token) noexcept;
 
 // Returned by Span::suspend(); resume(token) opens the next segment of the same logical
-// operation, on any thread, any time later. Copyable; a token may be resumed once.
+// operation, on any thread, any time later. Copyable; a token may be resumed once: a
+// second resume() of it or of any copy gives a no-op handle and counts as misuse.
 class SuspendToken {
  public:
   SuspendToken() = default;
@@ -139,6 +140,7 @@ class SuspendToken {
   TraceId trace_{};
   std::uint64_t span_ = 0, first_ = 0, parent_ = 0;
   std::uint32_t name_ = 0, kind_name_ = 0, generation_ = 0, segment_ = 0;
+  std::uint32_t cell_ = 0;  // shared by the token's copies: the first resume() takes it
   Kind kind_ = Kind::span;
 };
 
@@ -555,7 +557,8 @@ class Span {
                               std::initializer_list<Attr> attrs = {}) noexcept;
 
 // Opens the next segment of a suspended operation, made current on the calling thread.
-// An invalid or already-resumed token gives a no-op handle.
+// An invalid or already-resumed token (or copy) gives a no-op handle; the second resume
+// counts in Stats::misuse.
 [[nodiscard]] Span resume(const SuspendToken& token) noexcept;
 
 // A completed span recorded in one call, under the current context, with explicit
