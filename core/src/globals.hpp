@@ -37,6 +37,9 @@ struct Globals {
   bool active = false;
   std::uint32_t generation = 0;  // of the active recorder, or of the last one
   AttachConfig attach;
+  // A child forked while a recorder was active: recording is off for good (the drainer and
+  // sink threads did not come along), and no other recorder can start.
+  bool forked_child = false;
 };
 
 // Never destroyed: threads and spans may outlive static destruction.

@@ -64,6 +64,7 @@ class InternTable {
   }
 
   std::uint32_t count() const noexcept { return count_.load(std::memory_order_acquire); }
+  std::mutex& mutex() noexcept { return mutex_; }
 
  private:
   const Entry* find(const char* p, std::size_t n, std::uint64_t h) const noexcept {
@@ -111,6 +112,8 @@ std::uint32_t intern(const char* data, std::size_t size) noexcept {
 }
 std::string_view name_of(std::uint32_t id) noexcept { return table().name(id); }
 std::uint32_t intern_count() noexcept { return table().count(); }
+void intern_lock_for_fork() noexcept { table().mutex().lock(); }
+void intern_unlock_after_fork() noexcept { table().mutex().unlock(); }
 
 }  // namespace strobe::detail
 

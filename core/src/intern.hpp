@@ -17,6 +17,10 @@ std::string_view name_of(std::uint32_t id) noexcept;
 // Any thread. Number of ids handed out.
 std::uint32_t intern_count() noexcept;
 
+// fork(): the table's lock is held across it, so the child never inherits it locked.
+void intern_lock_for_fork() noexcept;
+void intern_unlock_after_fork() noexcept;
+
 // Names asked for once the table was full (each got kOverflowNameId). Process-wide.
 inline std::atomic<std::uint64_t> g_names_overflowed{0};
 

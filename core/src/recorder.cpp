@@ -69,6 +69,7 @@ class RecorderCore {
   }
 
   void flush() {
+    if (forked_) return;  // a forked child: the drainer did not come along
     const auto self = std::this_thread::get_id();
     if (self == thread_.get_id() || self == sink_thread_.get_id()) return;  // from a sink: would deadlock
     std::unique_lock lock(wake_mutex_);
@@ -101,6 +102,8 @@ class RecorderCore {
   const Config& config() const noexcept { return config_; }
   std::uint64_t misuse_base_ = 0;
   std::uint64_t names_base_ = 0;
+  bool forked_ = false;  // this is a copy in a forked child (see fork_child)
+  std::mutex& stats_mutex() noexcept { return stats_mutex_; }
 
  private:
   void run() {
@@ -510,11 +513,55 @@ void validate(const Config& c, bool& use_tsc) {
 }  // namespace
 }  // namespace detail
 
+namespace detail {
+namespace {
+
+RecorderCore* g_active_core = nullptr;  // under globals().mutex
+
+// fork() while recording: the child gets only the forking thread, no drainer or sink
+// thread. Every lock a child could need (the globals, the registry, the intern table, the
+// recorder's statistics) is held across fork() so none is inherited locked; the child
+// then turns recording off for good, and its copy of the Recorder neither waits for
+// threads that are not there nor writes to the parent's sinks.
+void fork_prepare() noexcept {
+  Globals& g = globals();
+  g.mutex.lock();
+  if (g_active_core != nullptr) g_active_core->stats_mutex().lock();
+  g.registry.lock_for_fork();
+  intern_lock_for_fork();
+}
+
+void fork_unlock() noexcept {
+  Globals& g = globals();
+  intern_unlock_after_fork();
+  g.registry.unlock_after_fork();
+  if (g_active_core != nullptr) g_active_core->stats_mutex().unlock();
+  g.mutex.unlock();
+}
+
+void fork_child() noexcept {
+  Globals& g = globals();
+  if (g.active) {
+    g.forked_child = true;
+    g_generation.store(0, std::memory_order_relaxed);
+    if (g_active_core != nullptr) g_active_core->forked_ = true;
+  }
+  t_state.generation = 0;  // spans begun before the fork end as no-ops
+  fork_unlock();
+}
+
+}  // namespace
+}  // namespace detail
+
 Recorder::Recorder(Config config) {
   bool use_tsc = false;
   detail::validate(config, use_tsc);
+  static const int fork_hooks = ::pthread_atfork(detail::fork_prepare, detail::fork_unlock, detail::fork_child);
+  (void)fork_hooks;
   detail::Globals& g = detail::globals();
   std::lock_guard lock(g.mutex);
+  if (g.forked_child)
+    throw ConfigError("strobe: this process was forked while a Recorder was active; recording is off in it");
   if (g.active) throw ConfigError("strobe: a Recorder is already active in this process");
   const std::uint32_t generation = g.generation + 1 == 0 ? 1 : g.generation + 1;
   core_ = std::make_unique<detail::RecorderCore>(std::move(config), use_tsc, generation);
@@ -533,6 +580,7 @@ Recorder::Recorder(Config config) {
   g.attach.wait_policy = c.overflow == OverflowPolicy::wait;
   g.generation = generation;
   g.active = true;
+  detail::g_active_core = core_.get();
   core_->start();
   // relaxed: threads that see it attach under g.mutex, which orders everything above.
   detail::g_generation.store(generation, std::memory_order_relaxed);
@@ -542,8 +590,15 @@ Recorder::~Recorder() {
   detail::Globals& g = detail::globals();
   {
     std::lock_guard lock(g.mutex);
+    if (core_->forked_) {
+      // A forked child's copy: its threads do not exist here and its sinks are the
+      // parent's (a file the parent still writes). Left as it is; the process ends soon.
+      (void)core_.release();
+      return;
+    }
     detail::g_generation.store(0, std::memory_order_relaxed);
     g.active = false;
+    detail::g_active_core = nullptr;
   }
   core_->stop();
   g.registry.release_spare();  // the free pool's rings; rings of running threads stay theirs

@@ -59,6 +59,10 @@ class RingRegistry {
   // Free rings kept for reuse.
   [[nodiscard]] std::size_t spare_count() const noexcept { return spare_.load(std::memory_order_relaxed); }
 
+  // fork(): held across it (pthread_atfork), so the child never inherits it locked.
+  void lock_for_fork() { mutex_.lock(); }
+  void unlock_after_fork() { mutex_.unlock(); }
+
   // Any thread. Frees every ring in the free pool (their slots and cookies are kept for
   // later entries). Registered entries are never freed: their threads may still write.
   void release_spare() {
