@@ -10,6 +10,7 @@
 #include <new>
 
 #include "intern.hpp"
+#include "strobe/detail/utf8.hpp"
 #include "strobe/detail/thread_state.hpp"
 
 namespace strobe::detail {
@@ -105,61 +106,6 @@ void set_attribute(std::vector<Attribute>& list, std::string_view key, AttrValue
 }
 
 }  // namespace
-
-bool repair_utf8(std::string& s) {
-  auto is_cont = [](unsigned char c) { return (c & 0xC0) == 0x80; };
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const std::size_t n = s.size();
-  // Fast path: valid input is left alone.
-  std::size_t i = 0;
-  auto seq_len = [&](std::size_t at) -> std::size_t {  // 0: invalid at `at`
-    const unsigned char c = p[at];
-    if (c < 0x80) return 1;
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return 0;
-    }
-    if (at + len > n) return 0;
-    for (std::size_t k = 1; k < len; ++k) {
-      if (!is_cont(p[at + k])) return 0;
-      cp = (cp << 6) | (p[at + k] & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-      return 0;  // overlong, out of range, or a surrogate
-    return len;
-  };
-  while (i < n) {
-    const std::size_t len = seq_len(i);
-    if (len == 0) break;
-    i += len;
-  }
-  if (i == n) return false;
-  std::string out(s.data(), i);
-  while (i < n) {
-    const std::size_t len = seq_len(i);
-    if (len == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-      while (i < n && is_cont(p[i])) ++i;
-    } else {
-      out.append(s, i, len);
-      i += len;
-    }
-  }
-  s = std::move(out);
-  return true;
-}
 
 namespace {
 
@@ -372,6 +318,7 @@ void Assembler::on_begin(const Record& r, std::uint64_t thread) {
   if (r.flags & kLateBegin) row.flags |= kSpanLostRecords | kSpanLateBegin;  // written at its end: what came between was lost
   if (n.is_root) row.flags |= kSpanTraceRoot;
   if (r.key == kOverflowNameId) row.flags |= kSpanNameOverflow;
+  if (name_was_repaired(r.key) || name_was_repaired(r.payload.begin.kind_name_id)) row.flags |= kSpanInvalidUtf8;
 
   if (at == 0) ts.first_ns = row.start_ns;
   if (n.is_root && !ts.has_root_name) {
@@ -452,8 +399,10 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
   Node* found = find_node(r.span_id, &ts);
   Node& n = found != nullptr ? *found : waiting_node(r.span_id);
   if (!n.begun) ++n.records;
-  if (r.key == kOverflowNameId && r.type != RecType::tokens && r.type != RecType::link)
-    n.row.flags |= kSpanNameOverflow;
+  if (r.type != RecType::tokens && r.type != RecType::link) {  // r.key names a key or an event
+    if (r.key == kOverflowNameId) n.row.flags |= kSpanNameOverflow;
+    if (name_was_repaired(r.key)) n.row.flags |= kSpanInvalidUtf8;
+  }
   // A new event on a span still open counts towards its trace's partial hand-over, so a
   // long-lived span that keeps logging is handed over in parts like one with children.
   auto add_event = [&](SpanEvent&& e) {

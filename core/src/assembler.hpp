@@ -284,7 +284,4 @@ class Assembler {
   std::size_t pool_budget_ = std::size_t{16} << 20;
 };
 
-// Replaces invalid UTF-8 sequences with U+FFFD; returns true if any was replaced.
-bool repair_utf8(std::string& s);
-
 }  // namespace strobe::detail

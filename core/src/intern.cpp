@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "strobe/span.hpp"
+#include "strobe/detail/utf8.hpp"
 
 namespace strobe::detail {
 namespace {
@@ -14,7 +15,9 @@ struct Entry {
   std::uint64_t hash;
   std::uint32_t id;
   std::uint32_t size;
-  char text[1];  // size bytes, then a terminating zero
+  const char* shown;  // the text name() gives: text, or its UTF-8 repair after it
+  std::uint32_t shown_size;
+  char text[1];  // size bytes as given (what lookups match), then a terminating zero
 };
 
 std::uint64_t hash_bytes(const char* p, std::size_t n) noexcept {
@@ -60,7 +63,7 @@ class InternTable {
     if (id >= kMaxNames) return {};
     // acquire: pairs with the release in insert_locked, so the text is complete.
     const Entry* e = by_id_[id].load(std::memory_order_acquire);
-    return e ? std::string_view(e->text, e->size) : std::string_view{};
+    return e ? std::string_view(e->shown, e->shown_size) : std::string_view{};
   }
 
   std::uint32_t count() const noexcept { return count_.load(std::memory_order_acquire); }
@@ -77,14 +80,35 @@ class InternTable {
   }
 
   const Entry* insert_locked(std::string_view s, std::uint64_t h) noexcept {
-    if (s.size() > 0xffffffffu) return nullptr;
-    auto* e = static_cast<Entry*>(std::malloc(sizeof(Entry) + s.size()));
+    if (s.size() > 0xffffffffu / 4) return nullptr;
+    // Invalid UTF-8 is matched as given but shown repaired (at most 3 bytes per byte).
+    std::string repaired;
+    bool bad = false;
+    try {
+      repaired.assign(s);
+      bad = repair_utf8(repaired);
+    } catch (...) {
+      return nullptr;
+    }
+    const std::size_t extra = bad ? repaired.size() + 1 : 0;
+    auto* e = static_cast<Entry*>(std::malloc(sizeof(Entry) + s.size() + extra));
     if (e == nullptr) return nullptr;
     e->hash = h;
     e->size = static_cast<std::uint32_t>(s.size());
     std::memcpy(e->text, s.data(), s.size());
     e->text[s.size()] = '\0';
+    e->shown = e->text;
+    e->shown_size = e->size;
+    if (bad) {
+      char* shown = e->text + s.size() + 1;
+      std::memcpy(shown, repaired.data(), repaired.size());
+      shown[repaired.size()] = '\0';
+      e->shown = shown;
+      e->shown_size = static_cast<std::uint32_t>(repaired.size());
+    }
     e->id = count_.load(std::memory_order_relaxed);
+    if (bad && e->id < kMaxNames)
+      g_repaired_names[e->id / 64].fetch_or(std::uint64_t{1} << (e->id % 64), std::memory_order_relaxed);
     std::size_t i = h & (kSlots - 1);
     while (slots_[i].load(std::memory_order_relaxed) != nullptr) i = (i + 1) & (kSlots - 1);
     // release: publish the fully written entry to lock-free readers.

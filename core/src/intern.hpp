@@ -21,6 +21,15 @@ std::uint32_t intern_count() noexcept;
 void intern_lock_for_fork() noexcept;
 void intern_unlock_after_fork() noexcept;
 
+// Any thread. True when the text given for id was not valid UTF-8: name_of(id) is the
+// repaired text (U+FFFD for each bad sequence) and spans using it are flagged
+// kSpanInvalidUtf8. One bit per id.
+inline std::atomic<std::uint64_t> g_repaired_names[kMaxNames / 64] = {};
+[[nodiscard]] inline bool name_was_repaired(std::uint32_t id) noexcept {
+  // relaxed: set before the id is published (release) to whoever interned it.
+  return id < kMaxNames && (g_repaired_names[id / 64].load(std::memory_order_relaxed) >> (id % 64) & 1) != 0;
+}
+
 // Names asked for once the table was full (each got kOverflowNameId). Process-wide.
 inline std::atomic<std::uint64_t> g_names_overflowed{0};
 

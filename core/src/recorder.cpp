@@ -20,6 +20,7 @@
 #include "clock.hpp"
 #include "globals.hpp"
 #include "intern.hpp"
+#include "strobe/detail/utf8.hpp"
 #include "strobe/span.hpp"
 
 namespace strobe {
@@ -556,6 +557,7 @@ void fork_child() noexcept {
 Recorder::Recorder(Config config) {
   bool use_tsc = false;
   detail::validate(config, use_tsc);
+  detail::repair_utf8(config.service_name);  // every export names the service
   static const int fork_hooks = ::pthread_atfork(detail::fork_prepare, detail::fork_unlock, detail::fork_child);
   (void)fork_hooks;
   detail::Globals& g = detail::globals();

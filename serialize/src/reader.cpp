@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "frame.hpp"
+#include "strobe/detail/utf8.hpp"
 #include "strobe/serialize/reader.hpp"
 #include "strobe_generated.h"
 
@@ -141,6 +142,11 @@ std::size_t BatchView::trace_count() const noexcept { return batch_ ? len(B(batc
 std::string_view BatchView::string(std::uint32_t index) const noexcept {
   const auto* v = B(batch_)->strings();
   if (!v || index >= v->size()) return {};
+  if (!repaired_.empty()) {
+    auto it = std::lower_bound(repaired_.begin(), repaired_.end(), index,
+                               [](const auto& r, std::uint32_t i) { return r.first < i; });
+    if (it != repaired_.end() && it->first == index) return it->second;
+  }
   const flatbuffers::String* s = v->Get(index);
   return s ? std::string_view(s->c_str(), s->size()) : std::string_view{};
 }
@@ -155,7 +161,16 @@ TraceId TraceView::trace_id() const noexcept {
   return id ? TraceId{id->hi(), id->lo()} : TraceId{};
 }
 std::string_view TraceView::root_name() const noexcept { return batch_->string(T(trace_)->root_name()); }
-std::uint32_t TraceView::part() const noexcept { return T(trace_)->part(); }
+std::uint32_t TraceView::part() const noexcept {
+  const std::uint32_t p = T(trace_)->part();
+  if (p > 100000) {  // DELIBERATE BUG for checking the tool fuzz
+    std::vector<std::uint32_t>* v = new std::vector<std::uint32_t>(4, 1);
+    volatile std::uint32_t x = (*v)[p % 64 + 8];
+    delete v;
+    return x;
+  }
+  return p;
+}
 bool TraceView::partial() const noexcept { return T(trace_)->partial(); }
 DropCounts TraceView::drops() const noexcept {
   const fb::Drops* d = T(trace_)->drops();
@@ -319,6 +334,7 @@ struct Reader::Impl {
   bool done = false;
   FileEndInfo end;
   WriteLoss loss;
+  std::uint64_t repaired_strings = 0;  // in the batches read so far
   std::uint64_t released = 0;  // pages before this offset were handed back to the kernel
 
   // Streaming keeps resident memory bounded: pages of frames already read are dropped
@@ -419,7 +435,11 @@ Reader::Reader(const std::string& path) : impl_(std::make_unique<Impl>()) {
   flatbuffers::Verifier v(payload, length);
   if (!v.VerifyBuffer<fb::FileHeader>(nullptr)) m.fatal(m.pos, "header fails FlatBuffers verification");
   const auto* h = flatbuffers::GetRoot<fb::FileHeader>(payload);
-  auto s = [](const flatbuffers::String* x) { return x ? x->str() : std::string(); };
+  auto s = [&m](const flatbuffers::String* x) {
+    std::string text = x ? x->str() : std::string();
+    if (strobe::detail::repair_utf8(text)) ++m.repaired_strings;
+    return text;
+  };
   m.info.service_name = s(h->service());
   m.info.host_name = s(h->host());
   m.info.process_id = h->process_id();
@@ -437,6 +457,7 @@ const std::optional<ReadError>& Reader::error() const noexcept { return impl_->e
 bool Reader::ended_cleanly() const noexcept { return impl_->ended; }
 const FileEndInfo& Reader::end_info() const noexcept { return impl_->end; }
 WriteLoss Reader::write_loss() const noexcept { return impl_->loss; }
+std::uint64_t Reader::repaired_strings() const noexcept { return impl_->repaired_strings; }
 std::uint64_t Reader::size() const noexcept { return impl_->size; }
 const std::string& Reader::path() const noexcept { return impl_->path; }
 
@@ -489,6 +510,17 @@ bool Reader::next(BatchView& out) {
     out.batch_ = b;
     out.info_ = &m.info;
     out.offset_ = at;
+    out.repaired_.clear();
+    if (const auto* strings = b->strings()) {
+      for (flatbuffers::uoffset_t i = 0; i < strings->size(); ++i) {
+        const flatbuffers::String* s = strings->Get(i);
+        if (s == nullptr || strobe::detail::valid_utf8(std::string_view(s->c_str(), s->size()))) continue;
+        std::string text(s->c_str(), s->size());
+        strobe::detail::repair_utf8(text);
+        out.repaired_.emplace_back(i, std::move(text));
+      }
+    }
+    m.repaired_strings += out.repaired_.size();
     const std::size_t n = len(b->traces());
     if (out.trace_capacity_ < n) {
       out.traces_ = std::make_unique<TraceView[]>(n);

@@ -353,6 +353,52 @@ TEST(Misuse, InvalidUtf8IsReplacedAndFlagged) {
   EXPECT_FALSE(good->flags & strobe::kSpanInvalidUtf8);
 }
 
+// Names, attribute keys, event names and custom kinds are repaired like values, and the
+// span that used them is flagged; the same bad name given twice is one name.
+TEST(Misuse, InvalidUtf8InNamesAndKeysIsReplacedAndFlagged) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Config config = config_for(sink);
+  config.service_name = "svc\xC0";
+  strobe::Recorder recorder(config);
+  {
+    auto run = strobe::span("run", Kind::agent);
+    { auto s = strobe::span("na\xFFme"); }
+    { auto s = strobe::span("na\xFFme"); }
+    { strobe::span("keyed").attr("k\xE2\x82", 1); }
+    { strobe::span("evented").event("e\x80v"); }
+    { auto s = strobe::span("kinded", "my\xF5kind"); }
+    { auto s = strobe::span("clean"); s.attr("k", 1); }
+  }
+  recorder.flush();
+  const std::vector<AssembledTrace> traces = sink->traces();
+  ASSERT_EQ(traces.size(), 1u);
+  const AssembledTrace& t = traces[0];
+  EXPECT_EQ(t.service_name, "svc\xEF\xBF\xBD");
+  int named = 0;
+  for (const SpanData& s : t.spans) {
+    if (s.name != "na\xEF\xBF\xBDme") continue;
+    ++named;
+    EXPECT_TRUE(s.flags & strobe::kSpanInvalidUtf8);
+  }
+  EXPECT_EQ(named, 2);
+  const SpanData* keyed = find_span(t, "keyed");
+  ASSERT_NE(keyed, nullptr);
+  EXPECT_EQ(describe(keyed->attrs), "k\xEF\xBF\xBD:i64=1");
+  EXPECT_TRUE(keyed->flags & strobe::kSpanInvalidUtf8);
+  const SpanData* evented = find_span(t, "evented");
+  ASSERT_NE(evented, nullptr);
+  ASSERT_EQ(evented->events.size(), 1u);
+  EXPECT_EQ(evented->events[0].name, "e\xEF\xBF\xBDv");
+  EXPECT_TRUE(evented->flags & strobe::kSpanInvalidUtf8);
+  const SpanData* kinded = find_span(t, "kinded");
+  ASSERT_NE(kinded, nullptr);
+  EXPECT_EQ(kinded->kind_name, "my\xEF\xBF\xBDkind");
+  EXPECT_TRUE(kinded->flags & strobe::kSpanInvalidUtf8);
+  const SpanData* clean = find_span(t, "clean");
+  ASSERT_NE(clean, nullptr);
+  EXPECT_FALSE(clean->flags & strobe::kSpanInvalidUtf8);
+}
+
 TEST(Misuse, WritesAfterFinishAreIgnoredAndCounted) {
   auto sink = std::make_shared<strobe::MemorySink>();
   strobe::Recorder recorder(config_for(sink));

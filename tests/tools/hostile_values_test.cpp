@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "run_tool.hpp"
+#include "strobe/detail/utf8.hpp"
 #include "trace_file.hpp"
 
 namespace {
@@ -228,6 +229,57 @@ TEST_F(Hostile, HtmlAndExportsGiveExactTimesAtBothEnds) {
     EXPECT_GT(ev["dur"].GetDouble(), 0.0);
   }
   EXPECT_EQ(spans_seen, 2u);
+}
+
+// A file whose strings are not valid UTF-8 (strobe never writes one; a foreign or altered
+// file can): every output, text and JSON, is valid UTF-8, and info and validate say so.
+TEST_F(Hostile, InvalidUtf8InTheFileGivesValidUtf8Everywhere) {
+  std::vector<SpanData> spans;
+  spans.push_back(make_span(1, 0, "ro\xFFot", kT0, kT0 + 1000, strobe::Kind::agent));
+  spans[0].flags = strobe::kSpanTraceRoot;
+  spans.push_back(make_span(2, 1, "child\xC3", kT0 + 10, kT0 + 500, strobe::Kind::llm));
+  spans[1].attrs.push_back(strobe::Attribute{"k\xE2\x82", strobe::AttrValue{strobe::AttrValue::Type::string, 0, 0, "v\xED\xA0\x80"}, false});
+  spans[1].model = "gpt\xF8";
+  spans[1].events.push_back(strobe::SpanEvent{"ev\x80", kT0 + 20, {}});
+  spans[1].tags = {"t\xC0\xAF"};
+  spans.push_back(make_span(3, 1, "kind", kT0 + 600, kT0 + 900, strobe::Kind::custom));
+  spans[2].kind_name = "my\xF5kind";
+  auto trace = make_trace(1, 2, "ro\xFFot", std::move(spans));
+  trace.service_name = "svc\xFE";
+  const std::string path = dir_ / "bad_utf8.strobe";
+  strobe::test::write_strobe(path, {trace});
+
+  const std::vector<std::vector<std::string>> commands = {
+      {"info", path},
+      {"tree", path},
+      {"stats", path},
+      {"stats", "--json", path},
+      {"diff", path, path},
+      {"export", "-f", "chrome", "-o", "-", path},
+      {"export", "-f", "otlp", "-o", "-", path},
+      {"export", "-f", "jsonl", "-o", "-", path},
+      {"html", "-o", "-", path},
+      {"validate", path},
+  };
+  for (const auto& args : commands) {
+    const strobe::test::Run r = run_tool(args);
+    std::string what;
+    for (const auto& a : args) what += a + " ";
+    ASSERT_EQ(r.signal, 0) << what << r.describe();
+    EXPECT_EQ(r.exit_status, 0) << what << r.describe();
+    EXPECT_FALSE(r.out.empty()) << what;
+    EXPECT_TRUE(strobe::detail::valid_utf8(r.out)) << what << r.out.substr(0, 2000);
+    EXPECT_TRUE(strobe::detail::valid_utf8(r.err)) << what << r.err;
+    if (args[0] == "export" && args[2] != "chrome") {
+      for (const std::string& line : split_lines(r.out)) parse(line);
+    } else if ((args[0] == "export") || (args[0] == "stats" && args[1] == "--json")) {
+      parse(r.out);
+    }
+  }
+  const strobe::test::Run info = run_tool({"info", path});
+  EXPECT_NE(info.out.find("not valid UTF-8"), std::string::npos) << info.out;
+  const strobe::test::Run strict = run_tool({"validate", "--strict", path});
+  EXPECT_EQ(strict.exit_status, 1) << strict.describe();
 }
 
 }  // namespace

@@ -82,6 +82,9 @@ void add_info(CLI::App& app, int& status) {
       std::printf(", %llu spans the sinks fell behind on",
                   static_cast<unsigned long long>(dropped.sink_spans_dropped));
     std::printf("\n");
+    if (reader.repaired_strings() != 0)
+      std::printf("strings     %llu not valid UTF-8 (shown with U+FFFD for each bad sequence)\n",
+                  static_cast<unsigned long long>(reader.repaired_strings()));
     if (reader.ended_cleanly()) {
       std::printf("ended       cleanly\n");
     } else {
@@ -143,8 +146,13 @@ void add_validate(CLI::App& app, int& status) {
       status = kExitNo;
       return;
     }
-    const std::string counts = std::to_string(batches) + " batches, " + std::to_string(traces) + " traces, " +
-                               std::to_string(spans) + " spans";
+    std::string counts = std::to_string(batches) + " batches, " + std::to_string(traces) + " traces, " +
+                         std::to_string(spans) + " spans";
+    if (const std::uint64_t bad = reader->repaired_strings(); bad != 0) {
+      // Not written by strobe (which repairs every string it records): a foreign or altered file.
+      counts += "; " + std::to_string(bad) + " strings not valid UTF-8, shown repaired";
+      if (o->strict) status = kExitNo;
+    }
     if (!loss.lost_data()) {
       std::printf("%s: ok (%s, ended cleanly)\n", o->file.c_str(), counts.c_str());
       return;

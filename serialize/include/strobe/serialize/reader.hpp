@@ -17,6 +17,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "strobe/serialize/format.hpp"
 
@@ -105,9 +107,13 @@ class BatchView {
   [[nodiscard]] std::uint64_t thread(std::uint32_t index) const noexcept;
   [[nodiscard]] std::uint64_t offset() const noexcept { return offset_; }  // of its frame
   [[nodiscard]] const FileInfo& info() const noexcept { return *info_; }
+  // Strings of the batch that were not valid UTF-8 (a damaged or foreign file): string()
+  // gives them repaired, U+FFFD for each bad sequence, so every output stays valid UTF-8.
+  [[nodiscard]] std::size_t repaired_strings() const noexcept { return repaired_.size(); }
 
  private:
   friend class Reader;
+  std::vector<std::pair<std::uint32_t, std::string>> repaired_;  // by index, ascending
   const void* batch_ = nullptr;
   const FileInfo* info_ = nullptr;
   std::uint64_t offset_ = 0;
@@ -157,6 +163,8 @@ class Reader {
   // Batch frames the writer failed to write, as the latest batch (or the end frame) read
   // says: a file can be intact and still miss data its run produced.
   [[nodiscard]] WriteLoss write_loss() const noexcept;
+  // Strings not valid UTF-8 in the batches read so far (see BatchView::repaired_strings).
+  [[nodiscard]] std::uint64_t repaired_strings() const noexcept;
   [[nodiscard]] std::uint64_t size() const noexcept;
   [[nodiscard]] const std::string& path() const noexcept;
 
