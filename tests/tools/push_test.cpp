@@ -85,11 +85,15 @@ TEST(Push, RetriesA503ThenSucceeds) {
   EXPECT_NE(r.out.find("(1 retries"), std::string::npos) << r.out;
 }
 
-TEST(Push, ReportsPartialSuccessOnStderr) {
+// A partial success loses spans at the collector: said on stderr and in the summary
+// (accepted and rejected), and the exit status is 5, not 0.
+TEST(Push, ReportsPartialSuccessAndExitsFive) {
   Collector collector({Reply{200, R"({"partialSuccess":{"rejectedSpans":"2","errorMessage":"bad attr"}})"}});
   const strobe::test::Run r = run_tool({"push", kGolden, "--endpoint", collector.endpoint()});
   collector.stop();
-  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  ASSERT_EQ(r.exit_status, 5) << r.describe();
+  EXPECT_EQ(r.out.find("pushed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" accepted, 2 spans rejected by the collector"), std::string::npos) << r.out;
   ASSERT_EQ(collector.requests().size(), 1u);
   const auto lines = r.err_lines();
   ASSERT_EQ(lines.size(), 1u) << r.err;

@@ -5,7 +5,7 @@
 // than that is sent alone); each request has connect and total timeouts; 429, 502, 503,
 // 504 and network errors are retried with exponential backoff (Retry-After honoured,
 // capped at 30 s), at most --retries times; a 200 reply's partialSuccess (rejectedSpans,
-// errorMessage) is reported.
+// errorMessage) is reported, and spans the collector rejected make the exit status 5.
 
 #include <curl/curl.h>
 #include <rapidjson/document.h>
@@ -119,11 +119,22 @@ class Pusher {
     }
   }
 
-  void finish() {
+  // False when the collector rejected spans (a partial success): they are lost there.
+  bool finish() {
     if (open_) send();
-    std::printf("pushed %llu spans in %llu requests to %s (%llu retries, %llu spans rejected)\n",
+    if (rejected_ == 0) {
+      std::printf("pushed %llu spans in %llu requests to %s (%llu retries, 0 spans rejected)\n",
+                  static_cast<unsigned long long>(spans_sent_), static_cast<unsigned long long>(requests_),
+                  o_.endpoint.c_str(), static_cast<unsigned long long>(retries_));
+      return true;
+    }
+    const std::uint64_t accepted = spans_sent_ > rejected_ ? spans_sent_ - rejected_ : 0;
+    std::printf("sent %llu spans in %llu requests to %s (%llu retries): %llu accepted, %llu spans rejected "
+                "by the collector\n",
                 static_cast<unsigned long long>(spans_sent_), static_cast<unsigned long long>(requests_),
-                o_.endpoint.c_str(), static_cast<unsigned long long>(retries_), static_cast<unsigned long long>(rejected_));
+                o_.endpoint.c_str(), static_cast<unsigned long long>(retries_),
+                static_cast<unsigned long long>(accepted), static_cast<unsigned long long>(rejected_));
+    return false;
   }
 
  private:
@@ -245,7 +256,7 @@ void add_push(CLI::App& app, int& status) {
     Pusher pusher(*o);
     serialize::FileInfo info;
     status = for_each_trace(o->file, [&](const serialize::TraceView& tv) { pusher.add(info, tv.materialize()); }, &info);
-    pusher.finish();
+    if (!pusher.finish() && status == kExitOk) status = kExitOutput;
   });
 }
 

@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
       "Exit status: 0 ok; 1 diff found a significant slowdown / validate found damage\n"
       "(validate --strict: also when the run lost data);\n"
       "2 bad arguments; 3 unreadable file (missing, not a strobe file, newer format, bad header);\n"
-      "4 damaged file (output covers what precedes the damage); 5 cannot write output / push failed.",
+      "4 damaged file (output covers what precedes the damage); 5 cannot write output / push failed or the\n"
+      "collector rejected spans.",
       "strobe"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "strobe 0.1.0");
