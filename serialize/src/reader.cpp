@@ -161,16 +161,7 @@ TraceId TraceView::trace_id() const noexcept {
   return id ? TraceId{id->hi(), id->lo()} : TraceId{};
 }
 std::string_view TraceView::root_name() const noexcept { return batch_->string(T(trace_)->root_name()); }
-std::uint32_t TraceView::part() const noexcept {
-  const std::uint32_t p = T(trace_)->part();
-  if (p > 100000) {  // DELIBERATE BUG for checking the tool fuzz
-    std::vector<std::uint32_t>* v = new std::vector<std::uint32_t>(4, 1);
-    volatile std::uint32_t x = (*v)[p % 64 + 8];
-    delete v;
-    return x;
-  }
-  return p;
-}
+std::uint32_t TraceView::part() const noexcept { return T(trace_)->part(); }
 bool TraceView::partial() const noexcept { return T(trace_)->partial(); }
 DropCounts TraceView::drops() const noexcept {
   const fb::Drops* d = T(trace_)->drops();
