@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -280,6 +281,82 @@ TEST_F(Hostile, InvalidUtf8InTheFileGivesValidUtf8Everywhere) {
   EXPECT_NE(info.out.find("not valid UTF-8"), std::string::npos) << info.out;
   const strobe::test::Run strict = run_tool({"validate", "--strict", path});
   EXPECT_EQ(strict.exit_status, 1) << strict.describe();
+}
+
+// Double attributes that are NaN or infinite (a file can hold any double): JSON has no
+// number for them, so every JSON output writes them as the strings "NaN", "Infinity",
+// "-Infinity" (the proto3 JSON spelling) and stays valid JSON; found by tests/fuzz/tool_fuzz.py.
+TEST_F(Hostile, NonFiniteDoubleAttributesGiveValidJsonEverywhere) {
+  auto f64 = [](const char* key, double v) {
+    strobe::Attribute a{key, {}, false};
+    a.value.type = strobe::AttrValue::Type::f64;
+    a.value.d = v;
+    return a;
+  };
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  std::vector<SpanData> spans{make_span(1, 0, "root", kT0, kT0 + 1000, strobe::Kind::agent)};
+  spans[0].flags = strobe::kSpanTraceRoot;
+  spans[0].attrs = {f64("nan", std::numeric_limits<double>::quiet_NaN()), f64("inf", kInf), f64("ninf", -kInf),
+                    f64("one", 1.5)};
+  spans[0].events = {strobe::SpanEvent{"tick", kT0 + 10, {f64("e_nan", std::nan("")), f64("e_inf", kInf)}}};
+  const std::string path = dir_ / "non_finite.strobe";
+  strobe::test::write_strobe(path, {make_trace(1, 2, "root", std::move(spans))});
+
+  auto same = [](const rapidjson::Value& v, const char* want) {
+    return v.IsString() && std::string(v.GetString()) == want;
+  };
+  strobe::test::Run r = run_tool({"export", "-f", "chrome", "-o", "-", path});
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  const rapidjson::Document c = parse(r.out);
+  ASSERT_FALSE(c.HasParseError());
+  bool span_seen = false, event_seen = false;
+  for (const auto& ev : c["traceEvents"].GetArray()) {
+    const std::string ph = ev["ph"].GetString();
+    if (ph == "X") {
+      span_seen = true;
+      const auto& a = ev["args"];
+      EXPECT_TRUE(same(a["nan"], "NaN") && same(a["inf"], "Infinity") && same(a["ninf"], "-Infinity")) << r.out;
+      EXPECT_EQ(a["one"].GetDouble(), 1.5);
+    } else if (ph == "i") {
+      event_seen = true;
+      EXPECT_TRUE(same(ev["args"]["e_nan"], "NaN") && same(ev["args"]["e_inf"], "Infinity")) << r.out;
+    }
+  }
+  EXPECT_TRUE(span_seen && event_seen) << r.out;
+
+  r = run_tool({"export", "-f", "otlp", "-o", "-", path});
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  std::size_t doubles = 0;
+  for (const std::string& line : split_lines(r.out)) {
+    const rapidjson::Document o = parse(line);
+    ASSERT_FALSE(o.HasParseError());
+    for (const auto& rs : o["resourceSpans"].GetArray())
+      for (const auto& ss : rs["scopeSpans"].GetArray())
+        for (const auto& sp : ss["spans"].GetArray())
+          for (const auto& a : sp["attributes"].GetArray()) {
+            const std::string k = a["key"].GetString();
+            if (!a["value"].HasMember("doubleValue")) continue;
+            ++doubles;
+            const auto& v = a["value"]["doubleValue"];
+            if (k == "nan") EXPECT_TRUE(same(v, "NaN")) << line;
+            if (k == "inf") EXPECT_TRUE(same(v, "Infinity")) << line;
+            if (k == "ninf") EXPECT_TRUE(same(v, "-Infinity")) << line;
+          }
+  }
+  EXPECT_GE(doubles, 4u) << r.out;
+
+  r = run_tool({"export", "-f", "jsonl", "-o", "-", path});
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  bool extra_seen = false;
+  for (const std::string& line : split_lines(r.out)) {
+    const rapidjson::Document e = parse(line);
+    ASSERT_FALSE(e.HasParseError());
+    if (e.HasMember("extra") && e["extra"].HasMember("nan")) {
+      extra_seen = true;
+      EXPECT_TRUE(same(e["extra"]["nan"], "NaN") && same(e["extra"]["ninf"], "-Infinity")) << line;
+    }
+  }
+  EXPECT_TRUE(extra_seen) << r.out;
 }
 
 }  // namespace

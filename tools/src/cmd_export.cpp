@@ -103,7 +103,7 @@ void chrome_args(JsonWriter& w, const AssembledTrace& t, const SpanData& s) {
     key(w, a.key);
     switch (a.value.type) {
       case AttrValue::Type::i64: w.Int64(a.value.i); break;
-      case AttrValue::Type::f64: w.Double(a.value.d); break;
+      case AttrValue::Type::f64: number(w, a.value.d); break;
       case AttrValue::Type::boolean: w.Bool(a.value.i != 0); break;
       case AttrValue::Type::string: str(w, a.value.s); break;
     }
@@ -188,7 +188,7 @@ int export_chrome(const std::string& file, std::FILE* out) {
         for (const Attribute& a : e.attrs) {
           key(w, a.key);
           if (a.value.type == AttrValue::Type::string) str(w, a.value.s);
-          else if (a.value.type == AttrValue::Type::f64) w.Double(a.value.d);
+          else if (a.value.type == AttrValue::Type::f64) number(w, a.value.d);
           else if (a.value.type == AttrValue::Type::boolean) w.Bool(a.value.i != 0);
           else w.Int64(a.value.i);
         }
@@ -272,7 +272,7 @@ void jsonl_event(JsonWriter& w, const AssembledTrace& t, const SpanData& s, bool
     key(w, a.key);
     switch (a.value.type) {
       case AttrValue::Type::i64: w.Int64(a.value.i); break;
-      case AttrValue::Type::f64: w.Double(a.value.d); break;
+      case AttrValue::Type::f64: number(w, a.value.d); break;
       case AttrValue::Type::boolean: w.Bool(a.value.i != 0); break;
       case AttrValue::Type::string: str(w, a.value.s); break;
     }

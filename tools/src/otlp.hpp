@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "common.hpp"
+#include "json.hpp"
 
 namespace strobe::tool::otlp {
 
@@ -79,7 +80,7 @@ void attr_value(W& w, const std::string& key, const AttrValue& v) {
   w.StartObject();
   switch (v.type) {
     case AttrValue::Type::i64: k(w, "intValue"); s(w, std::to_string(v.i)); break;
-    case AttrValue::Type::f64: k(w, "doubleValue"); w.Double(v.d); break;
+    case AttrValue::Type::f64: k(w, "doubleValue"); number(w, v.d); break;
     case AttrValue::Type::boolean: k(w, "boolValue"); w.Bool(v.i != 0); break;
     case AttrValue::Type::string: k(w, "stringValue"); s(w, v.s); break;
   }
