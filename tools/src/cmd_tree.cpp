@@ -231,8 +231,14 @@ void add_tree(CLI::App& app, int& status) {
       print_tree(stdout, tv.materialize(), o->depth, o->max_children);
       ++shown;
     });
-    if (shown == 0 && (!o->trace.empty() || !o->root.empty()))
+    // In a damaged file the trace asked for may lie past the damage: the status stays 4.
+    if (shown == 0 && (!o->trace.empty() || !o->root.empty())) {
+      if (status != kExitOk) {
+        std::fprintf(stderr, "strobe: no trace before the damage in %s matches the selection\n", o->file.c_str());
+        return;
+      }
       throw ToolError(kExitNo, "no trace in " + o->file + " matches the selection");
+    }
   });
 }
 
