@@ -52,7 +52,7 @@ enum SpanFlags : std::uint32_t {
   kSpanThrown = 32,       // an exception escaped its scope
   kSpanOneShot = 64,      // recorded by record_span()
   kSpanTraceRoot = 128,   // began a trace
-  kSpanOrphan = 256,      // its parent never arrived; shown under the trace root
+  kSpanOrphan = 256,      // its parent id names a span of another trace; a root of its subtree
   // A stand-in for a span whose begin record was dropped (ring full): named "<lost span>",
   // it keeps the span's id so its children stay under their true parent. Its own parent
   // is unknown: it hangs under the trace root (parent_id 0 in a part without the root).
@@ -119,7 +119,9 @@ struct SegmentChain {
 };
 
 struct DropCounts {
-  std::uint64_t spans = 0;    // spans whose begin found their ring full
+  // Spans lost whole: their begin found the ring full, and so did the late begin written at
+  // their end (Stats::spans_dropped).
+  std::uint64_t spans = 0;
   std::uint64_t records = 0;  // every record not written, begins included
   // Spans assembled but never given to the sinks: the sink queue was full (the sinks fell
   // behind, OverflowPolicy::drop). Counted when the next trace is queued.

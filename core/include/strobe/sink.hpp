@@ -1,8 +1,9 @@
 #pragma once
 // Sinks receive assembled traces on the recorder's sink thread: the drainer queues each
 // trace (bounded by Config::sink_queue_spans) and goes on draining, so a slow sink never
-// stalls the rings. One thread calls every sink, in order; a sink needs no lock of its own
-// unless other threads read it.
+// stalls the rings (under OverflowPolicy::wait a full queue makes the drainer wait). One
+// thread calls every sink, in order; a sink needs no lock of its own unless other threads
+// read it. docs/design.md describes the queue.
 
 #include <cstdint>
 #include <functional>

@@ -57,7 +57,7 @@ enum class ClockSource : std::uint8_t {
 class Sink;
 
 struct Config {
-  // Records per thread ring (64 bytes each); a power of two >= 64. Larger rings absorb
+  // Records per thread ring (64 bytes each); a power of two in [64, 2^24]. Larger rings absorb
   // longer bursts between drain passes; each recording thread holds one.
   std::size_t ring_capacity = 1u << 15;  // 2 MiB per recording thread, pre-faulted at its first span
   OverflowPolicy overflow = OverflowPolicy::drop;
@@ -121,11 +121,11 @@ struct Stats {
   std::uint64_t orphan_records = 0;   // records for spans never begun (e.g. begun before start)
   std::uint64_t sink_errors = 0;      // exceptions thrown by sinks, caught by the recorder
   std::uint64_t sink_spans_dropped = 0;  // assembled, but the sink queue was full (drop policy)
-  std::uint64_t placeholders = 0;
+  std::uint64_t placeholders = 0;     // stand-ins made for spans whose begin was lost (kSpanPlaceholder)
   // Span names, attribute keys and event names that found the process's intern table full
   // (2^18 distinct names): they read "<too many names>" and their spans carry
   // kSpanNameOverflow.
-  std::uint64_t names_overflowed = 0;     // stand-ins made for spans whose begin was lost (kSpanPlaceholder)
+  std::uint64_t names_overflowed = 0;
   // CPU time (ns) the recorder's own threads used so far: the drainer (reading rings,
   // assembling) and the sink thread (every sink's consume and flush).
   std::uint64_t drainer_cpu_ns = 0;

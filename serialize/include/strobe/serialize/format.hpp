@@ -1,7 +1,7 @@
 #pragma once
 // The strobe file format: constants, the file's metadata, and the reader's error.
 //
-//   offset 0   preamble (16 bytes): "\x89STROBE\r\n\x1a\n" | u16 major | u16 minor | u16 0 | u16 0
+//   offset 0   preamble (16 bytes): "\x89STROBE\r\n\x1a" (10 bytes) | u16 major | u16 minor | u16 0
 //   offset 16  frames, each 8-aligned:
 //                u32 payload length | u8 type | 3 zero bytes | u32 CRC-32C(payload) |
 //                u32 CRC-32C(the 12 bytes before) | payload | zero padding to 8
@@ -9,7 +9,7 @@
 //
 // Every payload is a FlatBuffers buffer (schema: serialize/schema/strobe.fbs). A crash
 // mid-write loses at most the frame being written; a reader stops at the first damaged
-// frame and keeps everything before it.
+// frame and keeps everything before it. docs/design.md describes the format in full.
 
 #include <cstdint>
 #include <stdexcept>

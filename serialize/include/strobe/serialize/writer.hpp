@@ -51,14 +51,16 @@ struct FileSinkOptions {
   // Start a new file once this many bytes are written (0: never): run.strobe, then
   // run.1.strobe, run.2.strobe, ... Each file is complete and readable on its own.
   std::uint64_t rotate_bytes = 0;
-  // Called (drainer thread) with a one-line message for every I/O error.
+  // Called (sink thread) with a one-line message for every I/O error.
   std::function<void(const std::string&)> on_error;
 };
 
 // A Sink that writes a strobe file. Runs on the recorder's sink thread; neither the
-// drainer nor the recording threads ever wait for it. An I/O error (disk full, permission, file removed) is reported to on_error,
-// counted, and thrown to the recorder (which counts it in Stats::sink_errors); the file
-// is cut back to its last whole frame, so it stays readable.
+// drainer nor the recording threads wait for it (unless OverflowPolicy::wait and a full
+// sink queue). An I/O error (disk full, permission, file removed) is reported to
+// on_error, counted, and thrown to the recorder (which counts it in Stats::sink_errors);
+// the file is cut back to its last whole frame, so it stays readable. The end frame is
+// written by close() or the destructor.
 class FileSink final : public Sink {
  public:
   // Opens (creates or truncates) the file; throws std::system_error naming the path if
