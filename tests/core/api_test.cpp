@@ -97,6 +97,62 @@ TEST(Api, CallSiteSpanNamesItselfOnlyWhenRecording) {
   EXPECT_EQ(describe(t.spans[3].attrs), "round:i64=1");
 }
 
+// A STROBE_SPAN (and STROBE_NAME, STROBE_NEXT) whose name is known only at run time takes
+// each call's name, not the first one the call site saw; a constant name beside it is
+// still interned once.
+TEST(Api, CallSiteSpanTakesANameKnownAtRunTime) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  {
+    strobe::Recorder recorder(config_for(sink));
+    auto root = strobe::trace("agent");
+    for (const std::string tool : {"fetch_db", "fetch_api"}) {
+      STROBE_SPAN(call, tool, Kind::tool);
+      call.attr(STROBE_NAME(tool + ".rows"), 3);
+      STROBE_NEXT(call, std::string_view(tool) == "fetch_db" ? "parse_db" : "parse_api");
+    }
+    for (const char* stage : {"plan", "act"}) {
+      STROBE_SPAN(step, stage, "stage");
+    }
+  }
+  const AssembledTrace t = only_trace(*sink);
+  EXPECT_EQ(render_tree(t),
+            "agent agent\n"
+            "  tool fetch_db\n"
+            "  tool parse_db\n"
+            "  tool fetch_api\n"
+            "  tool parse_api\n"
+            "  custom:stage plan\n"
+            "  custom:stage act\n");
+  EXPECT_EQ(describe(t.spans[1].attrs), "fetch_db.rows:i64=3");
+  EXPECT_EQ(describe(t.spans[3].attrs), "fetch_api.rows:i64=3");
+}
+
+// start_span takes a string as span() does, and StartOptions in declaration order.
+TEST(Api, StartSpanTakesAStringLikeSpan) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  {
+    strobe::Recorder recorder(config_for(sink));
+    auto root = strobe::trace("agent");
+    const std::string name = "from_string";
+    auto literal = strobe::start_span("literal", Kind::tool);
+    literal.finish();
+    auto owned = strobe::start_span(name, Kind::step, {.mark_as_current = true});
+    auto view = strobe::start_span(std::string_view("view"));
+    auto other = strobe::start_span("own_trace", Kind::agent,
+                                    {.mark_as_current = false, .new_trace = true});
+    EXPECT_NE(other.trace_id(), root.trace_id());
+    EXPECT_EQ(view.parent_id(), owned.span_id());  // owned is current
+  }
+  std::vector<AssembledTrace> traces = sink->traces();
+  ASSERT_EQ(traces.size(), 2u);
+  const AssembledTrace& t = traces[0].root_name == "agent" ? traces[0] : traces[1];
+  EXPECT_EQ(render_tree(t),
+            "agent agent\n"
+            "  tool literal\n"
+            "  step from_string\n"
+            "    span view\n");
+}
+
 TEST(Api, NestedSpansCarryTypedAttributesAndTimedEvents) {
   auto sink = std::make_shared<strobe::MemorySink>();
   strobe::Recorder recorder(config_for(sink));

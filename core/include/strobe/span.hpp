@@ -31,14 +31,27 @@ class Name {
 };
 
 namespace detail {
-// A call site's name for STROBE_SPAN: name() returns its function-local static Name,
-// interning the text on the first call.
+// A call site's name for STROBE_SPAN: name() returns its Name (STROBE_DETAIL_SITE_NAME).
 template <class F>
 struct CallSite {
   F name;
 };
 template <class F>
 CallSite(F) -> CallSite<F>;
+
+// A call site's name text. kConstant: it is a constant expression (a literal, a constexpr
+// string), so the site interns it once, into a function-local static.
+template <bool kConstant_>
+struct SiteText {
+  static constexpr bool kConstant = kConstant_;
+  std::string_view text;
+};
+// Reads every character: constant only when the whole text is.
+constexpr std::uint32_t text_probe(std::string_view s) noexcept {
+  std::uint32_t h = 0;
+  for (const char c : s) h = h * 31 + static_cast<unsigned char>(c);
+  return h;
+}
 }  // namespace detail
 
 // An attribute value: integer, floating point, bool or string. Strings are copied into
@@ -144,6 +157,7 @@ class SuspendToken {
   Kind kind_ = Kind::span;
 };
 
+// Designators go in this order: {.mark_as_current = true, .new_trace = true}.
 struct StartOptions {
   bool mark_as_current = false;  // make the span the thread's current one until it ends
   bool new_trace = false;        // start a new trace even when a span is current
@@ -555,6 +569,11 @@ class Span {
 // Explicit start: not current unless options.mark_as_current; end it with finish().
 [[nodiscard]] Span start_span(Name name, Kind kind = Kind::span, StartOptions options = {},
                               std::initializer_list<Attr> attrs = {}) noexcept;
+[[nodiscard]] inline Span start_span(std::string_view name, Kind kind = Kind::span,
+                                     StartOptions options = {},
+                                     std::initializer_list<Attr> attrs = {}) noexcept {
+  return start_span(Name(name), kind, options, attrs);
+}
 
 // Opens the next segment of a suspended operation, made current on the calling thread.
 // An invalid or already-resumed token (or copy) gives a no-op handle; the second resume
@@ -577,23 +596,30 @@ void record_span(std::string_view name, Kind kind, std::chrono::system_clock::ti
 #define STROBE_SPAN(var, name, ...) [[maybe_unused]] ::strobe::DisabledSpan var
 #define STROBE_NEXT(var, name) ((void)0)
 #else
-// An interned Name, interned once per call site.
-#define STROBE_NAME(text)                             \
-  ([]() noexcept -> const ::strobe::Name& {           \
-    static const ::strobe::Name strobe_name_{(text)}; \
-    return strobe_name_;                              \
-  }())
-// STROBE_SPAN(var, "name" [, kind [, {attrs}]]): a current span named at this call site.
-// name is a constant (a literal, a constexpr string): it is interned once, on the first
-// call made while a recorder is active; a name known only at run time goes through
-// strobe::span(name).
-#define STROBE_SPAN(var, name, ...)                                            \
-  ::strobe::Span var {                                                         \
-    ::strobe::detail::CallSite{[]() noexcept -> const ::strobe::Name& {       \
-      static const ::strobe::Name strobe_site_{(name)};                       \
-      return strobe_site_;                                                     \
-    }} __VA_OPT__(, ) __VA_ARGS__                                              \
+// The Name of a call site's text: interned once (a function-local static, on the first
+// call) when the text is a constant, at every call when it is known only at run time.
+#define STROBE_DETAIL_SITE_NAME(site_text)                                \
+  [strobe_text_ = ::strobe::detail::SiteText<__builtin_constant_p(        \
+       ::strobe::detail::text_probe(site_text))>{(site_text)}]() noexcept \
+      -> ::strobe::Name {                                                 \
+    if constexpr (decltype(strobe_text_)::kConstant) {                    \
+      static const ::strobe::Name strobe_name_{strobe_text_.text};        \
+      return strobe_name_;                                                \
+    } else {                                                              \
+      return ::strobe::Name{strobe_text_.text};                           \
+    }                                                                     \
   }
-// STROBE_NEXT(var, "name"): var.next() with a call-site-interned name.
+// An interned Name: once per call site for a constant text, at each call otherwise.
+#define STROBE_NAME(text) (STROBE_DETAIL_SITE_NAME(text)())
+// STROBE_SPAN(var, name [, kind [, {attrs}]]): a current span named at this call site.
+// A constant name (a literal, a constexpr string) is interned once, on the first call
+// made while a recorder is active; a name known only at run time (a std::string, a
+// string_view, a const char*) is interned at each call made while one is active, as
+// strobe::span(name) does.
+#define STROBE_SPAN(var, name, ...)                                                      \
+  ::strobe::Span var {                                                                   \
+    ::strobe::detail::CallSite{STROBE_DETAIL_SITE_NAME(name)} __VA_OPT__(, ) __VA_ARGS__ \
+  }
+// STROBE_NEXT(var, name): var.next() with a call-site-interned name.
 #define STROBE_NEXT(var, name) (var).next(STROBE_NAME(name))
 #endif
