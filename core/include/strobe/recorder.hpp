@@ -1,6 +1,11 @@
 #pragma once
 // The Recorder: owns the drainer thread and the sinks for as long as it lives.
 
+#if defined(STROBE_DISABLE)
+// STROBE_DISABLE: a Recorder that starts nothing (strobe/disabled.hpp).
+#include "strobe/disabled.hpp"
+#else
+
 #include <memory>
 
 #include "strobe/sink.hpp"
@@ -42,3 +47,5 @@ class Recorder {
 };
 
 }  // namespace strobe
+
+#endif  // STROBE_DISABLE

@@ -2,6 +2,11 @@
 // Spans: the recording API. Everything here is noexcept; with no active Recorder every
 // call is a cheap no-op.
 
+#if defined(STROBE_DISABLE)
+// STROBE_DISABLE: the same API as no-ops (strobe/disabled.hpp); nothing below is seen.
+#include "strobe/disabled.hpp"
+#else
+
 #include <chrono>
 #include <concepts>
 #include <cstdint>
@@ -588,14 +593,8 @@ void record_span(std::string_view name, Kind kind, std::chrono::system_clock::ti
 
 }  // namespace strobe
 
-// ---- macros: call-site interning; STROBE_DISABLE compiles them to nothing ----
+// ---- macros: call-site interning ----
 
-#if defined(STROBE_DISABLE)
-#include "strobe/disabled.hpp"
-#define STROBE_NAME(text) (::strobe::DisabledName{})
-#define STROBE_SPAN(var, name, ...) [[maybe_unused]] ::strobe::DisabledSpan var
-#define STROBE_NEXT(var, name) ((void)0)
-#else
 // The Name of a call site's text: interned once (a function-local static, on the first
 // call) when the text is a constant, at every call when it is known only at run time.
 #define STROBE_DETAIL_SITE_NAME(site_text)                                \
@@ -622,4 +621,5 @@ void record_span(std::string_view name, Kind kind, std::chrono::system_clock::ti
   }
 // STROBE_NEXT(var, name): var.next() with a call-site-interned name.
 #define STROBE_NEXT(var, name) (var).next(STROBE_NAME(name))
-#endif
+
+#endif  // STROBE_DISABLE

@@ -30,7 +30,8 @@
 //
 // The hot path takes no lock, makes no system call and allocates nothing after a
 // thread's first span. With no active Recorder every call is a cheap no-op; with
-// STROBE_DISABLE defined the STROBE_ macros compile to nothing.
+// STROBE_DISABLE defined the whole API (span.hpp, recorder.hpp) compiles to no-ops with
+// the same signatures (strobe/disabled.hpp).
 
 #include "strobe/model.hpp"
 #include "strobe/recorder.hpp"
