@@ -1,4 +1,5 @@
-# ctest -P script: builds the consumer project against strobe, one of two ways.
+# ctest -P script: builds the consumer project (consumer: strobe::strobe and
+# strobe::serialize; consumer_bench: strobe::benchmark) against strobe, one of two ways.
 #   -DMODE=installed  install STROBE_BUILD_DIR into a prefix, then find_package(strobe)
 #   -DMODE=vendored   add_subdirectory(STROBE_SOURCE_DIR)
 # Needs: STROBE_SOURCE_DIR, STROBE_BUILD_DIR, WORK_DIR, GENERATOR.
@@ -21,3 +22,4 @@ else()
 endif()
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 run(${WORK_DIR}/build/consumer ${WORK_DIR}/consumer.strobe)
+run(${WORK_DIR}/build/consumer_bench ${WORK_DIR}/consumer_bench.strobe)
