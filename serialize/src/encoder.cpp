@@ -30,11 +30,8 @@ struct Encoder::Impl {
   std::uint32_t last_thread_index = kNoIndex;
 
   // scratch, reused across traces
-  std::vector<std::uint64_t> col_id, col_parent;
-  std::vector<std::uint32_t> col_name, col_thread;
-  std::vector<std::uint8_t> col_kind, col_status;
-  std::vector<std::int64_t> col_start, col_dur;
   std::vector<fb::Attr> attrs;
+  std::vector<flatbuffers::Offset<fb::SpanDetail>> details;
   std::vector<std::pair<std::uint64_t, std::uint32_t>> by_id;  // (span id, index), sorted
 
   // The index of span `id` in the trace being added; built only for traces that have
@@ -178,20 +175,26 @@ struct Encoder::Impl {
     return last_thread_index;
   }
 
-  // Sizes the columns for trace t (AssembledTrace or CompactTrace) and, when it has groups
-  // or chains, indexes its span ids. Returns its span count.
+  // The span columns of the trace being added, written in place in the builder once every
+  // other table of the trace is (a later table could move the buffer).
+  struct Columns {
+    std::uint64_t* id;
+    std::uint64_t* parent;
+    std::uint32_t* name;
+    std::uint32_t* thread;
+    std::uint8_t* kind;
+    std::uint8_t* status;
+    std::int64_t* start;
+    std::int64_t* dur;
+  };
+
+  // When trace t (AssembledTrace or CompactTrace) has groups or chains, indexes its span
+  // ids. Returns its span count.
   template <class Trace>
   std::size_t start_trace(const Trace& t) {
     if (finished) reset();
     const std::size_t n = t.spans.size();
-    col_id.resize(n);
-    col_parent.resize(n);
-    col_name.resize(n);
-    col_thread.resize(n);
-    col_kind.resize(n);
-    col_status.resize(n);
-    col_start.resize(n);
-    col_dur.resize(n);
+    details.clear();
     by_id.clear();
     if (!t.groups.empty() || !t.chains.empty()) {
       by_id.reserve(n);
@@ -203,38 +206,39 @@ struct Encoder::Impl {
 
   // Row i of the columns from span s (SpanData or SpanRow), its name and thread mapped.
   template <class Span>
-  void set_columns(std::size_t i, const Span& s, std::uint32_t name_index, std::uint32_t thread_index) {
-    col_id[i] = s.span_id;
-    col_parent[i] = s.parent_id;
-    col_name[i] = name_index;
-    col_kind[i] = static_cast<std::uint8_t>(s.kind);
-    col_status[i] = static_cast<std::uint8_t>(s.status);
-    col_start[i] = s.start_ns;
+  static void set_columns(const Columns& c, std::size_t i, const Span& s, std::uint32_t name_index,
+                          std::uint32_t thread_index) {
+    c.id[i] = s.span_id;
+    c.parent[i] = s.parent_id;
+    c.name[i] = name_index;
+    c.kind[i] = static_cast<std::uint8_t>(s.kind);
+    c.status[i] = static_cast<std::uint8_t>(s.status);
+    c.start[i] = s.start_ns;
     // Wrapping: defined for any pair of times, and undone exactly by SpanView::end_ns().
-    col_dur[i] = static_cast<std::int64_t>(static_cast<std::uint64_t>(s.end_ns) - static_cast<std::uint64_t>(s.start_ns));
-    col_thread[i] = thread_index;
+    c.dur[i] = static_cast<std::int64_t>(static_cast<std::uint64_t>(s.end_ns) - static_cast<std::uint64_t>(s.start_ns));
+    c.thread[i] = thread_index;
   }
 
   void add(const AssembledTrace& t) {
     const std::size_t n = start_trace(t);
-    std::vector<flatbuffers::Offset<fb::SpanDetail>> details;
     for (std::size_t i = 0; i < n; ++i) {
       const SpanData& s = t.spans[i];
-      set_columns(i, s, str(s.name), thread(s.thread_id));
       const std::uint64_t other_end = s.end_thread_id != 0 && s.end_thread_id != s.thread_id ? s.end_thread_id : 0;
       if (s.flags == 0 && other_end == 0 && !has_more(s)) continue;
       details.push_back(detail(i, s.flags, other_end, s));
     }
-    finish_trace(t.trace_id, str(t.root_name), t.part, t.partial, t.drops_since_previous, t.groups, t.chains, n,
-                 details, [&](std::size_t i) { return t.spans[i].segment_index; });
+    finish_trace(
+        t.trace_id, str(t.root_name), t.part, t.partial, t.drops_since_previous, t.groups, t.chains, n,
+        [&](std::size_t i) { return t.spans[i].segment_index; },
+        [&](const Columns& c) {
+          for (std::size_t i = 0; i < n; ++i) set_columns(c, i, t.spans[i], str(t.spans[i].name), thread(t.spans[i].thread_id));
+        });
   }
 
   void add(const CompactTrace& t) {
     const std::size_t n = start_trace(t);
-    std::vector<flatbuffers::Offset<fb::SpanDetail>> details;
     for (std::size_t i = 0; i < n; ++i) {
       const SpanRow& s = t.spans[i];
-      set_columns(i, s, name(s.name), thread_cached(s.thread_id));
       if (s.extra == SpanRow::kNoExtra) {
         if (s.flags != 0) details.push_back(detail(i, s.flags, 0, kNoExtra));
         continue;
@@ -244,19 +248,32 @@ struct Encoder::Impl {
       if (s.flags == 0 && other_end == 0 && !has_more(x)) continue;
       details.push_back(detail(i, s.flags, other_end, x));
     }
-    finish_trace(t.trace_id, name(t.root_name), t.part, t.partial, t.drops_since_previous, t.groups, t.chains, n,
-                 details, [&](std::size_t i) {
-                   const SpanRow& s = t.spans[i];
-                   return s.extra == SpanRow::kNoExtra ? 0u : t.extras[s.extra].segment_index;
-                 });
+    finish_trace(
+        t.trace_id, name(t.root_name), t.part, t.partial, t.drops_since_previous, t.groups, t.chains, n,
+        [&](std::size_t i) {
+          const SpanRow& s = t.spans[i];
+          return s.extra == SpanRow::kNoExtra ? 0u : t.extras[s.extra].segment_index;
+        },
+        [&](const Columns& c) {
+          for (std::size_t i = 0; i < n; ++i) {
+            const SpanRow& s = t.spans[i];
+            set_columns(c, i, s, name(s.name), thread_cached(s.thread_id));
+          }
+        });
   }
 
-  // The trace's table from the columns filled by add(); segment_index(i): span i's number.
-  template <class SegmentIndex>
+  template <class T>
+  T* column(flatbuffers::Offset<flatbuffers::Vector<T>> v) {
+    return reinterpret_cast<T*>(flatbuffers::GetMutableTemporaryPointer(fbb, v)->Data());
+  }
+
+  // The trace's table, after add() made the details: segment_index(i) is span i's number,
+  // and fill(columns) writes the rows into the columns.
+  template <class SegmentIndex, class Fill>
   void finish_trace(const TraceId& trace_id, std::uint32_t root, std::uint32_t part, bool partial,
                     const DropCounts& dropped, const std::vector<ParallelGroup>& trace_groups,
-                    const std::vector<SegmentChain>& trace_chains, std::size_t n,
-                    const std::vector<flatbuffers::Offset<fb::SpanDetail>>& details, SegmentIndex segment_index) {
+                    const std::vector<SegmentChain>& trace_chains, std::size_t n, SegmentIndex segment_index,
+                    Fill fill) {
     std::vector<flatbuffers::Offset<fb::Group>> groups;
     for (const ParallelGroup& g : trace_groups) {
       std::vector<std::uint32_t> members;
@@ -277,17 +294,24 @@ struct Encoder::Impl {
     }
     const fb::TraceId tid(trace_id.hi, trace_id.lo);
     const fb::Drops drops(dropped.spans, dropped.records);
-    auto v_id = fbb.CreateVector(col_id);
-    auto v_parent = fbb.CreateVector(col_parent);
-    auto v_name = fbb.CreateVector(col_name);
-    auto v_kind = fbb.CreateVector(col_kind);
-    auto v_status = fbb.CreateVector(col_status);
-    auto v_start = fbb.CreateVector(col_start);
-    auto v_dur = fbb.CreateVector(col_dur);
-    auto v_thread = fbb.CreateVector(col_thread);
     auto v_details = details.empty() ? 0 : fbb.CreateVector(details);
     auto v_groups = groups.empty() ? 0 : fbb.CreateVector(groups);
     auto v_chains = chains.empty() ? 0 : fbb.CreateVector(chains);
+    // The columns, written in place: no copy of each through a vector of its own.
+    auto uninit = [&]<class T>(T*) {
+      T* unused = nullptr;
+      return fbb.CreateUninitializedVector<T>(n, &unused);
+    };
+    auto v_id = uninit(static_cast<std::uint64_t*>(nullptr));
+    auto v_parent = uninit(static_cast<std::uint64_t*>(nullptr));
+    auto v_name = uninit(static_cast<std::uint32_t*>(nullptr));
+    auto v_kind = uninit(static_cast<std::uint8_t*>(nullptr));
+    auto v_status = uninit(static_cast<std::uint8_t*>(nullptr));
+    auto v_start = uninit(static_cast<std::int64_t*>(nullptr));
+    auto v_dur = uninit(static_cast<std::int64_t*>(nullptr));
+    auto v_thread = uninit(static_cast<std::uint32_t*>(nullptr));
+    fill(Columns{column(v_id), column(v_parent), column(v_name), column(v_thread), column(v_kind), column(v_status),
+                 column(v_start), column(v_dur)});
     fb::TraceBuilder b(fbb);
     b.add_trace_id(&tid);
     b.add_root_name(root);
