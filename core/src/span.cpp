@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <new>
 
 #include "strobe/span.hpp"
@@ -22,6 +23,17 @@ void write_link(detail::Record& r, std::uint64_t span, std::uint64_t previous, s
   r.payload.link.first_span_id = first;
   r.payload.link.segment_index = index;
 }
+
+// The decimal digits of an unsigned value above INT64_MAX (Value::Type::u64).
+class Digits {
+ public:
+  explicit Digits(std::uint64_t v) noexcept : end_(std::to_chars(buf_, buf_ + sizeof buf_, v).ptr) {}
+  [[nodiscard]] std::string_view text() const noexcept { return {buf_, static_cast<std::size_t>(end_ - buf_)}; }
+
+ private:
+  char buf_[20];
+  char* end_;
+};
 
 void misuse() noexcept {
   // relaxed: a statistic.
@@ -182,6 +194,10 @@ Span& Span::attr(Name key, Value v) noexcept { return attr_id(key.id(), v); }
 
 Span& Span::attr_id(std::uint32_t key, Value v) noexcept {
   if (v.type() == Value::Type::string) return string(detail::StrKind::attr_value, v.as_string(), key);
+  if (v.type() == Value::Type::u64) {
+    Digits d(v.as_uint());
+    return string(detail::StrKind::attr_value, d.text(), key);
+  }
   if (!writable(1)) return *this;
   detail::ThreadState& t = detail::t_state;
   if (!detail::claim(t, 1, false, false)) {
@@ -225,8 +241,9 @@ Span& Span::event_id(std::uint32_t name, std::initializer_list<Attr> list) noexc
   t.ring->commit(1);
   for (const Attr& a : list) {
     const std::uint32_t key = intern(a.key);
-    if (a.value.type() == Value::Type::string) {
-      const std::string_view sv = a.value.as_string();
+    if (a.value.type() == Value::Type::string || a.value.type() == Value::Type::u64) {
+      Digits d(a.value.as_uint());
+      const std::string_view sv = a.value.type() == Value::Type::string ? a.value.as_string() : d.text();
       if (!detail::write_string(t, id_, detail::StrKind::attr_value, key, detail::kOnEvent, sv.data(),
                                 sv.size()))
         state_ |= kLostFlag;

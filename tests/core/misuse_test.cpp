@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <type_traits>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -484,4 +486,32 @@ TEST(Misuse, CopiesOfATokenRacingToResumeOpenOneSegment) {
   b.join();
   EXPECT_EQ(resumed.load(), kRounds);
   EXPECT_EQ(recorder.stats().misuse, static_cast<std::uint64_t>(kRounds));
+}
+
+// Unsigned values keep their value: above INT64_MAX as their decimal digits, also in an
+// event's attributes and an initializer list; below it as integers. Pointers are refused.
+TEST(Misuse, UnsignedAttributesKeepTheirValue) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  {
+    auto s = strobe::span("u");
+    s.attr("max", std::numeric_limits<std::uint64_t>::max());
+    s.attr("big", std::uint64_t{1} << 63);
+    s.attr("small", std::uint64_t{42});
+    s.attr(std::string_view("listed"), strobe::Value(std::uint64_t{18446744073709551000u}));
+    s.attrs({{"in_list", std::uint64_t{9223372036854775808u}}});
+    s.event("e", {{"on_event", std::numeric_limits<std::uint64_t>::max()}});
+  }
+  recorder.flush();
+  const std::vector<AssembledTrace> traces = sink->traces();
+  ASSERT_EQ(traces.size(), 1u);
+  const SpanData& u = traces[0].spans[0];
+  EXPECT_EQ(describe(u.attrs),
+            "max:str=18446744073709551615 big:str=9223372036854775808 small:i64=42 "
+            "listed:str=18446744073709551000 in_list:str=9223372036854775808");
+  ASSERT_EQ(u.events.size(), 1u);
+  EXPECT_EQ(describe(u.events[0].attrs), "on_event:str=18446744073709551615");
+  static_assert(!std::is_convertible_v<int*, strobe::Value>, "a pointer is refused");
+  static_assert(!std::is_convertible_v<const void*, strobe::Value>, "a pointer is refused");
+  static_assert(std::is_convertible_v<const char*, strobe::Value>, "text is not a pointer");
 }

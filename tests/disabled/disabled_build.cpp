@@ -57,7 +57,11 @@ static_assert(std::is_nothrow_convertible_v<double, Value> && std::is_nothrow_co
 static_assert(std::is_nothrow_convertible_v<bool, Value> && std::is_nothrow_convertible_v<const char*, Value>);
 static_assert(std::is_nothrow_convertible_v<std::string_view, Value>);
 static_assert(std::is_nothrow_convertible_v<const std::string&, Value>);
+static_assert(std::is_nothrow_convertible_v<std::uint64_t, Value> && Value::Type::u64 != Value::Type::i64);
+static_assert(!std::is_convertible_v<int*, Value> && !std::is_convertible_v<const void*, Value>);
+static_assert(!std::is_convertible_v<std::nullptr_t, Value> && std::is_convertible_v<char*, Value>);
 static_assert(has<Value::Type (Value::*)() const noexcept>(&Value::type));
+static_assert(has<std::uint64_t (Value::*)() const noexcept>(&Value::as_uint));
 static_assert(has<std::int64_t (Value::*)() const noexcept>(&Value::as_int));
 static_assert(has<double (Value::*)() const noexcept>(&Value::as_double));
 static_assert(has<bool (Value::*)() const noexcept>(&Value::as_bool));

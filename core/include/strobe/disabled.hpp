@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -38,10 +39,14 @@ class Name {
 // Accepts what the real Value accepts (so overloads resolve alike) and keeps nothing.
 class Value {
  public:
-  enum class Type : std::uint8_t { i64, f64, boolean, string };
+  enum class Type : std::uint8_t { i64, f64, boolean, string, u64 };
   template <std::integral I>
     requires(!std::same_as<I, bool>)
   constexpr Value(I) noexcept {}
+  template <class T>
+    requires(!std::same_as<std::remove_cv_t<T>, char>)
+  Value(T*) = delete;
+  Value(std::nullptr_t) = delete;
   template <std::floating_point F>
   constexpr Value(F) noexcept {}
   constexpr Value(bool) noexcept {}
@@ -51,6 +56,7 @@ class Value {
 
   [[nodiscard]] constexpr Type type() const noexcept { return Type::i64; }
   [[nodiscard]] constexpr std::int64_t as_int() const noexcept { return 0; }
+  [[nodiscard]] constexpr std::uint64_t as_uint() const noexcept { return 0; }
   [[nodiscard]] constexpr double as_double() const noexcept { return 0; }
   [[nodiscard]] constexpr bool as_bool() const noexcept { return false; }
   [[nodiscard]] constexpr std::string_view as_string() const noexcept { return {}; }

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <initializer_list>
@@ -61,12 +62,25 @@ constexpr std::uint32_t text_probe(std::string_view s) noexcept {
 
 // An attribute value: integer, floating point, bool or string. Strings are copied into
 // the ring when recorded, so the view need only outlive the call.
+//
+// Integers keep their value: an unsigned one above INT64_MAX (which no trace format holds
+// as an integer) is recorded as its decimal digits, a string attribute. A pointer is
+// refused at compile time (it would otherwise become a bool); pass its text or a number.
 class Value {
  public:
-  enum class Type : std::uint8_t { i64, f64, boolean, string };
+  // u64: an unsigned value above INT64_MAX (as_uint()), recorded as its decimal digits.
+  enum class Type : std::uint8_t { i64, f64, boolean, string, u64 };
   template <std::integral I>
     requires(!std::same_as<I, bool>)
-  Value(I v) noexcept : type_(Type::i64), i_(static_cast<std::int64_t>(v)) {}
+  Value(I v) noexcept : type_(Type::i64), i_(static_cast<std::int64_t>(v)) {
+    if constexpr (std::is_unsigned_v<I> && sizeof(I) >= sizeof(std::int64_t)) {
+      if (v > static_cast<I>(INT64_MAX)) type_ = Type::u64;
+    }
+  }
+  template <class T>
+    requires(!std::same_as<std::remove_cv_t<T>, char>)
+  Value(T*) = delete;  // a pointer: say what it means (its text, or a number)
+  Value(std::nullptr_t) = delete;
   template <std::floating_point F>
   Value(F v) noexcept : type_(Type::f64), d_(static_cast<double>(v)) {}
   Value(bool v) noexcept : type_(Type::boolean), i_(v ? 1 : 0) {}
@@ -76,6 +90,7 @@ class Value {
 
   [[nodiscard]] Type type() const noexcept { return type_; }
   [[nodiscard]] std::int64_t as_int() const noexcept { return i_; }
+  [[nodiscard]] std::uint64_t as_uint() const noexcept { return static_cast<std::uint64_t>(i_); }
   [[nodiscard]] double as_double() const noexcept { return d_; }
   [[nodiscard]] bool as_bool() const noexcept { return i_ != 0; }
   [[nodiscard]] std::string_view as_string() const noexcept { return s_; }
@@ -222,6 +237,9 @@ class Span {
   template <class T>
     requires(std::integral<T> || std::floating_point<T>)
   [[gnu::always_inline]] Span& attr(Name key, T v) noexcept {
+    if constexpr (std::is_unsigned_v<T> && sizeof(T) >= sizeof(std::int64_t)) {
+      if (v > static_cast<T>(INT64_MAX)) [[unlikely]] return attr_id(key.id(), Value(v));  // as digits
+    }
     detail::ThreadState& t = detail::t_state;
     if (detail::Record* r = own_slots(t, 1)) [[likely]] {
       write_attr(*r, key.id(), Value(v), 0);
