@@ -126,7 +126,8 @@ std::vector<Command> commands() {
                  rapidjson::Document d;
                  d.Parse(r.out.c_str(), r.out.size());
                  EXPECT_FALSE(d.HasParseError()) << "the Chrome file must stay valid JSON: " << r.out;
-                 EXPECT_EQ(count(r.out, R"("ph":"X")"), 12u) << r.out;
+                 EXPECT_EQ(count(r.out, R"("ph":"B")"), 12u) << r.out;
+                 EXPECT_EQ(count(r.out, R"("ph":"E")"), 12u) << r.out;
                }});
   c.push_back({"export otlp", file_only({"export", "--format", "otlp"}), [](const strobe::test::Run& r) {
                  const auto lines = split_lines(r.out);

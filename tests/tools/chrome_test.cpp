@@ -1,10 +1,15 @@
 // `strobe export --format chrome` produces a Trace Event Format file that viewers
-// (chrome://tracing, Perfetto) can load without mis-nesting: on every track, complete
-// ("X") events either nest or do not overlap; every track and the process are named;
-// flow arrows between resumed segments come in start/finish pairs bound to slices.
-// Checked on the golden file and on a recorded file with heavy overlap: spans ended on
-// another thread than the one that began them, spans ended out of order on one thread,
-// suspended/resumed segments hopping threads, and parallel spans adopted on workers.
+// (chrome://tracing, Perfetto, speedscope) can load without mis-nesting: spans are begin/end
+// ("B"/"E") pairs that close in stack order on every track, and on a track no two events
+// share a timestamp, so no viewer has to break a tie; a reader that rounds microseconds to
+// whole nanoseconds and one that truncates (Perfetto) read the same nanoseconds; slices
+// either nest or do not overlap; every track and the process are named; flow arrows
+// between resumed segments come in start/finish pairs bound to slices; a span's details
+// lie under "strobe" (under "args" with --args). Checked on the golden file and on a
+// recorded file with heavy overlap: spans ended on another thread than the one that began
+// them, spans ended out of order on one thread, suspended/resumed segments hopping
+// threads, and parallel spans adopted on workers. (speedscope_test.cpp loads exports
+// into speedscope itself.)
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
@@ -20,11 +25,13 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <tuple>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "run_tool.hpp"
+#include "trace_file.hpp"
 
 namespace {
 
@@ -40,19 +47,23 @@ struct Track {
   std::vector<Slice> slices;
 };
 
-// What a viewer sees: microsecond doubles, read back as integer nanoseconds.
+// What a viewer sees: microsecond doubles, read back as integer nanoseconds, rounded;
+// Perfetto truncates.
 std::int64_t to_ns(double us) { return std::llround(us * 1000.0); }
+std::int64_t to_ns_truncated(double us) { return static_cast<std::int64_t>(us * 1000.0); }
 
 struct Checked {
-  std::size_t complete = 0, instants = 0, flows = 0, lanes = 0;
+  std::size_t complete = 0, instants = 0, flows = 0, lanes = 0, ties = 0;
   std::map<std::string, Slice> first_by_name;  // the first slice of each name
+  std::map<std::string, std::string> details_key_by_name;  // "strobe" or "args", from the first begin
+  std::multiset<std::tuple<std::string, std::int64_t, std::int64_t>> slices;  // name, start, end (ns)
   std::string start_unix_ns;                   // otherData.strobe_start_unix_ns
 };
 
 // Parses the export and checks everything the file comment promises; counts into c.
 void check_chrome(const std::string& json, Checked& c) {
   rapidjson::Document d;
-  d.Parse(json.c_str(), json.size());
+  d.Parse<rapidjson::kParseFullPrecisionFlag>(json.c_str(), json.size());
   if (d.HasParseError()) {
     ADD_FAILURE() << "not JSON: " << rapidjson::GetParseError_En(d.GetParseError()) << " at byte " << d.GetErrorOffset();
     return;
@@ -69,6 +80,13 @@ void check_chrome(const std::string& json, Checked& c) {
     std::int64_t ts;
   };
   std::map<std::uint64_t, std::vector<FlowEnd>> flow_starts, flow_finishes;
+  struct Stamped {
+    double ts;
+    bool begin;
+    std::string name, cat, where;
+  };
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::vector<Stamped>> durations;
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::set<double>> stamps;
   std::size_t index = 0;
   for (const auto& e : d["traceEvents"].GetArray()) {
     const std::string where = "event #" + std::to_string(index++);
@@ -97,16 +115,23 @@ void check_chrome(const std::string& json, Checked& c) {
     const std::uint64_t tid = e["tid"].GetUint64();
     ASSERT_TRUE(e.HasMember("ts") && e["ts"].IsNumber()) << where << ": ts must be a number";
     const double ts = e["ts"].GetDouble();
-    if (ph == "X") {
-      ASSERT_TRUE(e.HasMember("dur") && e["dur"].IsNumber()) << where << ": dur must be a number";
+    EXPECT_EQ(to_ns(ts), to_ns_truncated(ts)) << where << ": ts " << ts << " reads as another nanosecond when truncated";
+    auto& on_track = stamps[{pid, tid}];
+    if (on_track.count(ts)) {
+      ADD_FAILURE() << where << ": a second event at ts " << ts << " on track " << tid;
+      ++c.ties;
+    }
+    on_track.insert(ts);
+    if (ph == "B" || ph == "E") {
       ASSERT_TRUE(e.HasMember("name") && e["name"].IsString()) << where;
-      const double dur = e["dur"].GetDouble();
-      EXPECT_GE(dur, 0.0) << where;
-      ++c.complete;
-      const std::int64_t start = to_ns(ts);
-      const Slice slice{e["name"].GetString(), start, start + to_ns(dur)};
-      c.first_by_name.emplace(slice.name, slice);
-      tracks[{pid, tid}].slices.push_back(slice);
+      ASSERT_TRUE(e.HasMember("cat") && e["cat"].IsString()) << where;
+      Stamped st{ts, ph == "B", e["name"].GetString(), e["cat"].GetString(), where};
+      if (st.begin) {
+        const char* details = e.HasMember("strobe") ? "strobe" : e.HasMember("args") ? "args" : "";
+        ASSERT_TRUE(*details && e[details].IsObject() && e[details].HasMember("span_id")) << where << ": no span details";
+        c.details_key_by_name.emplace(st.name, details);
+      }
+      durations[{pid, tid}].push_back(std::move(st));
     } else if (ph == "i") {
       ++c.instants;
     } else if (ph == "s" || ph == "f") {
@@ -116,6 +141,30 @@ void check_chrome(const std::string& json, Checked& c) {
     } else {
       ADD_FAILURE() << where << ": unexpected phase " << ph;
     }
+  }
+  // Begins and ends, in time order per track, close in stack order: each end matches the
+  // begin on top (name and category).
+  for (auto& [key, list] : durations) {
+    std::stable_sort(list.begin(), list.end(), [](const Stamped& a, const Stamped& b) { return a.ts < b.ts; });
+    std::vector<const Stamped*> open;
+    for (const Stamped& st : list) {
+      if (st.begin) {
+        open.push_back(&st);
+        continue;
+      }
+      ASSERT_FALSE(open.empty()) << st.where << ": an end with nothing open on track " << key.second;
+      const Stamped& b = *open.back();
+      ASSERT_EQ(st.name, b.name) << st.where << ": ends " << st.name << " while " << b.name << " is on top ("
+                                 << b.where << ")";
+      EXPECT_EQ(st.cat, b.cat) << st.where;
+      open.pop_back();
+      ++c.complete;
+      const Slice slice{b.name, to_ns(b.ts), to_ns(st.ts)};
+      c.first_by_name.emplace(slice.name, slice);
+      c.slices.emplace(slice.name, slice.start, slice.end);
+      tracks[key].slices.push_back(slice);
+    }
+    EXPECT_TRUE(open.empty()) << open.size() << " spans never end on track " << key.second;
   }
   if (d.HasMember("otherData") && d["otherData"].IsObject() && d["otherData"].HasMember("strobe_start_unix_ns") &&
       d["otherData"]["strobe_start_unix_ns"].IsString())
@@ -179,6 +228,7 @@ TEST(ChromeExport, GoldenFileLoadsWithoutMisnesting) {
   ASSERT_TRUE(c.first_by_name.count("decode_step"));
   EXPECT_EQ(c.first_by_name["decode_step"].start, 4'010'000'000);
   EXPECT_EQ(c.first_by_name["decode_step"].end, 4'010'000'812);
+  EXPECT_EQ(c.details_key_by_name["decode_step"], "strobe");
   ASSERT_TRUE(c.first_by_name.count("checkpoint"));
   EXPECT_EQ(c.first_by_name["checkpoint"].start, c.first_by_name["checkpoint"].end);
 }
@@ -275,6 +325,52 @@ TEST(ChromeExport, HeavyOverlapStillNestsOnEveryTrack) {
   EXPECT_EQ(c.complete, spans);
   EXPECT_GE(c.flows, 20u * 2u) << "two resumes per round";
   EXPECT_GT(c.lanes, 0u) << "the data should need extra lanes; it overlaps too little to test them";
+}
+
+// With --args a span's details go where Perfetto and chrome://tracing show them.
+TEST(ChromeExport, ArgsFlagPutsDetailsUnderArgs) {
+  const strobe::test::Run r = run_tool({"export", "--format", "chrome", "--args", golden("golden.strobe")});
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  Checked c;
+  check_chrome(r.out, c);
+  EXPECT_EQ(c.complete, 18u);
+  EXPECT_EQ(c.details_key_by_name["decode_step"], "args");
+}
+
+// Spans that touch or are empty, at one nanosecond on one thread: ends before the begins
+// that follow, parents around children, and every slice as long as its span, also where
+// same-named spans chain (a viewer that puts a begin before an end at one time, as
+// speedscope does for frames of one name, would nest each in the previous one).
+TEST(ChromeExport, SpansThatTouchComeOutWhole) {
+  constexpr std::int64_t kStart = 1'767'225'600'000'000'000;
+  constexpr std::int64_t t0 = kStart + 3'000'000'123;
+  using strobe::test::make_span;
+  std::vector<strobe::SpanData> spans{make_span(1, 0, "root", t0, t0 + 4'000, strobe::Kind::agent)};
+  spans[0].flags = strobe::kSpanTraceRoot;
+  for (std::uint64_t k = 0; k < 3; ++k) {
+    const std::int64_t from = t0 + static_cast<std::int64_t>(k) * 1'000;
+    spans.push_back(make_span(10 + 2 * k, 1, "step", from, from + 1'000));
+    spans.push_back(make_span(11 + 2 * k, 10 + 2 * k, "step", from, from + 1'000));  // as long as its parent
+  }
+  spans.push_back(make_span(20, 1, "empty", t0 + 3'000, t0 + 3'000));
+  spans.push_back(make_span(21, 20, "empty", t0 + 3'000, t0 + 3'000));
+  spans.push_back(make_span(22, 1, "last", t0 + 3'000, t0 + 4'000));
+  spans.push_back(make_span(23, 22, "empty", t0 + 4'000, t0 + 4'000));
+  const strobe::test::TempDir dir;
+  const std::string path = dir / "touching.strobe";
+  strobe::test::write_strobe(path, {strobe::test::make_trace(1, 1, "root", spans),
+                                    strobe::test::make_trace(2, 2, "root", {make_span(30, 0, "root", t0 + 4'000, t0 + 5'000)})},
+                             kStart);
+  const strobe::test::Run r = run_tool({"export", "--format", "chrome", path});
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  Checked c;
+  check_chrome(r.out, c);
+  EXPECT_EQ(c.ties, 0u);
+  std::multiset<std::tuple<std::string, std::int64_t, std::int64_t>> want;
+  for (const strobe::AssembledTrace& t : strobe::serialize::read_all(path))
+    for (const strobe::SpanData& s : t.spans) want.emplace(s.name, s.start_ns - kStart, s.end_ns - kStart);
+  EXPECT_EQ(c.slices, want);
+  EXPECT_EQ(c.lanes, 0u) << "every span nests in its parent on one track";
 }
 
 }  // namespace
