@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/setup_speedscope.sh  # for tools.speedscope_test
 
 jobs=$(nproc)
 generator=(-G Ninja)

@@ -1,6 +1,6 @@
 #pragma once
-// Runs the built `strobe` tool (STROBE_TOOL_PATH) as a child process and captures what it
-// says, for the tool tests:
+// Runs the built `strobe` tool (STROBE_TOOL_PATH), or another program, as a child process
+// and captures what it says, for the tool tests:
 //
 //   strobe::test::Run r = strobe::test::run_tool({"tree", golden("golden.strobe")});
 //   EXPECT_EQ(r.exit_status, 0) << r.err;
@@ -65,8 +65,9 @@ struct Run {
   }
 };
 
-// Runs the tool with `args`, stdin from /dev/null; kills it after `timeout_s` seconds.
-inline Run run_tool(const std::vector<std::string>& args, int timeout_s = 60) {
+// Runs `program` (a path, or a name looked up in PATH) with `args`, stdin from
+// /dev/null; kills it after `timeout_s` seconds.
+inline Run run_program(const std::string& program, const std::vector<std::string>& args, int timeout_s = 60) {
   Run r;
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
@@ -78,14 +79,14 @@ inline Run run_tool(const std::vector<std::string>& args, int timeout_s = 60) {
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-  const std::string path = tool_path();
-  std::vector<std::string> argv_store{"strobe"};
+  const std::string& path = program;
+  std::vector<std::string> argv_store{program.substr(program.rfind('/') + 1)};
   argv_store.insert(argv_store.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (std::string& a : argv_store) argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, path.c_str(), &actions, nullptr, argv.data(), environ);
+  const int rc = ::posix_spawnp(&pid, path.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
@@ -128,6 +129,11 @@ inline Run run_tool(const std::vector<std::string>& args, int timeout_s = 60) {
   if (WIFEXITED(wstatus)) r.exit_status = WEXITSTATUS(wstatus);
   if (WIFSIGNALED(wstatus)) r.signal = WTERMSIG(wstatus);
   return r;
+}
+
+// Runs the tool with `args`, stdin from /dev/null; kills it after `timeout_s` seconds.
+inline Run run_tool(const std::vector<std::string>& args, int timeout_s = 60) {
+  return run_program(tool_path(), args, timeout_s);
 }
 
 inline std::string read_text(const std::string& path) {
