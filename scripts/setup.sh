@@ -11,6 +11,7 @@ packages=(
   clang libclang-rt-14-dev
   libcli11-dev rapidjson-dev libcurl4-openssl-dev
   chromium
+  nodejs  # bench/html_bench.mjs drives chromium over the DevTools protocol
 )
 
 missing=()
