@@ -12,6 +12,7 @@
 //   node bench/html_bench.mjs --html page.html     # a page already written
 //   options: --loads N (page loads, default 3) --steps N (zoom and pan steps per phase,
 //            default 12) --chromium PATH --build DIR (default build) --keep (keep temp files)
+//            --verbose (every step's time, in order)
 //
 // What it measures (medians, and the worst step):
 //   ready       navigation start -> the first frame that shows the timeline: the page sets
@@ -233,6 +234,11 @@ try {
   console.log(`ready:     median ${median(ready).toFixed(0)} ms (${ready.map((x) => x.toFixed(0)).join(', ')}); body[data-ready] set at median ${median(pageReady).toFixed(0)} ms`);
   console.log(`zoom step: ${fmt(zoom)}`);
   console.log(`pan step:  ${fmt(pan)}`);
+  if (flag('verbose')) {
+    const list = (a) => a.latency.map((x) => x.toFixed(0)).join(' ');
+    console.log(`zoom steps (input -> frame): ${list(zoom)}\npan steps: ${list(pan)}`);
+    if (gzoom.length) console.log(`graph zoom steps: ${list(gzoom)}\ngraph pan steps: ${list(gpan)}`);
+  }
   if (gzoom.length) {
     console.log(`graph zoom step: ${fmt(gzoom)}`);
     console.log(`graph pan step:  ${fmt(gpan)}`);

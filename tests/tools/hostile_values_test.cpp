@@ -11,8 +11,10 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "common.hpp"
 #include "run_tool.hpp"
 #include "strobe/detail/utf8.hpp"
 #include "trace_file.hpp"
@@ -35,6 +37,58 @@ rapidjson::Document parse(const std::string& text) {
   d.Parse(text.c_str(), text.size());
   EXPECT_FALSE(d.HasParseError()) << text.substr(0, 2000);
   return d;
+}
+
+// The per-span columns of one trace of the HTML page ("z", cmd_html.cpp: base64 of 8
+// width codes, then n values a column, each at its width or as LEB128 varints), as
+// decimal text: name, kind, start delta, duration, thread, parent delta, id low delta
+// (the last and the time columns signed).
+std::vector<std::vector<std::string>> page_columns(const rapidjson::Value& t) {
+  static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string bytes;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (const char c : std::string_view(t["z"].GetString())) {
+    const std::size_t at = kAlphabet.find(c);
+    if (at == std::string_view::npos) break;
+    acc = (acc << 6) | static_cast<std::uint32_t>(at);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      bytes.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(k < bytes.size() ? bytes[k] : 0); };
+  std::size_t pos = 8;
+  const std::size_t n = t["n"].GetUint64();
+  std::vector<std::vector<std::string>> columns(7);
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    const bool is_signed = c == 2 || c == 3 || c == 6;
+    const unsigned width = byte(c);
+    if (width != 0) pos = (pos + width - 1) / width * width;
+    for (std::size_t i = 0; i < n; ++i) {
+      __int128 value = 0;
+      if (width == 0) {
+        unsigned __int128 v = 0;
+        for (int shift = 0; pos < bytes.size(); shift += 7) {
+          const unsigned char b = byte(pos++);
+          v |= static_cast<unsigned __int128>(b & 0x7f) << shift;
+          if (b < 0x80) break;
+        }
+        value = !is_signed ? static_cast<__int128>(v)
+                : (v & 1)  ? -static_cast<__int128>(v >> 1) - 1
+                           : static_cast<__int128>(v >> 1);
+      } else {
+        std::uint64_t v = 0;
+        for (unsigned k = 0; k < width; ++k) v |= std::uint64_t{byte(pos++)} << (8 * k);
+        const std::uint64_t sign = std::uint64_t{1} << (8 * width - 1);
+        value = static_cast<__int128>(v);
+        if (is_signed && (v & sign)) value -= static_cast<__int128>(sign) << 1;
+      }
+      columns[c].push_back(strobe::tool::to_decimal(value));
+    }
+  }
+  return columns;
 }
 
 class Hostile : public ::testing::Test {
@@ -179,7 +233,8 @@ TEST_F(Hostile, InfoTimeRangeOfTimesAtBothEndsSaturates) {
 }
 
 // A root from near the smallest time to the largest with a child near the largest: the
-// page's time offsets and durations do not fit int64 and come out exact, as decimal text.
+// page's time offsets and durations do not fit int64 and come out exact (its varint
+// columns hold them whole; its JSON numbers as decimal text).
 TEST_F(Hostile, HtmlAndExportsGiveExactTimesAtBothEnds) {
   std::vector<SpanData> spans{make_span(1, 0, "root", kMin + 10, kMax, strobe::Kind::agent),
                               make_span(2, 1, "late", kMax - 10, kMax - 5)};
@@ -199,12 +254,14 @@ TEST_F(Hostile, HtmlAndExportsGiveExactTimesAtBothEnds) {
   ASSERT_TRUE(d.IsObject() && d["traces"].IsArray() && d["traces"].Size() == 1u);
   const auto& t = d["traces"][0];
   EXPECT_STREQ(t["b"].GetString(), std::to_string(kMin + 10).c_str());
-  EXPECT_EQ(t["s"][0].GetInt64(), 0);
-  ASSERT_TRUE(t["s"][1].IsString()) << "beyond 2^53: a string";
-  EXPECT_STREQ(t["s"][1].GetString(), "18446744073709551595");  // (2^63 - 11) - (-2^63 + 10)
-  ASSERT_TRUE(t["d"][0].IsString());
-  EXPECT_STREQ(t["d"][0].GetString(), "18446744073709551605");  // (2^63 - 1) - (-2^63 + 10)
-  EXPECT_EQ(t["d"][1].GetInt64(), 5);
+  ASSERT_EQ(t["n"].GetUint64(), 2u);
+  const auto columns = page_columns(t);
+  const auto& starts = columns[2];
+  const auto& durations = columns[3];
+  EXPECT_EQ(starts[0], "0");
+  EXPECT_EQ(starts[1], "18446744073709551595");  // (2^63 - 11) - (-2^63 + 10): beyond int64, exact
+  EXPECT_EQ(durations[0], "18446744073709551605");  // (2^63 - 1) - (-2^63 + 10)
+  EXPECT_EQ(durations[1], "5");
   // The event at the smallest time, relative to a start near the largest.
   ASSERT_TRUE(t["x"].IsArray() && t["x"].Size() == 1u);
   EXPECT_STREQ(t["x"][0][1]["e"][0][1].GetString(), "-18446744073709551585");

@@ -1,7 +1,15 @@
 // strobe html: the page embeds every span of the file, draws them all in headless
 // Chromium, and shows a span's details when the URL fragment selects it
 // (#select=<span id>); a 100,000-span file loads within the virtual time budget; a run
-// that lost data gets a banner, and its spans that lost records are drawn marked.
+// that lost data gets a banner, its spans that lost records are drawn marked and the
+// time axis marks where spans were dropped; a damaged file says so; the timeline's lanes
+// are labelled with their threads; the graph view draws a trace's execution flow (a box
+// per span, an edge per child, a parallel group side by side, a resume edge between
+// segments), and its boxes answer clicks (details, opening, folded runs).
+//
+// Interactions run in the page itself: the test appends a script to a copy of the page
+// (with_script) that clicks where strobeViewer.graphBox() says a box is and writes what
+// it saw into body data-* attributes, which --dump-dom returns.
 //
 // The pages, their strobe files and screenshots are kept under <build>/tests/artifacts/
 // (the paths are printed) to look at in a browser.
@@ -20,8 +28,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -159,6 +169,52 @@ std::string element_text(const std::string& dom, const std::string& id) {
   for (auto [from, to] : {std::pair{"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&amp;", "&"}})
     for (std::size_t p; (p = inner.find(from)) != std::string::npos;) inner.replace(p, std::string(from).size(), to);
   return inner;
+}
+
+// A copy of the page with `script` run once the page has loaded (a timer, not an animation
+// frame: under --virtual-time-budget timers run, frames may not).
+fs::path with_script(const fs::path& html, const fs::path& out, const std::string& script) {
+  std::string page = read_text(html);
+  const std::size_t at = page.rfind("</body>");
+  page.insert(at, "<script>window.addEventListener('load', () => setTimeout(() => {\n" + script + "\n}, 0));</script>\n");
+  std::ofstream(out, std::ios::binary) << page;
+  return out;
+}
+
+// The value of data-NAME on the page's body ("<none>" when it has none).
+std::string body_data(const std::string& dom, const std::string& name) {
+  std::smatch m;
+  if (!std::regex_search(dom, m, std::regex("<body[^>]*\\sdata-" + name + "=\"([^\"]*)\""))) return "<none>";
+  std::string v = m[1].str();
+  for (auto [from, to] : {std::pair{"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&amp;", "&"}})
+    for (std::size_t p; (p = v.find(from)) != std::string::npos;) v.replace(p, std::string(from).size(), to);
+  return v;
+}
+
+// A click the way a mouse makes one, at client coordinates of the page's graph canvas.
+constexpr const char* kClickJs = R"js(
+  function click(x, y) {
+    const c = document.getElementById('graph');
+    const o = { clientX: x, clientY: y, bubbles: true, button: 0 };
+    c.dispatchEvent(new MouseEvent('mousedown', o));
+    c.dispatchEvent(new MouseEvent('mouseup', o));
+  }
+)js";
+
+struct SpanRef {
+  std::string trace_id, span_id;
+};
+// The spans of a file with this name, in file order, with their trace ids.
+std::vector<SpanRef> spans_named(const fs::path& file, const std::string& name) {
+  std::vector<SpanRef> out;
+  for (const AssembledTrace& t : serialize::read_all(file.string()))
+    for (const SpanData& s : t.spans)
+      if (s.name == name) {
+        char buf[17];
+        std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(s.span_id));
+        out.push_back({t.trace_id.to_hex(), buf});
+      }
+  return out;
 }
 
 std::size_t count(const std::string& hay, const std::string& needle) {
@@ -440,6 +496,8 @@ TEST(Html, ALossyRunGetsABannerAndItsDamagedSpansAreMarked) {
   EXPECT_EQ(element_text(loaded.dom, "loss-marked"), "2");
   EXPECT_NE(loaded.dom.find("data-lost-drawn=\"2\""), std::string::npos) << "both spans drawn marked";
   EXPECT_EQ(element_text(loaded.dom, "rendered-count"), "5");
+  EXPECT_TRUE(std::regex_search(banner, std::regex("\\b1\\s+trace affected"))) << banner;
+  EXPECT_EQ(body_data(loaded.dom, "drop-marks"), "1") << "the time axis marks where the spans were dropped";
   std::printf("[ screenshot ] %s\n", shot.string().c_str());
 
   const Page selected = load_page(html, "select=0000000000000002", dir);
@@ -457,6 +515,7 @@ TEST(Html, ALossyRunGetsABannerAndItsDamagedSpansAreMarked) {
   EXPECT_NE(quiet.dom.find("id=\"loss-banner\" role=\"status\" hidden"), std::string::npos)
       << "the banner stays hidden";
   EXPECT_NE(quiet.dom.find("data-lost-drawn=\"0\""), std::string::npos);
+  EXPECT_EQ(body_data(quiet.dom, "drop-marks"), "0");
   fs::remove_all(dir);
 }
 
@@ -497,5 +556,184 @@ TEST(Html, HundredThousandSpansLoadWithinTheBudget) {
                                artifact_dir() / "html_100k_graph.png");
   EXPECT_NE(element_text(graph.dom, "details").find("score"), std::string::npos);
   EXPECT_NE(graph.dom.find("data-ready=\"1\""), std::string::npos);
+
+  // A trace of 10,000 spans opens a few hundred boxes at first; a closed worker, once
+  // selected (which scrolls to it), opens its 249 batches on its toggle; the 16 decode
+  // steps of the suspended LLM call are one box until clicked.
+  const std::string trace = spans_named(file, "worker")[0].trace_id;
+  std::string workers, decode;
+  for (const SpanRef& s : spans_named(file, "worker"))
+    if (s.trace_id == trace) workers += "'" + s.span_id + "', ";
+  for (const SpanRef& s : spans_named(file, "decode"))
+    if (s.trace_id == trace && decode.empty()) decode = s.span_id;
+  const std::string script = std::string(kClickJs) + "const v = strobeViewer, workers = [" + workers +
+                             "], decode = '" + decode + R"js(';
+    const out = [v.graph().nodes];
+    const closed = workers.find((id) => !v.graphBox(id).open);
+    v.select(closed);  // scrolls the graph to it
+    v.redraw();
+    const w = v.graphBox(closed);
+    out.push(w.open, w.hidden);
+    click(w.toggleX, w.toggleY);
+    out.push(v.graph().nodes);
+    const d = v.graphBox(decode);
+    out.push(d.run);
+    click(d.clientX, d.clientY);
+    out.push(v.graph().nodes, v.graphBox(decode).run);
+    document.body.dataset.steps = out.join(' ');
+  )js";
+  const Page opened = load_page(with_script(html, dir / "open.html", script), "view=graph&trace=" + trace, dir);
+  EXPECT_EQ(element_text(opened.dom, "error"), "");
+  std::istringstream steps(body_data(opened.dom, "steps"));
+  int before = 0, hidden = 0, after_worker = 0, run = 0, after_run = 0, run_after = -1;
+  std::string was_open;
+  steps >> before >> was_open >> hidden >> after_worker >> run >> after_run >> run_after;
+  EXPECT_LT(before, 300) << "a big trace opens a few hundred boxes at most";
+  EXPECT_EQ(was_open, "false");
+  EXPECT_EQ(hidden, 249 * 10) << "a closed box says how many spans it holds";
+  EXPECT_EQ(after_worker, before + 249) << body_data(opened.dom, "steps");
+  EXPECT_EQ(run, 16) << "the decode steps are one folded box";
+  EXPECT_EQ(after_run, after_worker + 15) << body_data(opened.dom, "steps");
+  EXPECT_EQ(run_after, 0);
+  fs::remove_all(dir);
+}
+
+// The graph view of the support agent's trace: a box per span, an edge per child, the
+// three tools side by side in one parallel group, the children top to bottom in time
+// order, one resume edge from the suspended approval to its resumed segment. A click on
+// a box shows its details; its toggle closes and reopens it.
+TEST(Html, GraphViewDrawsTheExecutionFlowOfATrace) {
+  if (!fs::exists(kChromium)) GTEST_SKIP() << kChromium << " is missing (scripts/setup.sh installs it)";
+  const fs::path dir = temp_dir();
+  const fs::path file = artifact_dir() / "html_flow.strobe", html = artifact_dir() / "html_flow.html";
+  record_small(file);
+  ASSERT_EQ(strobe_html(file, html, dir / "err.txt"), 0) << read_text(dir / "err.txt");
+  const std::vector<SpanRef> root = spans_named(file, "support-agent");
+  ASSERT_EQ(root.size(), 1u);
+  const std::vector<std::string> names = {"support-agent", "plan_answer", "lookup_user", "search_kb", "fetch_policy",
+                                          "generate_reply", "await_approval", "rerank"};
+  std::string ids = "{";
+  for (const std::string& n : names) {
+    const std::vector<SpanRef> found = spans_named(file, n);
+    ASSERT_EQ(found.size(), n == "await_approval" ? 2u : 1u) << n;
+    for (std::size_t k = 0; k < found.size(); ++k)
+      ids += "'" + n + (found.size() > 1 ? std::to_string(k) : "") + "': '" + found[k].span_id + "', ";
+  }
+  ids += "}";
+  const std::string script = std::string(kClickJs) + "const v = strobeViewer, ids = " + ids + R"js(;
+    const out = document.body.dataset;
+    out.boxes = Object.entries(ids).map(([k, id]) => {
+      const b = v.graphBox(id);
+      return k + '=' + (b ? b.x + ',' + b.y : 'none');
+    }).join(' ');
+    const tool = v.graphBox(ids.fetch_policy);
+    click(tool.clientX, tool.clientY);
+    out.clicked = document.getElementById('details').dataset.spanId || '';
+    const top = v.graphBox(ids['support-agent']);
+    click(top.toggleX, top.toggleY);
+    out.closed = v.graph().nodes;
+    click(top.toggleX, top.toggleY);
+    out.reopened = v.graph().nodes;
+  )js";
+  const fs::path clicked = with_script(html, dir / "flow-click.html", script);
+  const Page page = load_page(clicked, "view=graph&trace=" + root[0].trace_id.substr(0, 12), dir);
+  ASSERT_EQ(page.exit_status, 0);
+  EXPECT_EQ(element_text(page.dom, "error"), "");
+  EXPECT_EQ(body_data(page.dom, "graph-trace"), root[0].trace_id);
+  EXPECT_EQ(body_data(page.dom, "graph-nodes"), "9") << "a box per span of the trace";
+  EXPECT_EQ(body_data(page.dom, "graph-edges"), "8") << "an edge from the parent to each child";
+  EXPECT_EQ(body_data(page.dom, "graph-groups"), "1");
+  EXPECT_EQ(body_data(page.dom, "graph-group-members"), "3");
+  EXPECT_EQ(body_data(page.dom, "graph-resume-edges"), "1") << "suspended segment -> resumed segment";
+
+  // Where the boxes are: name=x,y.
+  std::map<std::string, std::pair<double, double>> at;
+  const std::string boxes = body_data(page.dom, "boxes");
+  const std::regex box("([a-z_-]+[0-9]?)=([-0-9.]+),([-0-9.]+)");
+  for (auto it = std::sregex_iterator(boxes.begin(), boxes.end(), box); it != std::sregex_iterator(); ++it)
+    at[(*it)[1].str()] = {std::stod((*it)[2].str()), std::stod((*it)[3].str())};
+  ASSERT_EQ(at.size(), 9u) << boxes;
+  const auto x = [&](const char* n) { return at[n].first; };
+  const auto y = [&](const char* n) { return at[n].second; };
+  // The parallel tools side by side: one row, three columns.
+  EXPECT_EQ(y("lookup_user"), y("search_kb")) << boxes;
+  EXPECT_EQ(y("search_kb"), y("fetch_policy")) << boxes;
+  EXPECT_EQ(std::set<double>({x("lookup_user"), x("search_kb"), x("fetch_policy")}).size(), 3u) << boxes;
+  // The parent above its children; the children top to bottom in time order.
+  const std::vector<const char*> order = {"support-agent", "plan_answer", "search_kb", "generate_reply",
+                                          "await_approval0", "await_approval1", "rerank"};
+  for (std::size_t k = 1; k < order.size(); ++k) EXPECT_LT(y(order[k - 1]), y(order[k])) << order[k] << ": " << boxes;
+  EXPECT_LT(x("support-agent"), x("plan_answer")) << boxes;
+
+  EXPECT_EQ(body_data(page.dom, "clicked"), spans_named(file, "fetch_policy")[0].span_id)
+      << "a click shows the box's span";
+  const std::string details = element_text(page.dom, "details");
+  EXPECT_NE(details.find("upstream returned 502"), std::string::npos) << details;
+  EXPECT_EQ(body_data(page.dom, "closed"), "1") << "the root's toggle closes it";
+  EXPECT_EQ(body_data(page.dom, "reopened"), "9");
+
+  const fs::path shot = artifact_dir() / "html_flow_graph.png";
+  load_page(html, "view=graph&trace=" + root[0].trace_id.substr(0, 12), dir, shot);
+  std::printf("[ screenshot ] %s\n", shot.string().c_str());
+  EXPECT_TRUE(fs::exists(shot) && fs::file_size(shot) > 10'000) << shot;
+  fs::remove_all(dir);
+}
+
+// One lane per thread that began spans, labelled with its id (files hold thread ids, not
+// names): the lane list and the file summary name every thread.
+TEST(Html, TimelineLanesAreLabelledWithTheirThreads) {
+  if (!fs::exists(kChromium)) GTEST_SKIP() << kChromium << " is missing (scripts/setup.sh installs it)";
+  const fs::path dir = temp_dir();
+  const fs::path file = dir / "small.strobe", html = dir / "small.html";
+  record_small(file);
+  ASSERT_EQ(strobe_html(file, html, dir / "err.txt"), 0) << read_text(dir / "err.txt");
+  std::set<std::string> threads;
+  for (const AssembledTrace& t : serialize::read_all(file.string()))
+    for (const SpanData& s : t.spans) threads.insert(std::to_string(s.thread_id));
+  ASSERT_GE(threads.size(), 4u) << "the agent's thread, three tools' threads, the resuming thread";
+
+  const Page page = load_page(html, "", dir);
+  ASSERT_EQ(page.exit_status, 0);
+  EXPECT_EQ(element_text(page.dom, "error"), "");
+  std::set<std::string> lanes;
+  const std::size_t from = page.dom.find("<ol id=\"lanes\"");
+  const std::string list = page.dom.substr(from, page.dom.find("</ol>", from) - from);
+  const std::regex lane("data-thread=\"([0-9]+)\"");
+  for (auto it = std::sregex_iterator(list.begin(), list.end(), lane); it != std::sregex_iterator(); ++it)
+    lanes.insert((*it)[1].str());
+  EXPECT_EQ(lanes, threads);
+  const std::string text = element_text(page.dom, "lanes"), summary = element_text(page.dom, "thread-list");
+  for (const std::string& t : threads) {
+    EXPECT_NE(text.find("thread " + t + ": "), std::string::npos) << text;
+    EXPECT_NE(summary.find("thread " + t), std::string::npos) << summary;
+  }
+  fs::remove_all(dir);
+}
+
+// A file cut in the middle of a batch: the page shows the traces before the cut and says
+// that the file is damaged.
+TEST(Html, ADamagedFileSaysSoAboveTheViews) {
+  if (!fs::exists(kChromium)) GTEST_SKIP() << kChromium << " is missing (scripts/setup.sh installs it)";
+  const fs::path dir = temp_dir();
+  const fs::path whole = dir / "whole.strobe", cut = dir / "cut.strobe", html = dir / "cut.html";
+  constexpr std::int64_t t0 = 1'767'225'601'000'000'000, us = 1000;
+  std::vector<AssembledTrace> traces;
+  for (std::uint64_t t = 1; t <= 2; ++t) {
+    std::vector<SpanData> spans{strobe::test::make_span(t << 8, 0, "job", t0, t0 + 900 * us, Kind::agent)};
+    for (std::uint64_t k = 1; k <= 40; ++k)
+      spans.push_back(strobe::test::make_span((t << 8) + k, t << 8, "step " + std::to_string(k), t0 + 20 * k * us,
+                                              t0 + 20 * k * us + 10 * us));
+    traces.push_back(strobe::test::make_trace(0xd0d0, t, "job", std::move(spans)));
+  }
+  strobe::test::write_strobe(whole.string(), traces);
+  const std::string bytes = read_text(whole);
+  std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() * 3 / 4);
+  ASSERT_EQ(strobe_html(cut, html, dir / "err.txt"), 4) << read_text(dir / "err.txt");
+  const Page page = load_page(html, "", dir);
+  ASSERT_EQ(page.exit_status, 0);
+  EXPECT_EQ(element_text(page.dom, "error"), "");
+  EXPECT_NE(element_text(page.dom, "loss-banner").find("The file is damaged"), std::string::npos)
+      << element_text(page.dom, "loss-banner");
+  EXPECT_EQ(element_text(page.dom, "span-count"), "41") << "the trace before the cut";
   fs::remove_all(dir);
 }

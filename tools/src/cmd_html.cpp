@@ -5,20 +5,27 @@
 // streamed one at a time, so memory stays bounded by the largest trace (plus a bounded
 // table of strings already written).
 //
-// Time differences are exact for any times a file holds: beyond 2^53 (or beyond int64)
-// they are decimal strings.
+// The per-span columns of a trace are one base64 string ("z") of fixed-width integers
+// (1, 2 or 4 bytes, the narrowest that holds the trace's values): about 18 bytes a span
+// where JSON numbers took 25, and the page reads them as typed arrays, with no parsing.
+// Time differences are exact for any times a file holds: a column with a value beyond
+// 32 bits is written as varints of up to 128 bits, so a difference beyond int64 is
+// written as it is.
 //
 // Data layout (the page's decoder in viewer.html is its reader):
-//   {"v":1, "traces":[T...], "service", "host", "pid", "start", "clock", "writer",
+//   {"v":2, "traces":[T...], "service", "host", "pid", "start", "clock", "writer",
 //    "spanCount", "traceCount", "damaged", "loss": what the run lost (loss.hpp, write_loss_json)}
 //   T = {"id": trace id hex, "r": root name, "part", "partial", "drops": [spans, records],
 //        "b": earliest start ns (decimal string), "S": strings new to the table,
-//        "H": high 32 bits of span ids, "T": thread ids (decimal strings),
-//        columns, one entry per span in file order (depth-first):
-//          "n" name, "k" kind | status << 4, "s" start - previous start (first: - b),
-//          "d" duration, "t" thread index into T, "p" index - parent index (0: none here),
-//          "il" low 32 bits of the id - previous low bits with the same high bits,
-//          "ih" index into H (omitted when H has one entry),
+//        "H": high 32 bits of span ids, "T": thread ids (decimal strings), "n": span count,
+//        "z": base64 of the columns (class Columns: 8 width codes, then each column at
+//        its width, or as varints), n values each, spans in file order (depth-first);
+//        u unsigned, s signed:
+//          name (u), kind | status << 4 (u), start - previous start (s; first: - b),
+//          duration (s), thread index into T (u), index - parent index (u; 0: none here),
+//          low 32 bits of the id - previous low bits with the same high bits (s; the
+//          first: - L[its high bits' index], "L" holding each one's first low bits),
+//          index into H (u; only when H has more than one entry),
 //        "x": [[index, detail]...] for spans with more than the columns hold,
 //        "xp": [[index, parent id hex]...] for parents outside this part,
 //        "g": [[parent index, id, start - b, end - b, peak, [member indexes]]...],
@@ -29,6 +36,7 @@
 //             "e": [[name, time - start, attrs]...], "m", "tk": [in, out, cached], "tg",
 //             "in", "out", "em", "ed", "kn" (string indexes), "f" flags, "et" end thread,
 //             "sg" segment index}
+//   Beyond 2^53, the JSON numbers (g, c, e, drops) are decimal strings.
 
 #include <rapidjson/writer.h>
 #include <strobe_viewer_html.hpp>
@@ -184,6 +192,81 @@ class StringTable {
   std::uint32_t next_ = 0;
 };
 
+// The columns of one trace (the page's "z"): a header of 8 width codes, one per column,
+// then the columns. A column whose values all fit 1, 2 or 4 bytes (unsigned, or two's
+// complement for a signed column) is written at that width, little-endian, starting at
+// a multiple of its width: the page reads it as a typed array. Any other column is
+// LEB128 varints (code 0; zigzag when signed), which hold up to 128 bits exactly.
+class Columns {
+ public:
+  static constexpr std::size_t kMaxColumns = 8;
+
+  void clear() {
+    bytes_.assign(kMaxColumns, '\0');
+    columns_ = 0;
+  }
+  // Appends a column: one value a span.
+  void add(const std::vector<__int128>& values, bool is_signed) {
+    __int128 lo = 0, hi = 0;
+    for (const __int128 v : values) {
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+    unsigned width = 0;
+    for (const unsigned w : {1u, 2u, 4u}) {
+      const __int128 range = __int128{1} << (8 * w);
+      if (is_signed ? lo >= -range / 2 && hi < range / 2 : hi < range) {
+        width = w;
+        break;
+      }
+    }
+    bytes_[columns_++] = static_cast<char>(width);
+    if (width == 0) {
+      for (const __int128 v : values) {
+        const auto uv = static_cast<unsigned __int128>(v);
+        varint(!is_signed ? uv : v < 0 ? ~(uv << 1) : uv << 1);  // zigzag: 0, -1, 1, -2 as 0, 1, 2, 3
+      }
+      return;
+    }
+    bytes_.resize((bytes_.size() + width - 1) / width * width, '\0');
+    for (const __int128 v : values) {
+      const auto uv = static_cast<unsigned __int128>(v);
+      for (unsigned k = 0; k < width; ++k) bytes_.push_back(static_cast<char>(static_cast<unsigned>(uv >> (8 * k))));
+    }
+  }
+  [[nodiscard]] std::string base64() const {
+    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((bytes_.size() + 2) / 3 * 4);
+    std::size_t i = 0;
+    const auto byte = [&](std::size_t k) { return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes_[k])); };
+    for (; i + 2 < bytes_.size(); i += 3) {
+      const std::uint32_t v = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
+      for (int shift = 18; shift >= 0; shift -= 6) out.push_back(kAlphabet[(v >> shift) & 63]);
+    }
+    if (i < bytes_.size()) {
+      const std::uint32_t v = byte(i) << 16 | (i + 1 < bytes_.size() ? byte(i + 1) << 8 : 0);
+      out.push_back(kAlphabet[(v >> 18) & 63]);
+      out.push_back(kAlphabet[(v >> 12) & 63]);
+      out.push_back(i + 1 < bytes_.size() ? kAlphabet[(v >> 6) & 63] : '=');
+      out.push_back('=');
+    }
+    return out;
+  }
+
+ private:
+  void varint(unsigned __int128 v) {
+    while (v >= 0x80) {
+      bytes_.push_back(static_cast<char>(static_cast<unsigned>(v & 0x7f) | 0x80));
+      v >>= 7;
+    }
+    bytes_.push_back(static_cast<char>(v));
+  }
+
+  std::string bytes_;
+  std::size_t columns_ = 0;
+};
+
 bool has_detail(const SpanData& s) {
   return !s.attrs.empty() || !s.events.empty() || !s.model.empty() || s.has_tokens || !s.tags.empty() ||
          !s.input.empty() || !s.output.empty() || !s.error_message.empty() || !s.error_data.empty() ||
@@ -198,7 +281,7 @@ class PageData {
   void begin() {
     w_.StartObject();
     key(w_, "v");
-    w_.Int(1);
+    w_.Int(2);
     key(w_, "traces");
     w_.StartArray();
   }
@@ -262,25 +345,46 @@ class PageData {
     for (std::uint64_t tid : threads) str(w_, std::to_string(tid));
     w_.EndArray();
 
-    column("n", n, [&](std::size_t i) { w_.Uint(strings_.at(t.spans[i].name)); });
-    column("k", n, [&](std::size_t i) {
-      w_.Uint(static_cast<unsigned>(t.spans[i].kind) | (static_cast<unsigned>(t.spans[i].status) << 4));
+    key(w_, "n"); w_.Uint64(n);
+    cols_.clear();
+    std::vector<__int128>& v = column_;
+    v.resize(n);
+    const auto add = [&](bool is_signed, auto&& value) {
+      for (std::size_t i = 0; i < n; ++i) v[i] = value(i);
+      cols_.add(v, is_signed);
+    };
+    add(false, [&](std::size_t i) { return strings_.at(t.spans[i].name); });
+    add(false, [&](std::size_t i) {
+      return static_cast<unsigned>(t.spans[i].kind) | (static_cast<unsigned>(t.spans[i].status) << 4);
     });
-    column("s", n, [&](std::size_t i) { safe_diff(w_, t.spans[i].start_ns, i ? t.spans[i - 1].start_ns : base); });
-    column("d", n, [&](std::size_t i) { safe_diff(w_, t.spans[i].end_ns, t.spans[i].start_ns); });
-    column("t", n, [&](std::size_t i) { w_.Uint(span_thread[i]); });
-    column("p", n, [&](std::size_t i) {
+    add(true, [&](std::size_t i) {
+      return static_cast<__int128>(t.spans[i].start_ns) - (i ? t.spans[i - 1].start_ns : base);
+    });
+    add(true, [&](std::size_t i) { return static_cast<__int128>(t.spans[i].end_ns) - t.spans[i].start_ns; });
+    add(false, [&](std::size_t i) { return span_thread[i]; });
+    add(false, [&](std::size_t i) {
       const SpanData& s = t.spans[i];
       auto it = s.parent_id ? index_of.find(s.parent_id) : index_of.end();
-      w_.Uint64(it == index_of.end() || it->second >= i ? 0 : i - it->second);
+      return it == index_of.end() || it->second >= i ? std::size_t{0} : i - it->second;
     });
-    std::vector<std::int64_t> last_low(highs.size(), 0);
-    column("il", n, [&](std::size_t i) {
+    // Each high part's first low bits go in "L", so that the deltas stay small.
+    std::vector<std::int64_t> last_low(highs.size(), -1);
+    for (std::size_t i = 0; i < n; ++i) {
+      std::int64_t& first = last_low[span_high[i]];
+      if (first < 0) first = static_cast<std::int64_t>(t.spans[i].span_id & 0xffffffffu);
+    }
+    key(w_, "L");
+    w_.StartArray();
+    for (const std::int64_t low : last_low) w_.Int64(low);
+    w_.EndArray();
+    add(true, [&](std::size_t i) {
       const auto low = static_cast<std::int64_t>(t.spans[i].span_id & 0xffffffffu);
-      w_.Int64(low - last_low[span_high[i]]);
+      const std::int64_t d = low - last_low[span_high[i]];
       last_low[span_high[i]] = low;
+      return d;
     });
-    if (highs.size() > 1) column("ih", n, [&](std::size_t i) { w_.Uint(span_high[i]); });
+    if (highs.size() > 1) add(false, [&](std::size_t i) { return span_high[i]; });
+    key(w_, "z"); str(w_, cols_.base64());
 
     key(w_, "x");
     w_.StartArray();
@@ -363,14 +467,6 @@ class PageData {
   }
 
  private:
-  template <class Fn>
-  void column(std::string_view name, std::size_t n, Fn&& value) {
-    key(w_, name);
-    w_.StartArray();
-    for (std::size_t i = 0; i < n; ++i) value(i);
-    w_.EndArray();
-  }
-
   void register_strings(const AssembledTrace& t) {
     strings_.add(t.root_name);
     for (const SpanData& s : t.spans) strings_.add(s.name);
@@ -485,6 +581,8 @@ class PageData {
   ScriptSafeStream stream_;
   Writer w_;
   StringTable strings_;
+  Columns cols_;
+  std::vector<__int128> column_;
   std::uint64_t traces_ = 0, spans_ = 0;
 };
 
@@ -509,8 +607,9 @@ int write_page(const std::string& file, std::FILE* out) {
 }  // namespace
 
 void add_html(CLI::App& app, int& status) {
-  auto* cmd = app.add_subcommand("html", "Write a self-contained HTML page: timeline and graph views of every trace; "
-                                         "a banner when the run lost data, spans that lost records marked");
+  auto* cmd = app.add_subcommand("html", "Write a self-contained HTML page: a timeline of every thread and the execution "
+                                         "flow of each trace as a graph; a banner when the run lost data, spans that lost "
+                                         "records marked");
   struct Opts {
     std::string file, out = "strobe.html";
   };
