@@ -10,13 +10,25 @@
 
 namespace strobe::detail {
 
+// Bytes of a thread name kept (set_thread_name cuts longer ones at a UTF-8 boundary).
+inline constexpr std::size_t kMaxThreadNameBytes = 64;
+
 // Per-ring drop counters: written only by the owning (producer) thread, read by anyone.
+// And the owning thread's name.
 struct RingExtra {
   std::atomic<std::uint64_t> records_dropped{0};
   std::atomic<std::uint64_t> spans_dropped{0};
   // The counters' values when the current recorder started; drainer-owned.
   std::uint64_t base_records = 0;
   std::uint64_t base_spans = 0;
+  // The owner's name (set_thread_name, else its OS name when it attached): the owner
+  // writes it under name_mutex and then bumps name_version; the drainer copies it under
+  // the lock when the version differs from name_seen (drainer-owned).
+  std::mutex name_mutex;
+  std::atomic<std::uint32_t> name_version{0};
+  std::uint32_t name_seen = 0;
+  std::uint32_t name_size = 0;
+  char name[kMaxThreadNameBytes] = {};
 };
 
 using Registry = ringbuf::RingRegistry<Record, RingExtra>;

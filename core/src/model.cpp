@@ -55,6 +55,7 @@ AssembledTrace CompactTrace::to_assembled() const {
   t.groups = groups;
   t.chains = chains;
   t.drops_since_previous = drops_since_previous;
+  t.thread_names = thread_names;
   return t;
 }
 
@@ -68,6 +69,7 @@ void CompactTrace::clear() noexcept {
   groups.clear();
   chains.clear();
   drops_since_previous = {};
+  thread_names.clear();
 }
 
 }  // namespace strobe

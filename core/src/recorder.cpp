@@ -12,9 +12,12 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <cstring>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "assembler.hpp"
 #include "clock.hpp"
@@ -46,6 +49,7 @@ class RecorderCore {
       e->ring.discard_all();
       e->extra.base_records = e->extra.records_dropped.load(std::memory_order_relaxed);
       e->extra.base_spans = e->extra.spans_dropped.load(std::memory_order_relaxed);
+      e->extra.name_seen = 0;  // this recorder's drainer has yet to read the thread's name
     }
   }
 
@@ -272,6 +276,7 @@ class RecorderCore {
       // acquire: pairs with retire(); a retired ring's records are all published.
       const bool retired = e->retired.load(std::memory_order_acquire);
       total += drain_ring(*e);
+      refresh_thread_name(*e);
       if (retired && e->ring.available() == 0) {
         std::lock_guard lock(stats_mutex_);
         totals_.records_dropped += e->extra.records_dropped.load(std::memory_order_relaxed) - e->extra.base_records;
@@ -280,6 +285,7 @@ class RecorderCore {
         e->extra.spans_dropped.store(0, std::memory_order_relaxed);
         e->extra.base_records = e->extra.base_spans = 0;
         ++totals_.rings_retired;
+        forget_thread_name(e->owner_thread.load(std::memory_order_relaxed));
         // Spare rings for threads to come: as many as are registered now, plus two, so
         // the pool follows the peak of threads recording at once and shrinks after churn.
         globals().registry.recycle(e, globals().registry.registered_count() + 2);
@@ -325,6 +331,54 @@ class RecorderCore {
     return i;
   }
 
+  // The name in the entry of a ring just drained, when it changed. Read after the ring:
+  // a name its thread set before the records read is then visible.
+  void refresh_thread_name(RingEntry& e) {
+    // relaxed: a stale version defers the copy to the next pass; the lock orders the copy.
+    if (e.extra.name_version.load(std::memory_order_relaxed) == e.extra.name_seen) return;
+    std::string name;
+    {
+      std::lock_guard lock(e.extra.name_mutex);
+      name.assign(e.extra.name, e.extra.name_size);
+      e.extra.name_seen = e.extra.name_version.load(std::memory_order_relaxed);
+    }
+    repair_utf8(name);
+    KnownName& known = thread_names_[e.owner_thread.load(std::memory_order_relaxed)];
+    known.name = std::move(name);
+    known.exited = false;
+  }
+
+  // A thread whose ring was drained after it exited: its name stays for the spans still
+  // held, until kExitedNamesKept threads exited after it (bounded memory under churn).
+  void forget_thread_name(std::uint64_t thread) {
+    exited_threads_.push_back(thread);
+    if (auto it = thread_names_.find(thread); it != thread_names_.end()) it->second.exited = true;
+    while (exited_threads_.size() > kExitedNamesKept) {
+      auto it = thread_names_.find(exited_threads_.front());
+      if (it != thread_names_.end() && it->second.exited) thread_names_.erase(it);
+      exited_threads_.pop_front();
+    }
+  }
+
+  // Fills t.thread_names: the names of the threads its spans began or ended on.
+  void name_threads(CompactTrace& t) {
+    t.thread_names.clear();
+    if (thread_names_.empty()) return;
+    seen_threads_.clear();
+    std::uint64_t last = 0;
+    auto add = [&](std::uint64_t thread) {
+      if (thread == last || thread == 0) return;  // rows of one thread come in runs
+      last = thread;
+      if (!seen_threads_.insert(thread).second) return;
+      auto it = thread_names_.find(thread);
+      if (it != thread_names_.end() && !it->second.name.empty()) t.thread_names.push_back({thread, it->second.name});
+    };
+    for (const SpanRow& row : t.spans) add(row.thread_id);
+    for (const SpanExtra& x : t.extras) add(x.end_thread_id);
+    std::sort(t.thread_names.begin(), t.thread_names.end(),
+              [](const ThreadName& a, const ThreadName& b) { return a.thread_id < b.thread_id; });
+  }
+
   DropCounts drops_delta() {
     const Stats s = stats();
     DropCounts now{s.spans_dropped, s.records_dropped};
@@ -354,6 +408,7 @@ class RecorderCore {
       publish_counters();
       return;
     }
+    for (CompactTrace& t : out_) name_threads(t);
     std::uint64_t spans = 0, traces = 0, dropped = 0;
     bool wake = false;
     const bool lossless = config_.overflow == OverflowPolicy::wait;
@@ -442,6 +497,16 @@ class RecorderCore {
   std::thread sink_thread_;
   ThreadClock sink_clock_;
   std::vector<RingEntry*> snapshot_;
+  // Drainer-only: the threads' names by OS thread id, and the threads that exited, oldest
+  // first, whose names go once kExitedNamesKept more have exited.
+  struct KnownName {
+    std::string name;
+    bool exited = false;
+  };
+  static constexpr std::size_t kExitedNamesKept = 4096;
+  std::unordered_map<std::uint64_t, KnownName> thread_names_;
+  std::deque<std::uint64_t> exited_threads_;
+  std::unordered_set<std::uint64_t> seen_threads_;  // name_threads' scratch
   std::vector<CompactTrace> out_;
   std::vector<CompactTrace> recycled_;  // drainer-only: storage back from the sink thread
 

@@ -12,6 +12,7 @@
 
 #include "globals.hpp"
 #include "strobe/detail/thread_state.hpp"
+#include "thread_name.hpp"
 
 namespace strobe::detail {
 
@@ -93,6 +94,7 @@ bool attach_slow(std::uint32_t generation) noexcept {
     t.id_base = std::uint64_t{entry->slot + 1u} << 48;
     t.next_local = entry->cookie;
     t_exit_hook.arm();  // odr-use registers the thread-exit destructor
+    name_attached_thread(t);
   }
   t.generation = generation;
   t.headroom = g.attach.headroom;

@@ -147,6 +147,7 @@ static_assert(has<void (Recorder::*)()>(&Recorder::flush));
 static_assert(has<Stats (Recorder::*)() const>(&Recorder::stats));
 static_assert(has<const Config& (Recorder::*)() const noexcept>(&Recorder::config));
 static_assert(has<bool (*)() noexcept>(&Recorder::active));
+static_assert(has<void (*)(std::string_view) noexcept>(&strobe::set_thread_name));
 
 #if defined(STROBE_DISABLE)
 static_assert(std::is_empty_v<Span> && std::is_empty_v<Name> && std::is_empty_v<Context>,
@@ -204,6 +205,7 @@ int work(int n) {
                       std::chrono::milliseconds(1));
   strobe::record_span("one_shot", Kind::tool, std::chrono::system_clock::now(),
                       std::chrono::milliseconds(1), Status::failed, {{"k", 3}});
+  strobe::set_thread_name("worker");
   seen += strobe::prepare_thread() + strobe::Recorder::active();
   const Name interned("interned");
   (void)interned.id();

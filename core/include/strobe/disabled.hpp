@@ -181,6 +181,8 @@ inline void record_span(std::string_view, Kind, std::chrono::system_clock::time_
                         std::initializer_list<Attr> = {}) noexcept {}
 
 // recorder.hpp
+inline void set_thread_name(std::string_view) noexcept {}
+
 class Recorder {
  public:
   explicit Recorder(Config config = {}) : config_(std::move(config)) {}

@@ -135,6 +135,14 @@ struct DropCounts {
   friend bool operator==(const DropCounts&, const DropCounts&) = default;
 };
 
+// An OS thread's name in a trace: what strobe::set_thread_name() chose, else the name the
+// OS gave the thread when it first recorded.
+struct ThreadName {
+  std::uint64_t thread_id = 0;
+  std::string name;
+  friend bool operator==(const ThreadName&, const ThreadName&) = default;
+};
+
 // The text of an interned name id (CompactTrace's span names, attribute keys, event and
 // kind names). Any thread; the view stays valid for the life of the process.
 [[nodiscard]] std::string_view name_text(std::uint32_t id) noexcept;
@@ -192,6 +200,9 @@ struct CompactTrace {
   std::vector<ParallelGroup> groups;
   std::vector<SegmentChain> chains;
   DropCounts drops_since_previous;
+  // The names of the threads its spans began or ended on, those that have one, by
+  // thread id.
+  std::vector<ThreadName> thread_names;
 
   // Plain values: every string resolved, each span's extras folded in.
   [[nodiscard]] AssembledTrace to_assembled() const;
@@ -214,6 +225,16 @@ struct AssembledTrace {
   std::vector<ParallelGroup> groups;
   std::vector<SegmentChain> chains;
   DropCounts drops_since_previous;  // drops observed since the previous trace was emitted
+  // The names of the threads its spans began or ended on, those that have one, by
+  // thread id (SpanData::thread_id, end_thread_id).
+  std::vector<ThreadName> thread_names;
+
+  // The name of thread `thread_id` in this trace; "" when it has none.
+  [[nodiscard]] std::string_view thread_name(std::uint64_t thread_id) const noexcept {
+    for (const ThreadName& t : thread_names)
+      if (t.thread_id == thread_id) return t.name;
+    return {};
+  }
   friend bool operator==(const AssembledTrace&, const AssembledTrace&) = default;
 };
 

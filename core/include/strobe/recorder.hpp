@@ -7,6 +7,7 @@
 #else
 
 #include <memory>
+#include <string_view>
 
 #include "strobe/sink.hpp"
 #include "strobe/types.hpp"
@@ -45,6 +46,15 @@ class Recorder {
  private:
   std::unique_ptr<detail::RecorderCore> core_;
 };
+
+// Names the calling thread in traces: exports and the HTML page show it, and the file
+// keeps it beside the thread's id. A thread never named has the name its OS gave it
+// (pthread_getname_np) when it first recorded; "" goes back to that. Any thread, any
+// time, with or without an active Recorder; the name holds for the thread's life, across
+// recorders, from the next drainer pass on (one name per thread in a trace: the latest).
+// At most 64 bytes are kept (cut between UTF-8 sequences). Takes a lock: not for the hot
+// path, nor for a signal handler.
+void set_thread_name(std::string_view name) noexcept;
 
 }  // namespace strobe
 
