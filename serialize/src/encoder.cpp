@@ -18,6 +18,7 @@ struct Encoder::Impl {
   std::vector<std::string_view> string_order;
   std::unordered_map<std::uint64_t, std::uint32_t> threads;
   std::vector<std::uint64_t> thread_order;
+  std::vector<std::uint32_t> thread_names;  // string indexes, parallel to thread_order (may be shorter)
   std::vector<flatbuffers::Offset<fb::Trace>> traces;
   std::size_t spans = 0;
   bool finished = false;
@@ -53,6 +54,7 @@ struct Encoder::Impl {
     string_order.clear();
     threads.clear();
     thread_order.clear();
+    thread_names.clear();
     traces.clear();
     spans = 0;
     finished = false;
@@ -219,8 +221,18 @@ struct Encoder::Impl {
     c.thread[i] = thread_index;
   }
 
+  // The batch's name of each thread named in trace t (one name a thread: the latest).
+  void name_threads(const std::vector<ThreadName>& names) {
+    for (const ThreadName& tn : names) {
+      const std::uint32_t i = thread(tn.thread_id);
+      if (i >= thread_names.size()) thread_names.resize(i + 1, 0);
+      thread_names[i] = str(tn.name);
+    }
+  }
+
   void add(const AssembledTrace& t) {
     const std::size_t n = start_trace(t);
+    name_threads(t.thread_names);
     for (std::size_t i = 0; i < n; ++i) {
       const SpanData& s = t.spans[i];
       const std::uint64_t other_end = s.end_thread_id != 0 && s.end_thread_id != s.thread_id ? s.end_thread_id : 0;
@@ -237,6 +249,7 @@ struct Encoder::Impl {
 
   void add(const CompactTrace& t) {
     const std::size_t n = start_trace(t);
+    name_threads(t.thread_names);
     for (std::size_t i = 0; i < n; ++i) {
       const SpanRow& s = t.spans[i];
       if (s.extra == SpanRow::kNoExtra) {
@@ -342,7 +355,12 @@ struct Encoder::Impl {
     auto v_strings = fbb.CreateVector(strs);
     auto v_threads = fbb.CreateVector(thread_order);
     auto v_traces = fbb.CreateVector(traces);
-    fbb.Finish(fb::CreateBatch(fbb, v_strings, v_threads, v_traces, lost.frames, lost.traces, lost.spans));
+    flatbuffers::Offset<flatbuffers::Vector<std::uint32_t>> v_names = 0;
+    if (!thread_names.empty()) {
+      thread_names.resize(thread_order.size(), 0);
+      v_names = fbb.CreateVector(thread_names);
+    }
+    fbb.Finish(fb::CreateBatch(fbb, v_strings, v_threads, v_traces, lost.frames, lost.traces, lost.spans, v_names));
     finished = true;
     return {fbb.GetBufferPointer(), fbb.GetSize()};
   }

@@ -53,6 +53,11 @@ std::string check_batch(const fb::Batch* b) {
     return true;
   };
   if (!aligned8(b->threads())) return "misaligned vector";
+  if (const auto* names = b->thread_names()) {
+    if (names->size() != nthr) return "thread names and threads of unequal length";
+    for (std::uint32_t s : *names)
+      if (!str_ok(s)) return "string index out of range";
+  }
   if (!b->traces()) return {};
   for (const fb::Trace* t : *b->traces()) {
     const std::size_t n = len(t->span_id());
@@ -156,6 +161,11 @@ std::uint64_t BatchView::thread(std::uint32_t index) const noexcept {
   return v && index < v->size() ? v->Get(index) : 0;
 }
 
+std::string_view BatchView::thread_name(std::uint32_t index) const noexcept {
+  const auto* v = B(batch_)->thread_names();
+  return v && index < v->size() ? string(v->Get(index)) : std::string_view{};
+}
+
 TraceId TraceView::trace_id() const noexcept {
   const fb::TraceId* id = T(trace_)->trace_id();
   return id ? TraceId{id->hi(), id->lo()} : TraceId{};
@@ -182,6 +192,9 @@ std::int64_t SpanView::start_ns() const noexcept { return T(trace_->trace_)->sta
 std::int64_t SpanView::duration_ns() const noexcept { return T(trace_->trace_)->duration_ns()->Get(index_); }
 std::uint64_t SpanView::thread_id() const noexcept {
   return trace_->batch_->thread(T(trace_->trace_)->thread()->Get(index_));
+}
+std::string_view SpanView::thread_name() const noexcept {
+  return trace_->batch_->thread_name(T(trace_->trace_)->thread()->Get(index_));
 }
 
 const void* SpanView::detail() const noexcept {
@@ -274,6 +287,24 @@ AssembledTrace TraceView::materialize() const {
   t.spans.reserve(n);
   for (std::size_t i = 0; i < n; ++i) t.spans.push_back(span(i).to_span_data());
   const fb::Trace* ft = T(trace_);
+  // The names of the threads its spans began or ended on (format 1.2), by thread id.
+  if (const auto* names = B(batch_->batch_)->thread_names()) {
+    std::vector<bool> used(names->size(), false);
+    for (std::size_t i = 0; i < n; ++i) used[ft->thread()->Get(static_cast<flatbuffers::uoffset_t>(i))] = true;
+    if (ft->details())
+      for (const fb::SpanDetail* d : *ft->details())
+        if (d->end_thread() != 0) used[d->end_thread() - 1] = true;
+    for (std::uint32_t k = 0; k < used.size(); ++k) {
+      const std::string_view name = batch_->thread_name(k);
+      if (used[k] && !name.empty()) t.thread_names.push_back(ThreadName{batch_->thread(k), std::string(name)});
+    }
+    std::sort(t.thread_names.begin(), t.thread_names.end(),
+              [](const ThreadName& a, const ThreadName& b) { return a.thread_id < b.thread_id; });
+    // A thread listed twice in a batch (a foreign file) keeps its first name.
+    t.thread_names.erase(std::unique(t.thread_names.begin(), t.thread_names.end(),
+                                     [](const ThreadName& a, const ThreadName& b) { return a.thread_id == b.thread_id; }),
+                         t.thread_names.end());
+  }
   if (ft->groups()) {
     for (const fb::Group* g : *ft->groups()) {
       ParallelGroup pg;

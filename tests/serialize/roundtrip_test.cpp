@@ -1,6 +1,7 @@
 // Traces written by the FileSink read back equal, field by field: random traces with every
-// field kind, a real Recorder's traces (compared with a MemorySink on the same recorder),
-// and the size of a plain span on disk.
+// field kind (thread names among them), a real Recorder's traces (compared with a
+// MemorySink on the same recorder), thread names one a thread per batch, and the size of
+// a plain span on disk.
 
 #include <gtest/gtest.h>
 #include <strobe/serialize/reader.hpp>
@@ -225,6 +226,64 @@ TEST(RoundTrip, ExtremeTimesReadBackExactly) {
   const auto got = read_all(path);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(first_difference(t, got[0]), "");
+}
+
+// Thread names (format 1.2): one a thread per batch, the latest a batch's traces give;
+// each trace lists the named threads its spans began or ended on; a batch whose threads
+// have no names (as every batch before 1.2) stores none and reads as unnamed.
+TEST(RoundTrip, ThreadNamesOnePerThreadPerBatch) {
+  const TempDir tmp;
+  const std::string path = (tmp.path / "names.strobe").string();
+  auto trace = [](std::uint64_t lo, std::vector<SpanData> spans, std::vector<ThreadName> names) {
+    AssembledTrace t;
+    t.trace_id = TraceId{9, lo};
+    t.root_name = spans.front().name;
+    t.service_name = "roundtrip-service";
+    t.process_id = 4242;
+    t.spans = std::move(spans);
+    t.thread_names = std::move(names);
+    return t;
+  };
+  using strobe::test::RandomTraces;
+  SpanData ended_elsewhere = RandomTraces::plain_span(3, 1, "moved", Kind::step, 110, 150, 11);
+  ended_elsewhere.end_thread_id = 12;
+  const AssembledTrace first =
+      trace(1, {RandomTraces::plain_span(1, 0, "first", Kind::agent, 100, 200, 11), ended_elsewhere},
+            {{11, "main"}, {12, "finisher-\xC3\xBC"}});
+  // Thread 11 renamed before the second trace; thread 13 never named.
+  const AssembledTrace second = trace(2,
+                                      {RandomTraces::plain_span(4, 0, "second", Kind::agent, 300, 400, 11),
+                                       RandomTraces::plain_span(5, 4, "unnamed", Kind::tool, 310, 320, 13)},
+                                      {{11, "main-renamed"}});
+  const AssembledTrace plain = trace(3, {RandomTraces::plain_span(6, 0, "plain", Kind::agent, 500, 600, 14)}, {});
+  {
+    FileSink sink({.path = path});
+    sink.open(test_info());
+    sink.consume(first);
+    sink.consume(second);  // same batch as first
+    sink.flush();
+    sink.consume(plain);  // a batch of its own, without names
+  }
+  Reader r(path);
+  EXPECT_EQ(r.info().minor, 2);
+  BatchView b;
+  ASSERT_TRUE(r.next(b));
+  ASSERT_EQ(b.trace_count(), 2u);
+  EXPECT_EQ(b.trace(0).span(0).thread_name(), "main-renamed") << "the latest name of the batch";
+  EXPECT_EQ(b.trace(1).span(1).thread_id(), 13u);
+  EXPECT_EQ(b.trace(1).span(1).thread_name(), "");
+  AssembledTrace got = b.trace(0).materialize();
+  EXPECT_EQ(got.thread_name(11), "main-renamed");
+  EXPECT_EQ(got.thread_name(12), "finisher-\xC3\xBC") << "a thread a span ended on";
+  got = b.trace(1).materialize();
+  ASSERT_EQ(got.thread_names.size(), 1u) << "only named threads, only the trace's";
+  EXPECT_EQ(got.thread_names[0], (ThreadName{11, "main-renamed"}));
+  ASSERT_TRUE(r.next(b));
+  ASSERT_EQ(b.trace_count(), 1u);
+  EXPECT_EQ(b.thread_name(0), "");
+  EXPECT_EQ(first_difference(plain, b.trace(0).materialize()), "");
+  EXPECT_FALSE(r.next(b));
+  EXPECT_FALSE(r.error().has_value());
 }
 
 // A real recorder: everything the span API can express goes to a MemorySink and a FileSink

@@ -130,6 +130,18 @@ class RandomTraces {
       ch.waited_ns = static_cast<std::int64_t>(uniform(0, 1'000'000'000));
       t.chains.push_back(std::move(ch));
     }
+    // The names of its threads, those that have one (one name a thread, as in a batch).
+    for (std::size_t k = 0; k < threads_.size(); ++k) {
+      if (thread_names_[k].empty()) continue;
+      for (const SpanData& s : t.spans) {
+        if (s.thread_id == threads_[k] || s.end_thread_id == threads_[k]) {
+          t.thread_names.push_back(ThreadName{threads_[k], thread_names_[k]});
+          break;
+        }
+      }
+    }
+    std::sort(t.thread_names.begin(), t.thread_names.end(),
+              [](const ThreadName& a, const ThreadName& b) { return a.thread_id < b.thread_id; });
     return t;
   }
 
@@ -276,6 +288,8 @@ class RandomTraces {
   std::mt19937_64 rng_;
   RandomTraceOptions options_;
   std::vector<std::uint64_t> threads_;
+  // Parallel to threads_; the last thread has none.
+  std::vector<std::string> thread_names_{"agent-main", "tool-pool-\xC3\xBC", std::string(64, 'w'), ""};
   std::uint64_t local_ = 0;
 };
 
@@ -353,8 +367,15 @@ inline std::string first_difference(const AssembledTrace& a, const AssembledTrac
       field(d, t, "process_id", a.process_id, b.process_id) || field(d, t, "part", a.part, b.part) ||
       field(d, t, "partial", a.partial, b.partial) ||
       field(d, t, "drops_since_previous", a.drops_since_previous, b.drops_since_previous) ||
-      field(d, t, "spans.size", a.spans.size(), b.spans.size()))
+      field(d, t, "spans.size", a.spans.size(), b.spans.size()) ||
+      field(d, t, "thread_names.size", a.thread_names.size(), b.thread_names.size()))
     return d;
+  for (std::size_t i = 0; i < a.thread_names.size(); ++i) {
+    const std::string w = t + " thread_names[" + std::to_string(i) + "]";
+    if (field(d, w, "thread_id", a.thread_names[i].thread_id, b.thread_names[i].thread_id) ||
+        field(d, w, "name", a.thread_names[i].name, b.thread_names[i].name))
+      return d;
+  }
   for (std::size_t i = 0; i < a.spans.size(); ++i) {
     const SpanData& x = a.spans[i];
     const SpanData& y = b.spans[i];

@@ -42,6 +42,9 @@ class SpanView {
                                      static_cast<std::uint64_t>(duration_ns()));
   }
   [[nodiscard]] std::uint64_t thread_id() const noexcept;
+  // The name of the thread that began it (format 1.2); "" when it has none or the file
+  // is older.
+  [[nodiscard]] std::string_view thread_name() const noexcept;
   // From the span's detail entry, when it has one.
   [[nodiscard]] bool has_tokens() const noexcept;
   [[nodiscard]] TokenUsage tokens() const noexcept;
@@ -105,6 +108,9 @@ class BatchView {
   [[nodiscard]] const TraceView& trace(std::size_t i) const noexcept { return traces_[i]; }
   [[nodiscard]] std::string_view string(std::uint32_t index) const noexcept;
   [[nodiscard]] std::uint64_t thread(std::uint32_t index) const noexcept;
+  // The name of thread `index` (format 1.2; one a thread per batch); "" when it has none
+  // or the file is older.
+  [[nodiscard]] std::string_view thread_name(std::uint32_t index) const noexcept;
   [[nodiscard]] std::uint64_t offset() const noexcept { return offset_; }  // of its frame
   [[nodiscard]] const FileInfo& info() const noexcept { return *info_; }
   // Strings of the batch that were not valid UTF-8 (a damaged or foreign file): string()
@@ -113,6 +119,7 @@ class BatchView {
 
  private:
   friend class Reader;
+  friend class TraceView;
   std::vector<std::pair<std::uint32_t, std::string>> repaired_;  // by index, ascending
   const void* batch_ = nullptr;
   const FileInfo* info_ = nullptr;
