@@ -32,6 +32,8 @@ std::uint64_t hash_bytes(const char* p, std::size_t n) noexcept {
 // Open addressing with lock-free lookups: an entry, once published, never moves or changes,
 // so readers need no lock; inserts serialise on a mutex. Twice as many slots as names keeps
 // probes short.
+static constinit thread_local bool t_inserting = false;  // this thread holds InternTable's lock
+
 class InternTable {
  public:
   static constexpr std::size_t kSlots = std::size_t{kMaxNames} * 2;
@@ -44,6 +46,17 @@ class InternTable {
   std::uint32_t intern(const char* p, std::size_t n) noexcept {
     const std::uint64_t h = hash_bytes(p, n);
     if (const Entry* e = find(p, n, h)) return e->id;
+    // A signal handler interrupting this thread while it holds the lock below: a new name
+    // now would deadlock. It reads "<too many names>" instead.
+    if (t_inserting) return kOverflowNameId;
+    t_inserting = true;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    struct Done {
+      ~Done() {
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        t_inserting = false;
+      }
+    } done;
     std::lock_guard lock(mutex_);
     if (const Entry* e = find(p, n, h)) return e->id;  // another thread won the race
     if (count_.load(std::memory_order_relaxed) >= kMaxNames) return overflow();

@@ -97,6 +97,7 @@ class RecorderCore {
       }
     }
     s.misuse = g_misuse.load(std::memory_order_relaxed) - misuse_base_;
+    s.reentrant_spans = g_reentrant_spans.load(std::memory_order_relaxed) - reentrant_base_;
     s.ring_bytes = globals().registry.ring_bytes();
     s.names_overflowed = g_names_overflowed.load(std::memory_order_relaxed) - names_base_;
     s.drainer_cpu_ns = thread_cpu_ns(drainer_clock_);
@@ -107,6 +108,7 @@ class RecorderCore {
   const Config& config() const noexcept { return config_; }
   std::uint64_t misuse_base_ = 0;
   std::uint64_t names_base_ = 0;
+  std::uint64_t reentrant_base_ = 0;
   bool forked_ = false;  // this is a copy in a forked child (see fork_child)
   std::mutex& stats_mutex() noexcept { return stats_mutex_; }
 
@@ -635,6 +637,7 @@ Recorder::Recorder(Config config) {
   core_->adopt_rings();
   core_->misuse_base_ = detail::g_misuse.load(std::memory_order_relaxed);
   core_->names_base_ = detail::g_names_overflowed.load(std::memory_order_relaxed);
+  core_->reentrant_base_ = detail::g_reentrant_spans.load(std::memory_order_relaxed);
   const Config& c = core_->config();
   const std::size_t cap = c.ring_capacity;
   g.attach.ring_capacity = cap;

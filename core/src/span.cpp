@@ -125,7 +125,24 @@ void Span::misuse_if_ended() const noexcept {
 void Span::end_slow(std::uint8_t record_flags) noexcept {
   state_ |= kEndedFlag;
   detail::ThreadState& t = detail::t_state;
-  if (&t == owner_) restore_current(t);
+  detail::Section section(t);
+  if (&t == owner_) {
+    restore_current(t);
+  } else if (owner_ != nullptr && (state_ & kCurrentFlag)) {
+    if (t.cur_span == id_) {  // current here too (a coroutine carried it): its parent is now
+      t.cur_trace_hi = trace_.hi;
+      t.cur_trace_lo = trace_.lo;
+      t.cur_span = parent_;
+      t.cur_generation = generation_;
+    }
+    // Ended away from its thread, where it may still be current: that thread's next span
+    // must not become its child. Word is left for it (owner_ may be gone: not touched).
+    if (state_ & kOwnPrevFlag) {
+      detail::post_ended_elsewhere(id_, prev_hi_, prev_lo_, prev_span_, prev_generation_);
+    } else {
+      detail::post_ended_elsewhere(id_, trace_.hi, trace_.lo, parent_, generation_);
+    }
+  }
   // Another thread, or the recorder changed: record on the calling thread's ring if it
   // belongs to the same recorder; a span that outlived its recorder ends as a no-op.
   if (!detail::attached() || t.generation != generation_) return;
@@ -200,6 +217,7 @@ Span& Span::attr_id(std::uint32_t key, Value v) noexcept {
   }
   if (!writable(1)) return *this;
   detail::ThreadState& t = detail::t_state;
+  detail::Section section(t);
   if (!detail::claim(t, 1, false, false)) {
     state_ |= kLostFlag;
     return *this;
@@ -225,6 +243,7 @@ Span& Span::event_id(std::uint32_t name, std::initializer_list<Attr> list) noexc
   const auto records = static_cast<std::uint32_t>(1 + list.size());
   if (!writable(records)) return *this;
   detail::ThreadState& t = detail::t_state;
+  detail::Section section(t);
   const std::uint64_t ts = detail::now(t);
   if (!detail::claim(t, 1, false, false)) {
     detail::count_dropped(t, records - 1);  // its attributes have nothing to attach to
@@ -287,6 +306,7 @@ Span& Span::error(std::string_view message, std::string_view data) noexcept {
 Span& Span::tokens(TokenUsage usage) noexcept {
   if (!writable(1)) return *this;
   detail::ThreadState& t = detail::t_state;
+  detail::Section section(t);
   if (!detail::claim(t, 1, false, false)) {
     state_ |= kLostFlag;
     return *this;
@@ -349,6 +369,11 @@ Span resume(const SuspendToken& token) noexcept {
   Span s;
   if (!token.valid() || !detail::attached()) return s;
   detail::ThreadState& t = detail::t_state;
+  if (t.busy != 0) {  // a signal handler interrupting this thread's recording
+    detail::count_reentrant_span(t);
+    return s;
+  }
+  detail::Section section(t);
   if (t.generation != token.generation_) return s;  // suspended under another recorder
   if (!g_resume_cells.take(token.cell_, token.span_)) {  // this token (or a copy) was resumed
     misuse();
@@ -388,6 +413,12 @@ void record_span(std::string_view name, Kind kind, std::chrono::system_clock::ti
                  std::initializer_list<Attr> attrs) noexcept {
   if (!detail::attached()) return;
   detail::ThreadState& t = detail::t_state;
+  if (t.busy != 0) {  // a signal handler interrupting this thread's recording
+    detail::count_reentrant_span(t);
+    return;
+  }
+  detail::Section section(t);
+  if (detail::current_ended_elsewhere(t)) detail::leave_ended_current(t);
   const auto start_ns = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count());
   const auto end_ns = start_ns + static_cast<std::uint64_t>(std::max<std::int64_t>(0, duration.count()));
@@ -418,11 +449,28 @@ void record_span(std::string_view name, Kind kind, std::chrono::system_clock::ti
 }
 
 Context current() noexcept {
-  const detail::ThreadState& t = detail::t_state;
+  detail::ThreadState& t = detail::t_state;
+  if (detail::current_ended_elsewhere(t)) {
+    detail::Section section(t);
+    detail::leave_ended_current(t);
+  }
   return Context(TraceId{t.cur_trace_hi, t.cur_trace_lo}, t.cur_span, t.cur_generation);
 }
 
+Context detail::exchange_current(const Context& ctx) noexcept {
+  detail::ThreadState& t = detail::t_state;
+  detail::Section section(t);
+  if (detail::current_ended_elsewhere(t)) detail::leave_ended_current(t);
+  const Context was(TraceId{t.cur_trace_hi, t.cur_trace_lo}, t.cur_span, t.cur_generation);
+  t.cur_trace_hi = ctx.trace_.hi;
+  t.cur_trace_lo = ctx.trace_.lo;
+  t.cur_span = ctx.span_;
+  t.cur_generation = ctx.generation_;
+  return was;
+}
+
 ContextScope::ContextScope(const Context& ctx) noexcept : owner_(&detail::t_state) {
+  detail::Section section(*owner_);
   prev_hi_ = owner_->cur_trace_hi;
   prev_lo_ = owner_->cur_trace_lo;
   prev_span_ = owner_->cur_span;
@@ -435,6 +483,7 @@ ContextScope::ContextScope(const Context& ctx) noexcept : owner_(&detail::t_stat
 
 ContextScope::~ContextScope() {
   if (&detail::t_state != owner_) return;  // destroyed on another thread: leave both alone
+  detail::Section section(*owner_);
   owner_->cur_trace_hi = prev_hi_;
   owner_->cur_trace_lo = prev_lo_;
   owner_->cur_span = prev_span_;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <random>
 #include <thread>
 
@@ -69,8 +70,22 @@ const unsigned int* abi_uncaught_count() noexcept {
 }
 }  // namespace
 
+static constinit thread_local bool t_attaching = false;  // in attach_slow, holding the globals lock
+
 bool attach_slow(std::uint32_t generation) noexcept {
   if (t_exit_hook.exited) return false;  // a span in another thread_local's destructor
+  if (t_attaching) {  // a signal handler interrupting this very call (holding the lock)
+    g_reentrant_spans.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+    return false;
+  }
+  t_attaching = true;
+  Section section(t_state);
+  struct Done {
+    ~Done() {
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      t_attaching = false;
+    }
+  } done;
   Globals& g = globals();
   std::lock_guard lock(g.mutex);
   if (!g.active || g.generation != generation) return false;
@@ -93,6 +108,9 @@ bool attach_slow(std::uint32_t generation) noexcept {
     t.ring = &entry->ring;
     t.id_base = std::uint64_t{entry->slot + 1u} << 48;
     t.next_local = entry->cookie;
+    t.mail = ended_mailbox(entry->slot);
+    if (t.mail != nullptr)  // a previous thread of the slot may have left word
+      for (EndedElsewhere& e : t.mail->entry) e.span.store(0, std::memory_order_relaxed);
     t_exit_hook.arm();  // odr-use registers the thread-exit destructor
     name_attached_thread(t);
   }
@@ -136,6 +154,81 @@ void count_lost_span(ThreadState& t) noexcept {
   bump(e->extra.records_dropped, 1);  // its end; the late begin retried the begin already counted
 }
 
+void count_reentrant_span(ThreadState& t) noexcept {
+  // relaxed: statistics. The ring counters are the owning thread's; a handler bumping one
+  // while the code it interrupted bumps it too can lose one count, never corrupt it.
+  g_reentrant_spans.fetch_add(1, std::memory_order_relaxed);
+  if (t.entry == nullptr) return;
+  auto* e = static_cast<RingEntry*>(t.entry);
+  bump(e->extra.spans_dropped, 1);
+  bump(e->extra.records_dropped, 1);
+}
+
+namespace {
+
+constexpr std::uint32_t kMailboxesPerChunk = 256;
+constexpr std::uint32_t kMailboxChunks = (Registry::kMaxSlots + kMailboxesPerChunk) / kMailboxesPerChunk;
+constinit std::atomic<EndedMailbox*> g_mailboxes[kMailboxChunks] = {};
+
+// A spin lock that gives up: a signal handler on a thread holding it must not hang.
+bool try_lock(std::atomic<bool>& l) noexcept {
+  for (int i = 0; i < 1000; ++i) {
+    if (!l.exchange(true, std::memory_order_acquire)) return true;
+    _mm_pause();
+  }
+  return false;
+}
+
+}  // namespace
+
+EndedMailbox* ended_mailbox(std::uint32_t slot) noexcept {
+  const std::uint32_t chunk = slot / kMailboxesPerChunk;
+  if (chunk >= kMailboxChunks) return nullptr;
+  EndedMailbox* c = g_mailboxes[chunk].load(std::memory_order_acquire);
+  if (c == nullptr) {
+    auto* fresh = new (std::nothrow) EndedMailbox[kMailboxesPerChunk];
+    if (fresh == nullptr) return nullptr;
+    if (g_mailboxes[chunk].compare_exchange_strong(c, fresh, std::memory_order_acq_rel)) {
+      c = fresh;
+    } else {
+      delete[] fresh;  // another thread made it first
+    }
+  }
+  return &c[slot % kMailboxesPerChunk];
+}
+
+void post_ended_elsewhere(std::uint64_t span, std::uint64_t trace_hi, std::uint64_t trace_lo,
+                          std::uint64_t back_to, std::uint32_t generation) noexcept {
+  const std::uint64_t slot = span >> 48;
+  if (slot == 0) return;
+  EndedMailbox* m = ended_mailbox(static_cast<std::uint32_t>(slot - 1));
+  if (m == nullptr) return;
+  EndedElsewhere& e = m->entry[span % EndedMailbox::kEntries];
+  if (!try_lock(e.locked)) return;
+  e.trace_hi.store(trace_hi, std::memory_order_relaxed);
+  e.trace_lo.store(trace_lo, std::memory_order_relaxed);
+  e.back_to.store(back_to, std::memory_order_relaxed);
+  e.generation.store(generation, std::memory_order_relaxed);
+  e.span.store(span, std::memory_order_relaxed);
+  e.locked.store(false, std::memory_order_release);
+}
+
+void leave_ended_current(ThreadState& t) noexcept {
+  // The context it goes back to may have ended elsewhere too: a few rounds.
+  for (int round = 0; round < 8 && current_ended_elsewhere(t); ++round) {
+    EndedElsewhere& e = t.mail->entry[t.cur_span % EndedMailbox::kEntries];
+    if (!try_lock(e.locked)) return;
+    if (e.span.load(std::memory_order_relaxed) == t.cur_span) {
+      t.cur_trace_hi = e.trace_hi.load(std::memory_order_relaxed);
+      t.cur_trace_lo = e.trace_lo.load(std::memory_order_relaxed);
+      t.cur_span = e.back_to.load(std::memory_order_relaxed);
+      t.cur_generation = e.generation.load(std::memory_order_relaxed);
+      e.span.store(0, std::memory_order_relaxed);
+    }
+    e.locked.store(false, std::memory_order_release);
+  }
+}
+
 void count_dropped(ThreadState& t, std::uint32_t records) noexcept {
   if (t.entry == nullptr) return;
   bump(static_cast<RingEntry*>(t.entry)->extra.records_dropped, records);
@@ -153,6 +246,7 @@ bool write_string(ThreadState& t, std::uint64_t span_id, StrKind kind, std::uint
   const auto length = static_cast<std::uint32_t>(len);
   const std::uint32_t n = 1 + continuation_records(length);
   const std::uint64_t ts = kind == StrKind::log ? now(t) : 0;  // only a log line is an instant
+  Section section(t);
   if (!claim(t, n, false, false)) return false;
   write_string_header(t.ring->slot(0), span_id, kind, key, flags, ts, data, length, size);
   std::size_t off = kInlineString;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "render.hpp"
+#include "strobe/coroutine.hpp"
 #include "strobe/strobe.hpp"
 
 namespace {
@@ -30,7 +31,8 @@ using strobe::test::render_tree;
 class Task {
  public:
   struct promise_type {
-    explicit promise_type(std::latch* d, std::thread*, bool) : done(d) {}
+    template <class... Rest>
+    explicit promise_type(std::latch* d, Rest&&...) : done(d) {}
     std::latch* done;
     Task get_return_object() {
       return Task(std::coroutine_handle<promise_type>::from_promise(*this));
@@ -160,6 +162,71 @@ TEST(Coroutine, ContextDoesNotFollowAResumptionUnlessAdopted) {
   EXPECT_EQ(rendered, (std::vector<std::string>{"llm summarize\n",
                                                 "plan research\n"
                                                 "  retrieval fetch\n"}));
+}
+
+// CoContext: the coroutine's open span travels with it across two resumptions on new
+// threads; the thread it left is not left inside that span, and each resuming thread gets
+// its own context back when the coroutine leaves it.
+Task carried(std::latch* /*done*/, std::thread* worker, std::thread* second,
+             std::uint64_t* resumed_thread_ctx) {
+  strobe::CoContext co;
+  auto fetch = strobe::span("fetch", Kind::retrieval);
+  co_await co.carry(ResumeOnNewThread{worker});
+  {
+    auto parse = strobe::span("parse");  // a child of fetch, on the worker
+  }
+  co_await co.carry(ResumeOnNewThread{second});
+  *resumed_thread_ctx = 1;
+  {
+    auto summarize = strobe::span("summarize", Kind::llm);  // still under fetch
+  }
+  fetch.finish();  // ended on a third thread
+  auto cite = strobe::span("cite");  // fetch has ended: under fetch's parent
+}
+
+TEST(Coroutine, CoContextCarriesTheOpenSpanAcrossResumptions) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Config config;
+  config.sinks = {sink};
+  strobe::Recorder recorder(config);
+  std::uint64_t step_id = 0, resumed = 0;
+  {
+    auto run = strobe::trace("coro-agent");
+    {
+      auto step = strobe::span("research", Kind::plan);
+      step_id = step.span_id();
+      std::latch done(1);
+      std::thread worker, second;
+      {
+        Task task = carried(&done, &worker, &second, &resumed);
+        // Suspended: this thread is back in its own context, not inside fetch.
+        EXPECT_EQ(strobe::current().span_id(), step_id);
+        auto meanwhile = strobe::span("meanwhile");
+        EXPECT_EQ(meanwhile.parent_id(), step_id);
+        done.wait();
+      }
+      worker.join();
+      second.join();
+    }
+  }
+  recorder.flush();
+  EXPECT_EQ(resumed, 1u);
+  const std::vector<AssembledTrace> traces = sink->traces();
+  ASSERT_EQ(traces.size(), 1u);
+  const AssembledTrace& t = traces[0];
+  std::string tree = render_tree(t);
+  // meanwhile and fetch overlap (a parallel group); the rest nests as written.
+  EXPECT_NE(tree.find("retrieval fetch\n      span parse\n      llm summarize\n"), std::string::npos) << tree;
+  EXPECT_NE(tree.find("span meanwhile\n"), std::string::npos) << tree;
+  const SpanData* fetch = find_span(t, "fetch");
+  const SpanData* cite = find_span(t, "cite");
+  const SpanData* meanwhile = find_span(t, "meanwhile");
+  ASSERT_TRUE(fetch && cite && meanwhile);
+  EXPECT_EQ(cite->parent_id, step_id);
+  EXPECT_EQ(meanwhile->parent_id, step_id);
+  EXPECT_EQ(find_span(t, "parse")->parent_id, fetch->span_id);
+  EXPECT_EQ(find_span(t, "summarize")->parent_id, fetch->span_id);
+  EXPECT_NE(find_span(t, "parse")->thread_id, fetch->thread_id);
 }
 
 }  // namespace

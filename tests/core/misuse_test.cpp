@@ -515,3 +515,48 @@ TEST(Misuse, UnsignedAttributesKeepTheirValue) {
   static_assert(!std::is_convertible_v<const void*, strobe::Value>, "a pointer is refused");
   static_assert(std::is_convertible_v<const char*, strobe::Value>, "text is not a pointer");
 }
+
+// A span current on its thread, handed to another thread and ended there: its thread's
+// next span is not its child but its parent's, in both the nested and the resumed case.
+TEST(Misuse, CurrentSpanEndedOnAnotherThreadIsNoLongerCurrentThere) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  std::uint64_t run_id = 0, request_id = 0;
+  {
+    auto run = strobe::trace("agent");
+    run_id = run.span_id();
+    {
+      auto request = strobe::span("request", Kind::tool);  // current on this thread
+      request_id = request.span_id();
+      ASSERT_EQ(strobe::current().span_id(), request_id);
+      std::thread other([moved = std::move(request)]() mutable { moved.finish(); });
+      other.join();
+      EXPECT_EQ(strobe::current().span_id(), run_id);
+      auto next = strobe::span("next");
+      EXPECT_EQ(next.parent_id(), run_id);
+    }
+    {
+      // Two levels handed over: the outer ends elsewhere after the inner.
+      auto outer = strobe::span("outer");
+      auto inner = strobe::span("inner");
+      std::thread other([o = std::move(outer), i = std::move(inner)]() mutable {
+        i.finish();
+        o.finish();
+      });
+      other.join();
+      auto after = strobe::span("after");
+      EXPECT_EQ(after.parent_id(), run_id);
+    }
+  }
+  recorder.flush();
+  const std::vector<AssembledTrace> traces = sink->traces();
+  ASSERT_EQ(traces.size(), 1u);
+  EXPECT_EQ(render_tree(traces[0]),
+            "agent agent\n"
+            "  tool request\n"
+            "  span next\n"
+            "  span outer\n"
+            "    span inner\n"
+            "  span after\n");
+  EXPECT_EQ(recorder.stats().misuse, 0u);
+}

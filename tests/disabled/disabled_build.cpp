@@ -6,9 +6,12 @@
 // Each static_assert names one declaration with its exact type, so both build only while
 // disabled.hpp mirrors the real headers; the calls below use every form once. With no
 // Recorder active both programs behave alike (every call a no-op) and print the same.
+#include <strobe/coroutine.hpp>
 #include <strobe/strobe.hpp>
 
 #include <chrono>
+#include <concepts>
+#include <coroutine>
 #include <cstdint>
 #include <cstdio>
 #include <initializer_list>
@@ -222,6 +225,18 @@ Stats record_under_a_recorder() {
   recorder.flush();
   return recorder.config().service_name == "disabled" ? recorder.stats() : Stats{.misuse = 1};
 }
+
+// CoContext: the same API either way; carry() of an awaiter yields something awaitable.
+static_assert(std::is_nothrow_default_constructible_v<strobe::CoContext>);
+static_assert(!std::is_copy_constructible_v<strobe::CoContext>);
+struct ReadyAwaiter {
+  bool await_ready() const noexcept { return true; }
+  void await_suspend(std::coroutine_handle<>) const noexcept {}
+  int await_resume() const noexcept { return 0; }
+};
+static_assert(requires(strobe::CoContext& co) {
+  { co.carry(ReadyAwaiter{}).await_resume() } -> std::same_as<int>;
+});
 
 int main() {
   int sum = 0;

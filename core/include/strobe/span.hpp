@@ -109,6 +109,13 @@ struct Attr {
   Value value;
 };
 
+class Context;
+namespace detail {
+// Makes ctx the calling thread's current context; returns the one it replaces. For
+// strobe/coroutine.hpp (CoContext), which moves a coroutine's context with it.
+Context exchange_current(const Context& ctx) noexcept;
+}  // namespace detail
+
 // Where new spans attach: a trace and the span that becomes their parent. Captured with
 // current() and adopted on another thread (or coroutine) with ContextScope.
 class Context {
@@ -122,6 +129,7 @@ class Context {
   friend class Span;
   friend class ContextScope;
   friend Context current() noexcept;
+  friend Context detail::exchange_current(const Context& ctx) noexcept;
   Context(TraceId t, std::uint64_t s, std::uint32_t g) : trace_(t), span_(s), generation_(g) {}
   TraceId trace_{};
   std::uint64_t span_ = 0;
@@ -241,6 +249,7 @@ class Span {
       if (v > static_cast<T>(INT64_MAX)) [[unlikely]] return attr_id(key.id(), Value(v));  // as digits
     }
     detail::ThreadState& t = detail::t_state;
+    detail::Section section(t);
     if (detail::Record* r = own_slots(t, 1)) [[likely]] {
       write_attr(*r, key.id(), Value(v), 0);
       t.ring->commit(1);
@@ -255,6 +264,7 @@ class Span {
     const std::string_view text(v);
     detail::ThreadState& t = detail::t_state;
     if (text.size() <= detail::kInlineString && text.size() <= t.max_string) {
+      detail::Section section(t);
       if (detail::Record* r = own_slots(t, 1)) [[likely]] {
         detail::write_string_header(*r, id_, detail::StrKind::attr_value, key.id(), 0, 0, text.data(),
                                     static_cast<std::uint32_t>(text.size()), text.size());
@@ -284,21 +294,24 @@ class Span {
   [[gnu::always_inline]] Span& next(Name name) noexcept { return next(name, kind_); }
   [[gnu::always_inline]] Span& next(Name name, Kind kind) noexcept {
     detail::ThreadState& t = detail::t_state;
-    detail::Record* r = own_slots(t, 1);  // first: the fields below are set only when live
-    if (r != nullptr && !(state_ & (kFailedFlag | kLostFlag | kSegmentFlag)) && parent_ != 0 &&
-        detail::uncaught_exceptions(t) == uncaught_) [[likely]] {
-      // One clock read and one record end this span (status ok) and begin the next.
-      const std::uint64_t ts = detail::now(t);
-      const std::uint64_t old = id_;
-      id_ = t.id_base | ++t.next_local;
-      name_ = name.id();
-      if (kind != kind_) kind_name_ = 0;  // a custom kind's name carries over to the sibling
-      kind_ = kind;
-      write_begin(*r, ts, 0, detail::RecType::next);
-      r->payload.begin.ended_span = old;
-      t.ring->commit(1);
-      if ((state_ & kCurrentFlag) && t.cur_span == old) t.cur_span = id_;
-      return *this;
+    {
+      detail::Section section(t);
+      detail::Record* r = own_slots(t, 1);  // first: the fields below are set only when live
+      if (r != nullptr && !(state_ & (kFailedFlag | kLostFlag | kSegmentFlag)) && parent_ != 0 &&
+          detail::uncaught_exceptions(t) == uncaught_) [[likely]] {
+        // One clock read and one record end this span (status ok) and begin the next.
+        const std::uint64_t ts = detail::now(t);
+        const std::uint64_t old = id_;
+        id_ = t.id_base | ++t.next_local;
+        name_ = name.id();
+        if (kind != kind_) kind_name_ = 0;  // a custom kind's name carries over to the sibling
+        kind_ = kind;
+        write_begin(*r, ts, 0, detail::RecType::next);
+        r->payload.begin.ended_span = old;
+        t.ring->commit(1);
+        if ((state_ & kCurrentFlag) && t.cur_span == old) t.cur_span = id_;
+        return *this;
+      }
     }
     return next_slow(name, kind);  // a root, failed, lost records, full ring, another thread
   }
@@ -356,6 +369,12 @@ class Span {
                                              std::uint32_t kind_name_id, std::uint8_t mode,
                                              std::uint8_t record_flags) noexcept {
     detail::ThreadState& t = detail::t_state;
+    if (t.busy != 0) [[unlikely]] {  // a signal handler interrupting this thread's recording
+      detail::count_reentrant_span(t);
+      return;
+    }
+    detail::Section section(t);
+    if (detail::current_ended_elsewhere(t)) [[unlikely]] detail::leave_ended_current(t);
     const bool root = (mode & kRootFlag) || (t.cur_trace_hi | t.cur_trace_lo) == 0 ||
                       t.cur_generation != t.generation;  // none, or left over from an earlier recorder
     if (root) {
@@ -375,6 +394,7 @@ class Span {
                                            Kind kind, std::uint32_t kind_name_id,
                                            std::uint8_t mode, std::uint8_t record_flags,
                                            std::uint64_t ts, bool save_prev) noexcept {
+    // Callers hold a detail::Section and checked t.busy before taking it.
     owner_ = &t;
     generation_ = t.generation;
     name_ = name_id;
@@ -442,6 +462,7 @@ class Span {
       return;
     }
     state_ |= kEndedFlag;
+    detail::Section section(t);
     const std::uint64_t ts = detail::now(t);
     if (detail::claim(t, 1, true, false)) [[likely]] {
       write_end(t.ring->slot(0), ts, record_flags, detail::uncaught_exceptions(t));

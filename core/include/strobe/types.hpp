@@ -126,6 +126,11 @@ struct Stats {
   // (2^18 distinct names): they read "<too many names>" and their spans carry
   // kSpanNameOverflow.
   std::uint64_t names_overflowed = 0;
+  // Spans begun from a signal handler that interrupted strobe on the same thread (in the
+  // middle of writing a record, switching the current context, or taking its ring): not
+  // recorded, so nothing in flight is corrupted; also counted in spans_dropped once the
+  // thread has its ring.
+  std::uint64_t reentrant_spans = 0;
   // CPU time (ns) the recorder's own threads used so far: the drainer (reading rings,
   // assembling) and the sink thread (every sink's consume and flush).
   std::uint64_t drainer_cpu_ns = 0;

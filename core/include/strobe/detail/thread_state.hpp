@@ -17,6 +17,22 @@ namespace strobe::detail {
 
 using Ring = ringbuf::SpscRing<Record>;
 
+// A span that was its thread's current one but ended on another thread: the ending thread
+// leaves its id here with the context to go back to, and the owning thread's next begin
+// (or current()) moves off it, so no span becomes the child of an ended one. A few entries
+// per ring slot (indexed by the span id's low bits), never freed: a thread that ends a
+// span may outlive the one that began it, and this outlives both.
+struct EndedElsewhere {
+  std::atomic<std::uint64_t> span{0};  // 0: empty
+  std::atomic<std::uint64_t> trace_hi{0}, trace_lo{0}, back_to{0};
+  std::atomic<std::uint32_t> generation{0};
+  std::atomic<bool> locked{false};
+};
+struct EndedMailbox {
+  static constexpr std::size_t kEntries = 4;
+  EndedElsewhere entry[kEntries];
+};
+
 // Trivially destructible and constant-initialised, so access is a plain TLS load with no
 // guard or wrapper call. The thread-exit hook lives elsewhere (see attach_slow).
 struct ThreadState {
@@ -38,14 +54,61 @@ struct ThreadState {
   // This thread's count of exceptions in flight, inside the C++ runtime's per-thread
   // globals (see attach_slow); null: ask std::uncaught_exceptions().
   const unsigned int* uncaught = nullptr;
+  EndedMailbox* mail = nullptr;  // this thread's slot's; set when it attaches
+  // Nonzero while inside a section a signal handler must not interleave with (a record
+  // reserved but not committed, the current context half written): see Section.
+  std::uint32_t busy = 0;
 };
 
 extern constinit thread_local ThreadState t_state;
+
+// Marks a section of the calling thread's recording that a signal handler must not
+// interleave with. A span the handler begins meanwhile (on this thread) is dropped and
+// counted (count_reentrant_span) instead of corrupting the record or context in flight.
+// Only compiler ordering is needed: the handler runs on this very thread.
+class Section {
+ public:
+  [[gnu::always_inline]] explicit Section(ThreadState& t) noexcept : t_(t) {
+    ++t_.busy;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  }
+  [[gnu::always_inline]] ~Section() {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    --t_.busy;
+  }
+  Section(const Section&) = delete;
+  Section& operator=(const Section&) = delete;
+
+ private:
+  ThreadState& t_;
+};
+
+// A span begun inside a Section (from a signal handler): dropped, counted as a dropped
+// span (Stats::spans_dropped, the file's drop counts) and in Stats::reentrant_spans.
+void count_reentrant_span(ThreadState& t) noexcept;
+
+// The mailbox of ring slot `slot` (from a span id: (id >> 48) - 1); null when none could be
+// made. Any thread.
+EndedMailbox* ended_mailbox(std::uint32_t slot) noexcept;
+// Span `span` ended on another thread while it may be current on its own: leaves the
+// context to go back to (trace, back_to, generation) in its thread's mailbox.
+void post_ended_elsewhere(std::uint64_t span, std::uint64_t trace_hi, std::uint64_t trace_lo,
+                          std::uint64_t back_to, std::uint32_t generation) noexcept;
+// Owner thread: its current span ended on another thread; moves to the context left for it.
+void leave_ended_current(ThreadState& t) noexcept;
+// True when t's current span ended on another thread (then call leave_ended_current).
+[[gnu::always_inline]] inline bool current_ended_elsewhere(const ThreadState& t) noexcept {
+  // relaxed: a stale miss leaves one more span under the ended one, as before the end.
+  return t.cur_span != 0 && t.mail != nullptr &&
+         t.mail->entry[t.cur_span % EndedMailbox::kEntries].span.load(std::memory_order_relaxed) == t.cur_span;
+}
 
 // The active recorder's generation; 0 when none is active. Written only by Recorder.
 inline std::atomic<std::uint32_t> g_generation{0};
 // Calls with a defined no-op result (double end, ...); see Stats::misuse.
 inline std::atomic<std::uint64_t> g_misuse{0};
+// Stats::reentrant_spans, process-wide.
+inline std::atomic<std::uint64_t> g_reentrant_spans{0};
 
 // Attaches the calling thread to recorder `generation`: takes a ring, copies the config.
 // Returns false (the call becomes a no-op) when that recorder is gone or no ring can be had.
