@@ -373,4 +373,26 @@ TEST(ChromeExport, SpansThatTouchComeOutWhole) {
   EXPECT_EQ(c.lanes, 0u) << "every span nests in its parent on one track";
 }
 
+// A span stamped before the recorder's start (the clocks' anchors differ by microseconds)
+// has a negative time: truncating it toward zero still gives its nanosecond.
+TEST(ChromeExport, TimesBeforeTheRecorderStartReadExactly) {
+  constexpr std::int64_t kStart = 1'767'225'600'000'000'000;
+  using strobe::test::make_span;
+  std::vector<strobe::SpanData> spans{make_span(1, 0, "early", kStart - 89'188, kStart + 1'000, strobe::Kind::agent),
+                                      make_span(2, 1, "step", kStart - 89'188, kStart - 1),
+                                      make_span(3, 1, "step", kStart - 1, kStart + 1'000)};
+  spans[0].flags = strobe::kSpanTraceRoot;
+  const strobe::test::TempDir dir;
+  const std::string path = dir / "early.strobe";
+  strobe::test::write_strobe(path, {strobe::test::make_trace(1, 1, "early", spans)}, kStart);
+  const strobe::test::Run r = run_tool({"export", "--format", "chrome", path});
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  Checked c;
+  check_chrome(r.out, c);
+  EXPECT_EQ(c.ties, 0u);
+  std::multiset<std::tuple<std::string, std::int64_t, std::int64_t>> want;
+  for (const strobe::SpanData& s : spans) want.emplace(s.name, s.start_ns - kStart, s.end_ns - kStart);
+  EXPECT_EQ(c.slices, want);
+}
+
 }  // namespace

@@ -6,12 +6,13 @@
 // span ends exactly where the next begins, and nests the next span inside it.
 //
 // Timestamps are microseconds since the recorder started, written as exact decimals with
-// six places: the span's nanosecond, plus k picoseconds. Among the events of one track at
-// one nanosecond, k = 1, 2, 3, ... in the order a viewer must take them (an end before the
-// begin of a span that starts where it ended, a parent's begin before its child's), so no
-// viewer has to break a tie, and its own rule for ties (speedscope's puts a begin first when
-// the frames have the same name) never comes into play. k stays below 500, so a reader that
-// rounds to whole nanoseconds and one that truncates (Perfetto) both read the nanosecond.
+// six places: the span's nanosecond, plus k picoseconds (minus 500 - k before the start).
+// Among the events of one track at one nanosecond, k = 1, 2, 3, ... in the order a viewer
+// must take them (an end before the begin of a span that starts where it ended, a parent's
+// begin before its child's), so no viewer has to break a tie, and its own rule for ties
+// (speedscope's puts a begin first when the frames have the same name) never comes into
+// play. k stays below 500, so a reader that rounds to whole nanoseconds and one that
+// truncates toward zero (Perfetto) both read the nanosecond.
 //
 // A span nests on a track only inside its strobe parent: it goes to the first lane of its
 // thread whose open span on top is its parent and encloses it (or that is idle), else to a
@@ -130,7 +131,9 @@ class TieBreaker {
     const __int128 offset_ns = static_cast<__int128>(ns) - base_ns;
     last.step = offset_ns == last.offset_ns && last.step > 0 ? std::min(last.step + 1, kMaxTieSteps) : 1;
     last.offset_ns = offset_ns;
-    const __int128 ps = offset_ns * 1000 + last.step;
+    // Before the recorder's start (a span stamped just before it) the ticks count up from
+    // half a nanosecond earlier: truncating toward zero, a reader still gets the nanosecond.
+    const __int128 ps = offset_ns * 1000 + (offset_ns < 0 ? last.step - 500 : last.step);
     const __int128 magnitude = ps < 0 ? -ps : ps;
     std::string fraction = std::to_string(static_cast<std::int64_t>(magnitude % 1'000'000));
     fraction.insert(0, 6 - fraction.size(), '0');
