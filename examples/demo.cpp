@@ -22,6 +22,7 @@
 #include <mutex>
 #include <queue>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "tiny_model.hpp"
@@ -34,7 +35,8 @@ class ThreadPool {
  public:
   explicit ThreadPool(int n) {
     for (int i = 0; i < n; ++i) {
-      workers_.emplace_back([this] {
+      workers_.emplace_back([this, i] {
+        strobe::set_thread_name("tool-pool-" + std::to_string(i + 1));  // the exports' track names
         strobe::prepare_thread();  // the first tool call should not pay for the ring
         loop();
       });
@@ -180,6 +182,7 @@ int main(int argc, char** argv) {
   strobe::Stats stats;
   {
     strobe::Recorder recorder({.service_name = "strobe-demo", .sinks = {file}});
+    strobe::set_thread_name("agent");
     demo::TinyModel model(demo::ModelConfig{});
     ThreadPool pool(3);
     const char* questions[] = {"what limits decode throughput on a 2-core machine?",

@@ -20,6 +20,10 @@
 // another thread, resumed segments, work adopted from another thread's context) never
 // break the nesting viewers assume.
 //
+// Tracks are named after their thread: its name (strobe::set_thread_name(), else its OS
+// name; the latest in the file) or "thread <id>" when the file has none (before format
+// 1.2); a thread's extra lanes add " (lane K)".
+//
 // A span's details go under "strobe" (ignored by viewers), or with --args under "args".
 // speedscope names a frame by the event's name and its args together, so without args it
 // has one frame per span name.
@@ -28,6 +32,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -46,9 +51,12 @@ class ChromeLanes {
  public:
   struct Placed {
     std::uint64_t tid;
-    bool new_track;
     std::uint32_t lane;
     std::size_t parent;  // index in the current trace of the span it nests in, or kNoSpan
+  };
+  struct Track {
+    std::uint64_t tid, thread;
+    std::uint32_t lane;
   };
 
   // Spans of a new trace follow; what earlier traces left open still occupies its lanes.
@@ -62,14 +70,18 @@ class ChromeLanes {
       if (const Open* top = nullptr; lanes[i].fits(open, parent_id, top)) {
         const std::size_t parent = top && top->trace == trace_ ? top->index : kNoSpan;
         lanes[i].stack.push_back(open);
-        return {tid_of(thread, i), false, i, parent};
+        return {tid_of(thread, i), i, parent};
       }
     }
     lanes.emplace_back();
     lanes.back().stack.push_back(open);
     const auto lane = static_cast<std::uint32_t>(lanes.size() - 1);
-    return {tid_of(thread, lane), true, lane, kNoSpan};
+    tracks_.push_back({tid_of(thread, lane), thread, lane});
+    return {tid_of(thread, lane), lane, kNoSpan};
   }
+
+  // Every track made so far, in the order they were made.
+  [[nodiscard]] const std::vector<Track>& tracks() const noexcept { return tracks_; }
 
  private:
   struct Open {
@@ -110,6 +122,7 @@ class ChromeLanes {
     return lane == 0 ? thread : (std::uint64_t{lane} << 32) | (thread & 0xffffffffu);
   }
   std::unordered_map<std::uint64_t, std::vector<Lane>> threads_;
+  std::vector<Track> tracks_;
   std::uint64_t trace_ = 0;
 };
 
@@ -255,6 +268,8 @@ int export_chrome(const std::string& file, std::FILE* out, const ChromeOptions& 
   // not keep nanoseconds in the double a viewer reads them into.
   std::int64_t base_ns = 0;
   std::uint64_t flow_id = 0;
+  std::uint32_t pid = 0;
+  std::unordered_map<std::uint64_t, std::string> thread_names;  // the latest name of each thread
   const char* details_key = options.span_args ? "args" : "strobe";
   w.StartObject();
   key(w, "displayTimeUnit"); w.String("ns");
@@ -262,7 +277,7 @@ int export_chrome(const std::string& file, std::FILE* out, const ChromeOptions& 
   w.StartArray();
   const int status = for_each_trace(file, [&](const serialize::TraceView& tv) {
     const AssembledTrace t = tv.materialize();
-    const std::uint32_t pid = t.process_id;
+    pid = t.process_id;
     if (!header) {
       header = true;
       base_ns = info.start_ns != 0 || t.spans.empty() ? info.start_ns : t.spans.front().start_ns;
@@ -297,20 +312,8 @@ int export_chrome(const std::string& file, std::FILE* out, const ChromeOptions& 
       if (fresh) tracks.push_back(placed.tid);
       if (placed.parent != kNoSpan) children[placed.parent].push_back(i);
       else root_list->second.push_back(i);
-      if (placed.new_track) {
-        w.StartObject();
-        key(w, "ph"); w.String("M");
-        key(w, "name"); w.String("thread_name");
-        key(w, "pid"); w.Uint(pid);
-        key(w, "tid"); w.Uint64(placed.tid);
-        key(w, "args");
-        w.StartObject();
-        key(w, "name");
-        str(w, "thread " + std::to_string(s.thread_id) + (placed.lane ? " (lane " + std::to_string(placed.lane) + ")" : ""));
-        w.EndObject();
-        w.EndObject();
-      }
     }
+    for (const ThreadName& tn : t.thread_names) thread_names[tn.thread_id] = tn.name;
 
     // Instants and flow ends, each with the span it belongs to.
     std::vector<std::vector<TrackEvent>> marks(n);
@@ -380,6 +383,20 @@ int export_chrome(const std::string& file, std::FILE* out, const ChromeOptions& 
       }
     }
   }, &info);
+  // Each track's name, once the whole file has been read: its thread's latest name (else
+  // "thread <id>"), and which lane of the thread it is.
+  for (const ChromeLanes::Track& track : lanes.tracks()) {
+    const auto named = thread_names.find(track.thread);
+    std::string name = named != thread_names.end() ? named->second : "thread " + std::to_string(track.thread);
+    if (track.lane) name += " (lane " + std::to_string(track.lane) + ")";
+    w.StartObject();
+    key(w, "ph"); w.String("M");
+    key(w, "name"); w.String("thread_name");
+    key(w, "pid"); w.Uint(pid);
+    key(w, "tid"); w.Uint64(track.tid);
+    key(w, "args"); w.StartObject(); key(w, "name"); str(w, name); w.EndObject();
+    w.EndObject();
+  }
   w.EndArray();
   key(w, "otherData");
   w.StartObject();

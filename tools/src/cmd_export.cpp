@@ -41,6 +41,9 @@ void jsonl_event(JsonWriter& w, const AssembledTrace& t, const SpanData& s, bool
   if (s.parent_id) str(w, hex64(s.parent_id)); else w.Null();
   key(w, "span_type"); w.String(s.kind == Kind::custom && !s.kind_name.empty() ? s.kind_name.c_str() : to_string(s.kind));
   key(w, "source"); w.String("agent");
+  // The thread that began it.
+  key(w, "thread_id"); w.Uint64(s.thread_id);
+  if (const std::string_view thread = t.thread_name(s.thread_id); !thread.empty()) { key(w, "thread_name"); str(w, thread); }
   key(w, "content"); str(w, s.name + " " + what);
   key(w, "started_at"); str(w, iso8601(s.start_ns));
   if (!start) {

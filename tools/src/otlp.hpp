@@ -112,6 +112,9 @@ void span(W& w, const AssembledTrace& t, const SpanData& sp, const std::unordere
     attr_int(w, "gen_ai.usage.cache_read.input_tokens", sp.tokens.cached_input);
   }
   attr_str(w, "strobe.kind", sp.kind == Kind::custom && !sp.kind_name.empty() ? sp.kind_name : to_string(sp.kind));
+  // The thread that began it (OpenTelemetry general attributes).
+  if (sp.thread_id != 0) attr_int(w, "thread.id", static_cast<std::int64_t>(sp.thread_id));
+  if (const std::string_view thread = t.thread_name(sp.thread_id); !thread.empty()) attr_str(w, "thread.name", std::string(thread));
   if (span_name(sp) != sp.name) attr_str(w, "strobe.span.name", sp.name);
   if (!sp.input.empty()) attr_str(w, "strobe.input", sp.input);
   if (!sp.output.empty()) attr_str(w, "strobe.output", sp.output);
