@@ -287,7 +287,7 @@ class RecorderCore {
         e->extra.spans_dropped.store(0, std::memory_order_relaxed);
         e->extra.base_records = e->extra.base_spans = 0;
         ++totals_.rings_retired;
-        forget_thread_name(e->owner_thread.load(std::memory_order_relaxed));
+        forget_thread_name(*e);
         // Spare rings for threads to come: as many as are registered now, plus two, so
         // the pool follows the peak of threads recording at once and shrinks after churn.
         globals().registry.recycle(e, globals().registry.registered_count() + 2);
@@ -347,17 +347,22 @@ class RecorderCore {
     repair_utf8(name);
     KnownName& known = thread_names_[e.owner_thread.load(std::memory_order_relaxed)];
     known.name = std::move(name);
+    known.entry = &e;
     known.exited = false;
   }
 
-  // A thread whose ring was drained after it exited: its name stays for the spans still
-  // held, until kExitedNamesKept threads exited after it (bounded memory under churn).
-  void forget_thread_name(std::uint64_t thread) {
+  // A retired ring, drained: when its thread exited (it did not just move to a ring of
+  // another size), the name stays for the spans still held, until kExitedNamesKept
+  // threads exited after it (bounded memory under churn).
+  void forget_thread_name(const RingEntry& e) {
+    const std::uint64_t thread = e.owner_thread.load(std::memory_order_relaxed);
+    auto it = thread_names_.find(thread);
+    if (it == thread_names_.end() || it->second.entry != &e) return;
+    it->second.exited = true;
     exited_threads_.push_back(thread);
-    if (auto it = thread_names_.find(thread); it != thread_names_.end()) it->second.exited = true;
     while (exited_threads_.size() > kExitedNamesKept) {
-      auto it = thread_names_.find(exited_threads_.front());
-      if (it != thread_names_.end() && it->second.exited) thread_names_.erase(it);
+      auto oldest = thread_names_.find(exited_threads_.front());
+      if (oldest != thread_names_.end() && oldest->second.exited) thread_names_.erase(oldest);
       exited_threads_.pop_front();
     }
   }
@@ -503,6 +508,7 @@ class RecorderCore {
   // first, whose names go once kExitedNamesKept more have exited.
   struct KnownName {
     std::string name;
+    const RingEntry* entry = nullptr;  // whose name it is
     bool exited = false;
   };
   static constexpr std::size_t kExitedNamesKept = 4096;

@@ -192,4 +192,46 @@ TEST(ThreadName, LongNamesAreCutBetweenUtf8Sequences) {
   EXPECT_EQ(find(traces, "straddling")->thread_name(b), std::string(63, 's'));
 }
 
+// Thread churn: the drainer forgets the names of exited threads once 4096 more have
+// exited (bounded memory), never the name of a thread still running, and names each
+// short-lived thread's trace while it is held.
+TEST(ThreadName, ChurnKeepsTheNamesOfLiveThreads) {
+  constexpr int kWaves = 42, kPerWave = 100;  // past the 4096 exited names kept
+  auto sink = memory();
+  const std::uint64_t me = os_thread();
+  std::vector<std::uint64_t> tids(kWaves * kPerWave);
+  {
+    strobe::Recorder recorder({.sinks = {sink}});
+    strobe::set_thread_name("main-live");
+    { auto t = strobe::trace("before"); }
+    for (int wave = 0; wave < kWaves; ++wave) {
+      std::vector<std::thread> threads;
+      for (int i = 0; i < kPerWave; ++i) {
+        threads.emplace_back([&, k = wave * kPerWave + i] {
+          strobe::set_thread_name("gone-" + std::to_string(k));
+          tids[k] = os_thread();
+          auto t = strobe::trace("churn", {{"k", k}});
+        });
+      }
+      for (auto& t : threads) t.join();
+    }
+    recorder.flush();
+    { auto t = strobe::trace("after"); }
+    recorder.flush();
+    strobe::set_thread_name("");
+  }
+  const auto traces = sink->traces();
+  ASSERT_NE(find(traces, "after"), nullptr);
+  EXPECT_EQ(find(traces, "after")->thread_name(me), "main-live");
+  std::size_t churn = 0, named = 0;
+  for (const AssembledTrace& t : traces) {
+    if (t.root_name != "churn") continue;
+    ++churn;
+    const std::int64_t k = t.spans[0].attrs[0].value.i;
+    named += t.thread_name(tids[static_cast<std::size_t>(k)]) == "gone-" + std::to_string(k);
+  }
+  EXPECT_EQ(churn, std::size_t{kWaves * kPerWave});
+  EXPECT_EQ(named, churn) << "each trace was handed over while its thread's name was held";
+}
+
 }  // namespace
