@@ -2,7 +2,7 @@
 // trace its spans are in (named before its first span or after, across recorders, after
 // it exited); a thread never named has its OS name; "" goes back to the OS name; a long
 // name is cut at 64 bytes between UTF-8 sequences; a span ended on another thread brings
-// that thread's name too.
+// that thread's name too; under thread churn a live thread keeps its name.
 
 #include <gtest/gtest.h>
 #include <pthread.h>

@@ -11,7 +11,8 @@ struct ChromeOptions {
   // Each span's details (ids, kind, status, attributes, ...) go under "args", which
   // Perfetto and chrome://tracing show, instead of under "strobe", which every viewer
   // ignores. speedscope names a frame by its name and args together, so with args every
-  // span is a frame of its own there and by-name views cannot group.
+  // span is a frame of its own there, by-name views cannot group, and it warns at every
+  // end (an end carries no args, so its frame's name differs from the begin's).
   bool span_args = false;
 };
 

@@ -144,7 +144,7 @@ void add_export(CLI::App& app, int& status) {
   cmd->add_option("--max-spans-per-line", o->max_spans, "otlp: split larger traces over several lines")->check(CLI::PositiveNumber);
   cmd->add_flag("--args", o->chrome.span_args,
                 "chrome: each span's details as its args, shown by Perfetto and chrome://tracing "
-                "(speedscope then makes every span a frame of its own)");
+                "(for speedscope leave it out: it makes every span a frame of its own)");
   cmd->callback([o, &status] {
     // The input is checked before the output is created: an unreadable file leaves no
     // output behind, not even the opening of a JSON document or an emptied -o file.
