@@ -1,11 +1,17 @@
 // Span's out-of-line members: attributes, strings, chains, suspend/resume, one-shot spans.
 
+#include <cxxabi.h>
+
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <cstdlib>
+#include <typeinfo>
 #include <new>
 
 #include "strobe/span.hpp"
+
+#include "intern.hpp"
 
 namespace strobe {
 namespace {
@@ -290,12 +296,88 @@ Span& Span::string(detail::StrKind kind, std::string_view text, std::uint32_t ke
 Span& Span::log(std::string_view text) noexcept { return string(detail::StrKind::log, text); }
 Span& Span::input(std::string_view text) noexcept { return string(detail::StrKind::input, text); }
 Span& Span::output(std::string_view text) noexcept { return string(detail::StrKind::output, text); }
-Span& Span::model(std::string_view id) noexcept { return string(detail::StrKind::model, id); }
+Span& Span::model(std::string_view id) noexcept {
+  if (live()) model_ = intern(id);  // models are few: resume() carries it to the next segment
+  return string(detail::StrKind::model, id);
+}
 Span& Span::tag(std::string_view tag) noexcept { return string(detail::StrKind::tag, tag); }
 
 Span& Span::fail(std::string_view message) noexcept {
   if (live()) state_ |= kFailedFlag;
   return string(detail::StrKind::error_message, message);
+}
+
+Span& Span::record_exception(const std::exception& e) noexcept {
+  if (!live()) return *this;
+  const char* what = e.what();
+  const std::string_view message = what != nullptr ? std::string_view(what) : std::string_view();
+  fail(message);
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &status);
+  attr("exception.type", Value(std::string_view(status == 0 && demangled ? demangled : typeid(e).name())));
+  std::free(demangled);
+  return attr("exception.message", Value(message));
+}
+
+Span& Span::record_exception(const std::exception_ptr& e) noexcept {
+  if (!live() || !e) return *this;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return record_exception(x);
+  } catch (...) {
+    int status = 0;
+    const std::type_info* type = abi::__cxa_current_exception_type();
+    char* demangled = type ? abi::__cxa_demangle(type->name(), nullptr, nullptr, &status) : nullptr;
+    fail("an exception not derived from std::exception");
+    attr("exception.type", Value(std::string_view(demangled && status == 0 ? demangled : type ? type->name() : "unknown")));
+    std::free(demangled);
+  }
+  return *this;
+}
+
+Span& Span::provider(std::string_view name) noexcept { return attr("gen_ai.provider.name", Value(name)); }
+Span& Span::response_model(std::string_view id) noexcept { return attr("gen_ai.response.model", Value(id)); }
+Span& Span::tool_call_id(std::string_view id) noexcept { return attr("gen_ai.tool.call.id", Value(id)); }
+Span& Span::conversation_id(std::string_view id) noexcept { return attr("gen_ai.conversation.id", Value(id)); }
+
+Span& Span::finish_reasons(std::initializer_list<std::string_view> reasons) noexcept {
+  if (!live()) return *this;
+  // A JSON array of strings, as exporters write string arrays; quotes and controls escaped.
+  char buf[512];
+  std::size_t n = 0;
+  auto put = [&](char c) {
+    if (n < sizeof buf) buf[n++] = c;
+  };
+  put('[');
+  bool first = true;
+  for (std::string_view r : reasons) {
+    if (!first) put(',');
+    first = false;
+    put('"');
+    for (const char c : r) {
+      if (c == '"' || c == '\\') put('\\');
+      if (static_cast<unsigned char>(c) < 0x20) continue;
+      put(c);
+    }
+    put('"');
+  }
+  put(']');
+  if (n == sizeof buf) return fail("finish_reasons: more than 512 bytes");
+  return attr("gen_ai.response.finish_reasons", Value(std::string_view(buf, n)));
+}
+
+Span& Span::request(const GenAiRequest& p) noexcept {
+  if (p.temperature >= 0) attr("gen_ai.request.temperature", Value(p.temperature));
+  if (p.top_p >= 0) attr("gen_ai.request.top_p", Value(p.top_p));
+  if (p.max_tokens >= 0) attr("gen_ai.request.max_tokens", Value(p.max_tokens));
+  if (p.seed >= 0) attr("gen_ai.request.seed", Value(p.seed));
+  return *this;
+}
+
+Span& Span::more_tokens(std::int64_t reasoning_output, std::int64_t cache_creation_input) noexcept {
+  attr("gen_ai.usage.reasoning.output_tokens", Value(reasoning_output));
+  return attr("gen_ai.usage.cache_creation.input_tokens", Value(cache_creation_input));
 }
 
 Span& Span::error(std::string_view message, std::string_view data) noexcept {
@@ -359,6 +441,7 @@ SuspendToken Span::suspend() noexcept {
   tok.kind_ = kind_;
   tok.generation_ = generation_;
   tok.segment_ = segment ? seg_index_ : 0;
+  tok.model_ = model_;
   end_now(detail::kSuspended);
   if (dropped) return SuspendToken{};
   tok.cell_ = g_resume_cells.claim(tok.span_);
@@ -393,6 +476,7 @@ Span resume(const SuspendToken& token) noexcept {
   }
   write_link(t.ring->slot(0), s.id_, token.span_, token.first_, s.seg_index_);
   t.ring->commit(1);
+  if (token.model_ != 0) s.model(detail::name_of(token.model_));  // the model goes on with it
   return s;
 }
 

@@ -38,4 +38,11 @@ std::string TraceId::to_hex() const {
   return out;
 }
 
+std::string to_hex(std::uint64_t span_id) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 0; i < 16; ++i) out[15 - i] = kHex[(span_id >> (4 * i)) & 0xF];
+  return out;
+}
+
 }  // namespace strobe

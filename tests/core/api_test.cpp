@@ -819,3 +819,94 @@ TEST(Api, EveryCallIsANoOpWithoutARecorder) {
 }
 
 }  // namespace
+
+namespace {
+
+std::string attr_text(const SpanData& s, std::string_view key) {
+  for (const strobe::Attribute& a : s.attrs) {
+    if (a.key != key) continue;
+    switch (a.value.type) {
+      case strobe::AttrValue::Type::string: return a.value.s;
+      case strobe::AttrValue::Type::f64: return std::to_string(a.value.d);
+      default: return std::to_string(a.value.i);
+    }
+  }
+  return "<none>";
+}
+
+struct ToolTimeout : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace
+
+// A caught exception's type and message; the GenAI attributes under their standard keys;
+// a resumed segment carries the model of the one before; span ids in hex.
+TEST(Api, ExceptionsGenAiAttributesResumedModelAndHexIds) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Config config;
+  config.sinks = {sink};
+  strobe::Recorder recorder(config);
+  std::uint64_t tool_id = 0;
+  {
+    auto run = strobe::trace("agent");
+    {
+      auto tool = strobe::span("search", Kind::tool);
+      tool_id = tool.span_id();
+      tool.tool_call_id("call_42");
+      try {
+        throw ToolTimeout("search timed out after 30 s");
+      } catch (const std::exception& e) {
+        tool.record_exception(e);
+      }
+    }
+    {
+      auto odd = strobe::span("odd");
+      try {
+        throw 7;
+      } catch (...) {
+        odd.record_exception(std::current_exception());
+      }
+    }
+    auto chat = strobe::span("chat", Kind::llm);
+    chat.model("gpt-x").provider("openai").conversation_id("conv-1");
+    chat.request({.temperature = 0.2, .max_tokens = 256});
+    const strobe::SuspendToken token = chat.suspend();
+    auto again = strobe::resume(token);
+    again.response_model("gpt-x-2025").finish_reasons({"stop", "len\"gth"}).more_tokens(12, 3);
+  }
+  recorder.flush();
+  const std::vector<AssembledTrace> traces = sink->traces();
+  ASSERT_EQ(traces.size(), 1u);
+  const AssembledTrace& t = traces[0];
+  const SpanData* tool = find_span(t, "search");
+  ASSERT_NE(tool, nullptr);
+  EXPECT_EQ(tool->status, Status::failed);
+  EXPECT_EQ(tool->error_message, "search timed out after 30 s");
+  EXPECT_EQ(attr_text(*tool, "exception.type"), "(anonymous namespace)::ToolTimeout");
+  EXPECT_EQ(attr_text(*tool, "exception.message"), "search timed out after 30 s");
+  EXPECT_EQ(attr_text(*tool, "gen_ai.tool.call.id"), "call_42");
+  const SpanData* odd = find_span(t, "odd");
+  ASSERT_NE(odd, nullptr);
+  EXPECT_EQ(odd->status, Status::failed);
+  EXPECT_EQ(attr_text(*odd, "exception.type"), "int");
+
+  std::vector<const SpanData*> chats;
+  for (const SpanData& s : t.spans)
+    if (s.name == "chat") chats.push_back(&s);
+  ASSERT_EQ(chats.size(), 2u);
+  EXPECT_EQ(chats[0]->model, "gpt-x");
+  EXPECT_EQ(chats[1]->model, "gpt-x");  // carried into the resumed segment
+  EXPECT_EQ(attr_text(*chats[0], "gen_ai.provider.name"), "openai");
+  EXPECT_EQ(attr_text(*chats[0], "gen_ai.conversation.id"), "conv-1");
+  EXPECT_EQ(attr_text(*chats[0], "gen_ai.request.temperature"), std::to_string(0.2));
+  EXPECT_EQ(attr_text(*chats[0], "gen_ai.request.max_tokens"), "256");
+  EXPECT_EQ(attr_text(*chats[0], "gen_ai.request.top_p"), "<none>");
+  EXPECT_EQ(attr_text(*chats[1], "gen_ai.response.model"), "gpt-x-2025");
+  EXPECT_EQ(attr_text(*chats[1], "gen_ai.response.finish_reasons"), R"(["stop","len\"gth"])");
+  EXPECT_EQ(attr_text(*chats[1], "gen_ai.usage.reasoning.output_tokens"), "12");
+  EXPECT_EQ(attr_text(*chats[1], "gen_ai.usage.cache_creation.input_tokens"), "3");
+
+  EXPECT_EQ(strobe::to_hex(std::uint64_t{0x00ab}), "00000000000000ab");
+  EXPECT_EQ(strobe::to_hex(tool_id).size(), 16u);
+}

@@ -43,6 +43,9 @@ TEST(Signal, HandlerSpansNeverCorruptTheSpansTheyInterrupt) {
   strobe::Recorder recorder(config);
   (void)strobe::Name("signal.handler");
   (void)strobe::Name("signal.n");
+  // Attached before any handler can run: attaching allocates its ring, which a signal
+  // handler must not do (the README says so).
+  ASSERT_TRUE(strobe::prepare_thread());
 
   struct sigaction sa {};
   sa.sa_handler = on_signal;

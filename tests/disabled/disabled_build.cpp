@@ -14,6 +14,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <cstdio>
+#include <exception>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -122,6 +123,16 @@ static_assert(has<Span& (Span::*)(std::string_view) noexcept>(&Span::model));
 static_assert(has<Span& (Span::*)(TokenUsage) noexcept>(&Span::tokens));
 static_assert(has<Span& (Span::*)(std::string_view) noexcept>(&Span::tag));
 static_assert(has<Span& (Span::*)(std::string_view) noexcept>(&Span::fail));
+static_assert(has<Span& (Span::*)(const std::exception&) noexcept>(&Span::record_exception));
+static_assert(has<Span& (Span::*)(const std::exception_ptr&) noexcept>(&Span::record_exception));
+static_assert(has<Span& (Span::*)(std::string_view) noexcept>(&Span::provider));
+static_assert(has<Span& (Span::*)(std::string_view) noexcept>(&Span::response_model));
+static_assert(has<Span& (Span::*)(std::initializer_list<std::string_view>) noexcept>(&Span::finish_reasons));
+static_assert(has<Span& (Span::*)(const strobe::GenAiRequest&) noexcept>(&Span::request));
+static_assert(has<Span& (Span::*)(std::string_view) noexcept>(&Span::tool_call_id));
+static_assert(has<Span& (Span::*)(std::string_view) noexcept>(&Span::conversation_id));
+static_assert(has<Span& (Span::*)(std::int64_t, std::int64_t) noexcept>(&Span::more_tokens));
+static_assert(std::is_same_v<decltype(strobe::to_hex(std::uint64_t{1})), std::string>);
 static_assert(has<Span& (Span::*)(std::string_view, std::string_view) noexcept>(&Span::error));
 static_assert(has<Span& (Span::*)(Name) noexcept>(&Span::next));
 static_assert(has<Span& (Span::*)(Name, Kind) noexcept>(&Span::next));

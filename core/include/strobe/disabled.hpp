@@ -18,6 +18,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -135,6 +136,15 @@ class Span {
   constexpr Span& tokens(TokenUsage) noexcept { return *this; }
   constexpr Span& tag(std::string_view) noexcept { return *this; }
   constexpr Span& fail(std::string_view) noexcept { return *this; }
+  Span& record_exception(const std::exception&) noexcept { return *this; }
+  Span& record_exception(const std::exception_ptr&) noexcept { return *this; }
+  constexpr Span& provider(std::string_view) noexcept { return *this; }
+  constexpr Span& response_model(std::string_view) noexcept { return *this; }
+  constexpr Span& finish_reasons(std::initializer_list<std::string_view>) noexcept { return *this; }
+  constexpr Span& request(const GenAiRequest&) noexcept { return *this; }
+  constexpr Span& tool_call_id(std::string_view) noexcept { return *this; }
+  constexpr Span& conversation_id(std::string_view) noexcept { return *this; }
+  constexpr Span& more_tokens(std::int64_t, std::int64_t) noexcept { return *this; }
   constexpr Span& error(std::string_view, std::string_view) noexcept { return *this; }
 
   constexpr Span& next(Name) noexcept { return *this; }

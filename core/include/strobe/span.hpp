@@ -182,6 +182,7 @@ class SuspendToken {
   std::uint64_t span_ = 0, first_ = 0, parent_ = 0;
   std::uint32_t name_ = 0, kind_name_ = 0, generation_ = 0, segment_ = 0;
   std::uint32_t cell_ = 0;  // shared by the token's copies: the first resume() takes it
+  std::uint32_t model_ = 0;  // the suspended segment's model(), given to the next one
   Kind kind_ = Kind::span;
 };
 
@@ -287,6 +288,24 @@ class Span {
   Span& tokens(TokenUsage usage) noexcept;
   Span& tag(std::string_view tag) noexcept;
   Span& fail(std::string_view message) noexcept;  // status failed with a message
+  // Status failed, with the exception's what() as the message and its type and message as
+  // the attributes exception.type / exception.message (OpenTelemetry). For a catch block:
+  // an exception that merely escapes a scope cannot be inspected on its way out. The
+  // exception_ptr form takes std::current_exception() inside catch (...).
+  Span& record_exception(const std::exception& e) noexcept;
+  Span& record_exception(const std::exception_ptr& e) noexcept;
+  // GenAI (OpenTelemetry semantic conventions), as attributes under their standard keys:
+  // gen_ai.provider.name, gen_ai.response.model, gen_ai.response.finish_reasons (a JSON
+  // array), gen_ai.request.*, gen_ai.tool.call.id, gen_ai.conversation.id, and the token
+  // counts tokens() does not hold (gen_ai.usage.reasoning.output_tokens,
+  // gen_ai.usage.cache_creation.input_tokens).
+  Span& provider(std::string_view name) noexcept;
+  Span& response_model(std::string_view id) noexcept;
+  Span& finish_reasons(std::initializer_list<std::string_view> reasons) noexcept;
+  Span& request(const GenAiRequest& params) noexcept;
+  Span& tool_call_id(std::string_view id) noexcept;
+  Span& conversation_id(std::string_view id) noexcept;
+  Span& more_tokens(std::int64_t reasoning_output, std::int64_t cache_creation_input) noexcept;
   Span& error(std::string_view message, std::string_view data) noexcept;
 
   // Owner thread. Ends this span and begins its next sibling with ONE clock read, keeping
@@ -402,6 +421,7 @@ class Span {
     kind_name_ = kind_name_id;
     id_ = t.id_base | ++t.next_local;
     uncaught_ = detail::uncaught_exceptions(t);
+    model_ = 0;
     std::uint8_t prev_flag = 0;
     if (save_prev) {
       prev_hi_ = t.cur_trace_hi;
@@ -587,6 +607,7 @@ class Span {
   int uncaught_;
   Kind kind_;
   std::uint8_t lost_flags_;   // kDroppedFlag: the begin record's flags
+  std::uint32_t model_;       // interned model() id (0: none): resume() carries it on
   std::uint64_t lost_start_;  // kDroppedFlag: when it began (clock ticks)
 };
 

@@ -42,6 +42,18 @@ struct TokenUsage {
   friend bool operator==(const TokenUsage&, const TokenUsage&) = default;
 };
 
+// Request parameters of a model call (OpenTelemetry GenAI: gen_ai.request.*); a negative
+// value (the default) is not recorded.
+struct GenAiRequest {
+  double temperature = -1;
+  double top_p = -1;
+  std::int64_t max_tokens = -1;
+  std::int64_t seed = -1;
+};
+
+// A span id as 16 lowercase hex digits (as OpenTelemetry and W3C trace context write it).
+[[nodiscard]] std::string to_hex(std::uint64_t span_id);
+
 // What the hot path does when its thread's ring is full.
 enum class OverflowPolicy : std::uint8_t {
   drop,  // never block: the record is dropped and counted (per ring, exact)
