@@ -145,7 +145,8 @@ TEST(ThreadName, NameOutlivesTheThreadAndHoldsAcrossRecorders) {
     root.finish();
     recorder.flush();
   }
-  const AssembledTrace* t = find(first->traces(), "outlived");
+  const auto first_traces = first->traces();  // a copy: find() points into it
+  const AssembledTrace* t = find(first_traces, "outlived");
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->thread_name(worker), "short-lived");
 
