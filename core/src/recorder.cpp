@@ -39,7 +39,9 @@ class RecorderCore {
                     config_.partial_trace_spans,
                     std::chrono::duration_cast<std::chrono::nanoseconds>(config_.partial_trace_age).count(),
                     config_.expected_trace_spans},
-                   clock_) {}
+                   clock_),
+        // Read now: the drainer refines the slope (recalibrate) while the sink thread opens sinks.
+        ns_per_tick_at_start_(clock_.ns_per_tick()) {}
 
   // Called with globals().mutex held, before the generation is published: whatever the
   // rings hold was recorded under an earlier recorder and is discarded.
@@ -259,7 +261,7 @@ class RecorderCore {
     info.process_id = static_cast<std::uint32_t>(::getpid());
     info.start_ns = realtime_ns();
     info.clock = clock_.uses_tsc() ? "tsc" : "steady";
-    info.ns_per_tick = clock_.ns_per_tick();
+    info.ns_per_tick = ns_per_tick_at_start_;
     for (auto& sink : config_.sinks) {
       try {
         sink->open(info);
@@ -500,6 +502,7 @@ class RecorderCore {
   ThreadClock drainer_clock_;
   Clock clock_;
   Assembler assembler_;
+  const double ns_per_tick_at_start_;  // for RecorderInfo (declared after clock_)
   std::thread thread_;
   std::thread sink_thread_;
   ThreadClock sink_clock_;
