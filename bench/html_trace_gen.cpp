@@ -5,11 +5,12 @@
 // turns; a turn is an LLM call that decodes tokens, suspends while a parallel group of
 // tools runs on the request thread's 5 workers (each tool: an HTTP call, parsing,
 // fields), and resumes on one of those workers to decode the rest (a chain of two
-// segments). 24 threads in all. Trace sizes spread from
-// ~60 to ~6,000 spans. With --lossy, some traces carry drop counts and some spans are
+// segments). 24 threads in all; with --shared-workers, the 4 request threads share one
+// pool of 8 workers instead (12 threads), so that traces overlap on a worker's lane.
+// Trace sizes spread from ~60 to ~6,000 spans. With --lossy, some traces carry drop counts and some spans are
 // flagged as having lost records. Deterministic for a seed.
 //
-// Usage: strobe_html_trace_gen --spans N --out PATH [--seed S] [--lossy]
+// Usage: strobe_html_trace_gen --spans N --out PATH [--seed S] [--lossy] [--shared-workers]
 
 #include <strobe/serialize/writer.hpp>
 
@@ -29,8 +30,12 @@ using namespace strobe;
 
 constexpr std::uint64_t kRequestThreads[] = {31001, 31002, 31003, 31004};
 constexpr std::uint64_t kWorkersPerRequest = 5;  // request thread 3100r's workers: 31r01 .. 31r05
+constexpr std::uint64_t kSharedWorkers = 8;  // --shared-workers: 31001 .. 31008 for every request thread
+bool g_shared_workers = false;
+// The k-th worker a request thread hands tools to (k modulo the pool).
 std::uint64_t worker_thread(std::uint64_t request_thread, std::uint64_t k) {
-  return 31000 + (request_thread - 31000) * 100 + 1 + k;
+  if (g_shared_workers) return 31101 + k % kSharedWorkers;
+  return 31000 + (request_thread - 31000) * 100 + 1 + k % kWorkersPerRequest;
 }
 constexpr std::int64_t kUs = 1000;
 
@@ -101,9 +106,9 @@ class Generator {
     g.start_ns = now + 20 * kUs;
     std::int64_t group_end = g.start_ns;
     static const char* const kTools[] = {"search_kb", "lookup_user", "fetch_policy", "run_sql", "call_api"};
-    const std::uint64_t first_worker = rng_() % kWorkersPerRequest;
+    const std::uint64_t first_worker = rng_() % (g_shared_workers ? kSharedWorkers : kWorkersPerRequest);
     for (int k = 0; k < tools; ++k) {
-      const std::uint64_t worker = worker_thread(thread, (first_worker + k) % kWorkersPerRequest);
+      const std::uint64_t worker = worker_thread(thread, first_worker + k);
       const std::int64_t t0 = g.start_ns + k * 3 * kUs;
       const std::size_t tool = add(turn_id, kTools[rng_() % std::size(kTools)], Kind::tool, t0, worker);
       tr.spans[tool].group = static_cast<std::int32_t>(g.id);
@@ -133,7 +138,7 @@ class Generator {
     g.peak_concurrency = static_cast<std::uint32_t>(tools);
     tr.groups.push_back(std::move(g));
     // The LLM resumes on a worker, after the tools.
-    const std::uint64_t resumer = worker_thread(thread, rng_() % kWorkersPerRequest);
+    const std::uint64_t resumer = worker_thread(thread, rng_());
     now = group_end + 30 * kUs;
     const std::size_t llm1 = add(turn_id, "generate", Kind::llm, now, resumer);
     tr.spans[llm1].model = "tiny-llm";
@@ -194,13 +199,14 @@ int main(int argc, char** argv) {
     else if (a == "--out" && i + 1 < argc) out = argv[++i];
     else if (a == "--seed" && i + 1 < argc) seed = std::strtoull(argv[++i], nullptr, 10);
     else if (a == "--lossy") lossy = true;
+    else if (a == "--shared-workers") g_shared_workers = true;
     else {
-      std::fprintf(stderr, "usage: %s --spans N --out PATH [--seed S] [--lossy]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s --spans N --out PATH [--seed S] [--lossy] [--shared-workers]\n", argv[0]);
       return 2;
     }
   }
   if (out.empty()) {
-    std::fprintf(stderr, "usage: %s --spans N --out PATH [--seed S] [--lossy]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s --spans N --out PATH [--seed S] [--lossy] [--shared-workers]\n", argv[0]);
     return 2;
   }
   serialize::FileSinkOptions options;
