@@ -247,6 +247,7 @@ void record_small(const fs::path& path) {
     std::vector<std::thread> tools;
     for (int w = 0; w < 3; ++w) {
       tools.emplace_back([ctx, w, &all_started] {
+        if (w != 1) strobe::set_thread_name(w == 0 ? "kb-worker" : "policy-worker");  // lookup_user's keeps the OS's name
         ContextScope scope(ctx);
         auto s = strobe::span(w == 0 ? "search_kb" : w == 1 ? "lookup_user" : "fetch_policy", Kind::tool);
         s.attr("attempt", w + 1);
@@ -679,8 +680,9 @@ TEST(Html, GraphViewDrawsTheExecutionFlowOfATrace) {
   fs::remove_all(dir);
 }
 
-// One lane per thread that began spans, labelled with its id (files hold thread ids, not
-// names): the lane list and the file summary name every thread.
+// One lane per thread that began spans, labelled with the thread's name where the file
+// has one (set_thread_name, else the OS's) and its id: the lane list and the file
+// summary name every thread.
 TEST(Html, TimelineLanesAreLabelledWithTheirThreads) {
   if (!fs::exists(kChromium)) GTEST_SKIP() << kChromium << " is missing (scripts/setup.sh installs it)";
   const fs::path dir = temp_dir();
@@ -688,9 +690,17 @@ TEST(Html, TimelineLanesAreLabelledWithTheirThreads) {
   record_small(file);
   ASSERT_EQ(strobe_html(file, html, dir / "err.txt"), 0) << read_text(dir / "err.txt");
   std::set<std::string> threads;
+  std::map<std::string, std::string> names;  // thread id -> name, where the file has one
   for (const AssembledTrace& t : serialize::read_all(file.string()))
-    for (const SpanData& s : t.spans) threads.insert(std::to_string(s.thread_id));
+    for (const SpanData& s : t.spans) {
+      threads.insert(std::to_string(s.thread_id));
+      if (const std::string_view name = t.thread_name(s.thread_id); !name.empty())
+        names[std::to_string(s.thread_id)] = std::string(name);
+    }
   ASSERT_GE(threads.size(), 4u) << "the agent's thread, three tools' threads, the resuming thread";
+  std::set<std::string> chosen;
+  for (const auto& [id, name] : names) chosen.insert(name);
+  ASSERT_TRUE(chosen.count("kb-worker") && chosen.count("policy-worker")) << "the file keeps the names set";
 
   const Page page = load_page(html, "", dir);
   ASSERT_EQ(page.exit_status, 0);
@@ -704,8 +714,10 @@ TEST(Html, TimelineLanesAreLabelledWithTheirThreads) {
   EXPECT_EQ(lanes, threads);
   const std::string text = element_text(page.dom, "lanes"), summary = element_text(page.dom, "thread-list");
   for (const std::string& t : threads) {
-    EXPECT_NE(text.find("thread " + t + ": "), std::string::npos) << text;
-    EXPECT_NE(summary.find("thread " + t), std::string::npos) << summary;
+    const auto named = names.find(t);
+    const std::string label = named == names.end() ? "thread " + t : named->second + " (thread " + t + ")";
+    EXPECT_NE(text.find(label + ": "), std::string::npos) << text;
+    EXPECT_NE(summary.find(label), std::string::npos) << summary;
   }
   fs::remove_all(dir);
 }

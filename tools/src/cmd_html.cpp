@@ -17,7 +17,8 @@
 //    "spanCount", "traceCount", "damaged", "loss": what the run lost (loss.hpp, write_loss_json)}
 //   T = {"id": trace id hex, "r": root name, "part", "partial", "drops": [spans, records],
 //        "b": earliest start ns (decimal string), "S": strings new to the table,
-//        "H": high 32 bits of span ids, "T": thread ids (decimal strings), "n": span count,
+//        "H": high 32 bits of span ids, "T": thread ids (decimal strings),
+//        "TN": [[index into T, name]...] for the threads the trace names, "n": span count,
 //        "z": base64 of the columns (class Columns: 8 width codes, then each column at
 //        its width, or as varints), n values each, spans in file order (depth-first);
 //        u unsigned, s signed:
@@ -344,6 +345,19 @@ class PageData {
     w_.StartArray();
     for (std::uint64_t tid : threads) str(w_, std::to_string(tid));
     w_.EndArray();
+    if (!t.thread_names.empty()) {
+      key(w_, "TN");
+      w_.StartArray();
+      for (std::size_t k = 0; k < threads.size(); ++k) {
+        const std::string_view name = t.thread_name(threads[k]);
+        if (name.empty()) continue;
+        w_.StartArray();
+        w_.Uint64(k);
+        w_.Uint(strings_.at(name));
+        w_.EndArray();
+      }
+      w_.EndArray();
+    }
 
     key(w_, "n"); w_.Uint64(n);
     cols_.clear();
@@ -469,6 +483,8 @@ class PageData {
  private:
   void register_strings(const AssembledTrace& t) {
     strings_.add(t.root_name);
+    for (const ThreadName& tn : t.thread_names)
+      if (!tn.name.empty()) strings_.add(tn.name);
     for (const SpanData& s : t.spans) strings_.add(s.name);
     for (const SpanData& s : t.spans) {
       if (!has_detail(s)) continue;
