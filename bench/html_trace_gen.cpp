@@ -8,7 +8,8 @@
 // segments). 24 threads in all; with --shared-workers, the 4 request threads share one
 // pool of 8 workers instead (12 threads), so that traces overlap on a worker's lane.
 // Trace sizes spread from ~60 to ~6,000 spans. With --lossy, some traces carry drop counts and some spans are
-// flagged as having lost records. Deterministic for a seed.
+// flagged as having lost records. Threads are named (request-N, tool-worker-N).
+// Deterministic for a seed.
 //
 // Usage: strobe_html_trace_gen --spans N --out PATH [--seed S] [--lossy] [--shared-workers]
 
@@ -76,6 +77,12 @@ class Generator {
       for (SpanData& s : tr.spans)
         if (rng_() % 100 == 0) s.flags |= kSpanLostRecords;
     }
+    // Thread names, as a recorder keeps them (set_thread_name).
+    std::vector<std::uint64_t> used;
+    for (const SpanData& s : tr.spans)
+      if (std::find(used.begin(), used.end(), s.thread_id) == used.end()) used.push_back(s.thread_id);
+    for (const std::uint64_t id : used)
+      tr.thread_names.push_back(ThreadName{id, (id % 100 == id % 1000 ? "request-" : "tool-worker-") + std::to_string(id % 1000)});
     trace_ = nullptr;
     return tr;
   }
