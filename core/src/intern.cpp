@@ -49,14 +49,7 @@ class InternTable {
     // A signal handler interrupting this thread while it holds the lock below: a new name
     // now would deadlock. It reads "<too many names>" instead.
     if (t_inserting) return kOverflowNameId;
-    t_inserting = true;
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    struct Done {
-      ~Done() {
-        std::atomic_signal_fence(std::memory_order_seq_cst);
-        t_inserting = false;
-      }
-    } done;
+    FlagScope inserting(t_inserting);
     std::lock_guard lock(mutex_);
     if (const Entry* e = find(p, n, h)) return e->id;  // another thread won the race
     if (count_.load(std::memory_order_relaxed) >= kMaxNames) return overflow();

@@ -452,10 +452,7 @@ Span resume(const SuspendToken& token) noexcept {
   Span s;
   if (!token.valid() || !detail::attached()) return s;
   detail::ThreadState& t = detail::t_state;
-  if (t.busy != 0) {  // a signal handler interrupting this thread's recording
-    detail::count_reentrant_span(t);
-    return s;
-  }
+  if (detail::reentrant_begin(t)) return s;  // a signal handler interrupting this thread
   detail::Section section(t);
   if (t.generation != token.generation_) return s;  // suspended under another recorder
   if (!g_resume_cells.take(token.cell_, token.span_)) {  // this token (or a copy) was resumed
@@ -497,12 +494,9 @@ void record_span(std::string_view name, Kind kind, std::chrono::system_clock::ti
                  std::initializer_list<Attr> attrs) noexcept {
   if (!detail::attached()) return;
   detail::ThreadState& t = detail::t_state;
-  if (t.busy != 0) {  // a signal handler interrupting this thread's recording
-    detail::count_reentrant_span(t);
-    return;
-  }
+  if (detail::reentrant_begin(t)) return;  // a signal handler interrupting this thread
   detail::Section section(t);
-  if (detail::current_ended_elsewhere(t)) detail::leave_ended_current(t);
+  detail::settle_current(t);
   const auto start_ns = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count());
   const auto end_ns = start_ns + static_cast<std::uint64_t>(std::max<std::int64_t>(0, duration.count()));
@@ -536,7 +530,7 @@ Context current() noexcept {
   detail::ThreadState& t = detail::t_state;
   if (detail::current_ended_elsewhere(t)) {
     detail::Section section(t);
-    detail::leave_ended_current(t);
+    detail::settle_current(t);
   }
   return Context(TraceId{t.cur_trace_hi, t.cur_trace_lo}, t.cur_span, t.cur_generation);
 }
@@ -544,7 +538,7 @@ Context current() noexcept {
 Context detail::exchange_current(const Context& ctx) noexcept {
   detail::ThreadState& t = detail::t_state;
   detail::Section section(t);
-  if (detail::current_ended_elsewhere(t)) detail::leave_ended_current(t);
+  detail::settle_current(t);
   const Context was(TraceId{t.cur_trace_hi, t.cur_trace_lo}, t.cur_span, t.cur_generation);
   t.cur_trace_hi = ctx.trace_.hi;
   t.cur_trace_lo = ctx.trace_.lo;

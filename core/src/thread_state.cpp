@@ -78,14 +78,8 @@ bool attach_slow(std::uint32_t generation) noexcept {
     g_reentrant_spans.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
     return false;
   }
-  t_attaching = true;
+  FlagScope attaching(t_attaching);
   Section section(t_state);
-  struct Done {
-    ~Done() {
-      std::atomic_signal_fence(std::memory_order_seq_cst);
-      t_attaching = false;
-    }
-  } done;
   Globals& g = globals();
   std::lock_guard lock(g.mutex);
   if (!g.active || g.generation != generation) return false;

@@ -388,12 +388,9 @@ class Span {
                                              std::uint32_t kind_name_id, std::uint8_t mode,
                                              std::uint8_t record_flags) noexcept {
     detail::ThreadState& t = detail::t_state;
-    if (t.busy != 0) [[unlikely]] {  // a signal handler interrupting this thread's recording
-      detail::count_reentrant_span(t);
-      return;
-    }
+    if (detail::reentrant_begin(t)) [[unlikely]] return;  // a signal handler interrupting this thread
     detail::Section section(t);
-    if (detail::current_ended_elsewhere(t)) [[unlikely]] detail::leave_ended_current(t);
+    detail::settle_current(t);
     const bool root = (mode & kRootFlag) || (t.cur_trace_hi | t.cur_trace_lo) == 0 ||
                       t.cur_generation != t.generation;  // none, or left over from an earlier recorder
     if (root) {

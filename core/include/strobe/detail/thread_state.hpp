@@ -87,6 +87,34 @@ class Section {
 // span (Stats::spans_dropped, the file's drop counts) and in Stats::reentrant_spans.
 void count_reentrant_span(ThreadState& t) noexcept;
 
+// Where a span begins: true (the span dropped and counted) when a signal handler
+// interrupted a Section of this thread.
+[[gnu::always_inline]] inline bool reentrant_begin(ThreadState& t) noexcept {
+  if (t.busy == 0) [[likely]] return false;
+  count_reentrant_span(t);
+  return true;
+}
+
+// Holds a thread_local flag for a scope, ordered with signal handlers on the thread: a
+// handler finding it set knows it interrupted the scope (intern and attach_slow, which
+// take locks a handler must not wait for).
+class FlagScope {
+ public:
+  explicit FlagScope(bool& flag) noexcept : flag_(flag) {
+    flag_ = true;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  }
+  ~FlagScope() {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    flag_ = false;
+  }
+  FlagScope(const FlagScope&) = delete;
+  FlagScope& operator=(const FlagScope&) = delete;
+
+ private:
+  bool& flag_;
+};
+
 // The mailbox of ring slot `slot` (from a span id: (id >> 48) - 1); null when none could be
 // made. Any thread.
 EndedMailbox* ended_mailbox(std::uint32_t slot) noexcept;
@@ -101,6 +129,10 @@ void leave_ended_current(ThreadState& t) noexcept;
   // relaxed: a stale miss leaves one more span under the ended one, as before the end.
   return t.cur_span != 0 && t.mail != nullptr &&
          t.mail->entry[t.cur_span % EndedMailbox::kEntries].span.load(std::memory_order_relaxed) == t.cur_span;
+}
+// Before t's current context is read: off a span that ended on another thread. In a Section.
+[[gnu::always_inline]] inline void settle_current(ThreadState& t) noexcept {
+  if (current_ended_elsewhere(t)) [[unlikely]] leave_ended_current(t);
 }
 
 // The active recorder's generation; 0 when none is active. Written only by Recorder.
