@@ -11,6 +11,7 @@
 
 #include "strobe/span.hpp"
 
+#include "chunked.hpp"
 #include "intern.hpp"
 
 namespace strobe {
@@ -48,21 +49,18 @@ void misuse() noexcept {
 
 // One cell per suspended operation, holding the suspended segment's id until the first
 // resume() of any copy of its token takes it (compare-and-swap to 0), so that a second
-// resume is a counted no-op. Cells come in chunks that are never freed (a stale token may
-// read one any time later); a taken cell is reused through a lock-free free list whose head
-// carries a tag against ABA. A token suspended and never resumed keeps its cell; past
-// kChunks * kCellsPerChunk of those, tokens get no cell and a second resume goes unnoticed.
+// resume is a counted no-op. Cells come in chunks that are never freed (ChunkedArray: a
+// stale token may read one any time later); a taken cell is reused through a lock-free
+// free list whose head carries a tag against ABA. A token suspended and never resumed keeps its cell; past
+// 4096 * 1024 of those, tokens get no cell and a second resume goes unnoticed.
 class ResumeCells {
  public:
-  static constexpr std::uint32_t kCellsPerChunk = 4096;
-  static constexpr std::uint32_t kChunks = 1024;
-
   // The cell (1-based; 0: none to be had) now holding span.
   std::uint32_t claim(std::uint64_t span) noexcept {
     std::uint32_t at = pop();
     if (at == 0) {
       const std::uint32_t n = next_.fetch_add(1, std::memory_order_relaxed);
-      if (n >= kChunks * kCellsPerChunk || chunk(n / kCellsPerChunk) == nullptr) return 0;
+      if (cells_.at(n) == nullptr) return 0;  // past the capacity, or no memory
       at = n + 1;
     }
     cell(at).span.store(span, std::memory_order_release);
@@ -84,19 +82,7 @@ class ResumeCells {
     std::atomic<std::uint32_t> next{0};  // in the free list
   };
 
-  Cell* chunk(std::uint32_t k) noexcept {
-    Cell* c = chunks_[k].load(std::memory_order_acquire);
-    if (c != nullptr) return c;
-    auto* fresh = new (std::nothrow) Cell[kCellsPerChunk];
-    if (fresh == nullptr) return nullptr;
-    if (chunks_[k].compare_exchange_strong(c, fresh, std::memory_order_acq_rel)) return fresh;
-    delete[] fresh;  // another thread made it first
-    return c;
-  }
-  Cell& cell(std::uint32_t at) noexcept {
-    const std::uint32_t n = at - 1;
-    return chunks_[n / kCellsPerChunk].load(std::memory_order_acquire)[n % kCellsPerChunk];
-  }
+  Cell& cell(std::uint32_t at) noexcept { return *cells_.at(at - 1); }  // claimed: its chunk exists
 
   std::uint32_t pop() noexcept {
     std::uint64_t head = head_.load(std::memory_order_acquire);
@@ -115,7 +101,7 @@ class ResumeCells {
     }
   }
 
-  std::atomic<Cell*> chunks_[kChunks] = {};
+  detail::ChunkedArray<Cell, 4096, 1024> cells_;
   std::atomic<std::uint32_t> next_{0};
   std::atomic<std::uint64_t> head_{0};  // tag << 32 | first free cell
 };

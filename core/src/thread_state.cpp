@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "chunked.hpp"
 #include "globals.hpp"
 #include "strobe/detail/thread_state.hpp"
 #include "thread_name.hpp"
@@ -160,9 +161,8 @@ void count_reentrant_span(ThreadState& t) noexcept {
 
 namespace {
 
-constexpr std::uint32_t kMailboxesPerChunk = 256;
-constexpr std::uint32_t kMailboxChunks = (Registry::kMaxSlots + kMailboxesPerChunk) / kMailboxesPerChunk;
-constinit std::atomic<EndedMailbox*> g_mailboxes[kMailboxChunks] = {};
+// One per ring slot (Registry::kMaxSlots), in chunks of 256 made as slots come into use.
+constinit ChunkedArray<EndedMailbox, 256, (Registry::kMaxSlots + 255) / 256> g_mailboxes;
 
 // A spin lock that gives up: a signal handler on a thread holding it must not hang.
 bool try_lock(std::atomic<bool>& l) noexcept {
@@ -175,21 +175,7 @@ bool try_lock(std::atomic<bool>& l) noexcept {
 
 }  // namespace
 
-EndedMailbox* ended_mailbox(std::uint32_t slot) noexcept {
-  const std::uint32_t chunk = slot / kMailboxesPerChunk;
-  if (chunk >= kMailboxChunks) return nullptr;
-  EndedMailbox* c = g_mailboxes[chunk].load(std::memory_order_acquire);
-  if (c == nullptr) {
-    auto* fresh = new (std::nothrow) EndedMailbox[kMailboxesPerChunk];
-    if (fresh == nullptr) return nullptr;
-    if (g_mailboxes[chunk].compare_exchange_strong(c, fresh, std::memory_order_acq_rel)) {
-      c = fresh;
-    } else {
-      delete[] fresh;  // another thread made it first
-    }
-  }
-  return &c[slot % kMailboxesPerChunk];
-}
+EndedMailbox* ended_mailbox(std::uint32_t slot) noexcept { return g_mailboxes.at(slot); }
 
 void post_ended_elsewhere(std::uint64_t span, std::uint64_t trace_hi, std::uint64_t trace_lo,
                           std::uint64_t back_to, std::uint32_t generation) noexcept {
