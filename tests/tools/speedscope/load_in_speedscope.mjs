@@ -175,11 +175,18 @@ async function main() {
     await cdp.send('Browser.close').catch(() => {});
   } finally {
     clearTimeout(killer);
-    // The profile folder goes once the browser has stopped writing into it.
+    // The profile folder goes once the browser (closed over the protocol above, so its
+    // helper processes end with it) has stopped writing into it; a folder that still
+    // cannot be removed is left behind, not a failure of the import.
     const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise(r => child.once('exit', r));
-    child.kill('SIGKILL');
+    const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
     await exited;
-    fs.rmSync(work, { recursive: true, force: true, maxRetries: 5 });
+    clearTimeout(kill);
+    try {
+      fs.rmSync(work, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+    } catch (e) {
+      process.stderr.write(`(could not remove ${work}: ${e.message})\n`);
+    }
   }
   fs.writeFileSync(opts.out, JSON.stringify(result));
 }
