@@ -10,6 +10,7 @@ packages=(
   libbenchmark-dev libgtest-dev
   clang libclang-rt-14-dev
   libcli11-dev rapidjson-dev libcurl4-openssl-dev
+  libprotozero-dev zlib1g-dev  # strobe::otlp: the OTLP protobuf encoding, gzip
   chromium
   nodejs  # bench/html_bench.mjs drives chromium over the DevTools protocol
 )

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/setup_speedscope.sh  # for tools.speedscope_test
+bash scripts/setup_otlp_proto.sh  # the official OTLP decoder for the OTLP tests
 
 jobs=$(nproc)
 generator=(-G Ninja)

@@ -231,8 +231,17 @@ TEST_F(OtlpExport, LlmSpanIsAGenAiChatWithModelAndTokenUsage) {
   EXPECT_EQ(int_attr(a, "gen_ai.usage.cache_read.input_tokens"), "800");
   EXPECT_EQ(string_attr(a, "strobe.kind"), "llm");
   EXPECT_EQ(string_attr(a, "strobe.span.name"), "generate_answer");
-  EXPECT_EQ(string_attr(a, "strobe.input"), "What is strobe?");
-  EXPECT_EQ(string_attr(a, "strobe.output"), "A span recorder for hot code.");
+  // A model call's input and output are its messages (GenAI semantic conventions: JSON
+  // arrays of messages with a role and parts), not strobe's own attributes.
+  EXPECT_EQ(string_attr(a, "gen_ai.input.messages"),
+            R"([{"role":"user","parts":[{"type":"text","content":"What is strobe?"}]}])");
+  EXPECT_EQ(string_attr(a, "gen_ai.output.messages"),
+            R"([{"role":"assistant","parts":[{"type":"text","content":"A span recorder for hot code."}],"finish_reason":"stop"}])");
+  EXPECT_EQ(a.count("strobe.input"), 0u);
+  EXPECT_EQ(a.count("strobe.output"), 0u);
+  rapidjson::Document messages;
+  messages.Parse(string_attr(a, "gen_ai.input.messages").c_str());
+  EXPECT_TRUE(!messages.HasParseError() && messages.IsArray()) << "gen_ai.input.messages is a JSON array";
   const rapidjson::Value& temperature = at(any_value(a, "temperature"), "doubleValue");
   ASSERT_TRUE(temperature.IsDouble());
   EXPECT_DOUBLE_EQ(temperature.GetDouble(), 0.2);

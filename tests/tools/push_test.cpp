@@ -2,7 +2,8 @@
 // (otlp_collector.hpp): the request (method, path, content type, a TracesData body with
 // every span), retries of transient failures, partial success reported, permanent failures
 // not retried, batching by --batch-bytes, and a body large enough for curl to ask
-// "Expect: 100-continue".
+// "Expect: 100-continue". Protobuf (the default) and gzip bodies are decoded with the
+// official generated code (otlp_decode.hpp) and must hold the spans of the file export.
 
 #include <gtest/gtest.h>
 #include <strobe/serialize/reader.hpp>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "otlp_collector.hpp"
+#include "otlp_decode.hpp"
 #include "run_tool.hpp"
 
 namespace {
@@ -42,7 +44,7 @@ std::multiset<std::string> golden_span_ids() {
 
 TEST(Push, PostsOneTracesDataWithEverySpanToV1Traces) {
   Collector collector({Reply{200, "{}"}});
-  const strobe::test::Run r = run_tool({"push", kGolden, "--endpoint", collector.endpoint()});
+  const strobe::test::Run r = run_tool({"push", kGolden, "--endpoint", collector.endpoint(), "--protocol", "http/json"});
   collector.stop();
   ASSERT_EQ(r.exit_status, 0) << r.describe();
   EXPECT_EQ(r.err, "");
@@ -147,8 +149,8 @@ TEST(Push, NobodyListeningExitsFive) {
 TEST(Push, SmallBatchBytesSplitsIntoSeveralBoundedRequests) {
   constexpr std::size_t kBatchBytes = 1024;
   Collector collector(std::vector<Reply>(40, Reply{200, "{}"}), 10s);
-  const strobe::test::Run r = run_tool(
-      {"push", kGolden, "--endpoint", collector.endpoint(), "--batch-bytes", std::to_string(kBatchBytes)});
+  const strobe::test::Run r = run_tool({"push", kGolden, "--endpoint", collector.endpoint(), "--protocol", "http/json",
+                                        "--batch-bytes", std::to_string(kBatchBytes)});
   collector.stop();
   ASSERT_EQ(r.exit_status, 0) << r.describe();
   ASSERT_GT(collector.requests().size(), 2u);
@@ -188,7 +190,7 @@ TEST(Push, LargeBodyArrivesWhole) {
     sink.consume(t);
   }
   Collector collector({Reply{200, "{}"}});
-  const strobe::test::Run r = run_tool({"push", path, "--endpoint", collector.endpoint()});
+  const strobe::test::Run r = run_tool({"push", path, "--endpoint", collector.endpoint(), "--protocol", "http/json"});
   collector.stop();
   ASSERT_EQ(r.exit_status, 0) << r.describe();
   ASSERT_EQ(collector.requests().size(), 1u);
@@ -196,6 +198,84 @@ TEST(Push, LargeBodyArrivesWhole) {
   EXPECT_GT(req.body.size(), std::size_t{1} << 21);
   EXPECT_EQ(span_ids_of(req.body).size(), 2000u);
   if (req.headers.count("expect")) EXPECT_TRUE(req.sent_continue);
+}
+
+// ---- protobuf (the default) and gzip, decoded with the official generated code ----
+
+// The golden file's spans as `strobe export --format otlp` writes them, canonical.
+std::multiset<std::string> exported_spans(const std::filesystem::path& dir) {
+  const strobe::test::Run e = run_tool({"export", "--format", "otlp", kGolden});
+  EXPECT_EQ(e.exit_status, 0) << e.describe();
+  const strobe::test::Decoded d = strobe::test::decode_export_lines(e.out, dir);
+  EXPECT_EQ(d.errors, std::vector<std::string>{});
+  EXPECT_EQ(d.spans.size(), 18u);
+  return d.spans;
+}
+
+std::string header(const Request& r, const char* name) { return r.headers.count(name) ? r.headers.at(name) : "<none>"; }
+
+TEST(Push, DefaultIsProtobufThatDecodesToTheSpansOfTheFileExport) {
+  const strobe::test::TempDir dir;
+  Collector collector({Reply{200, "{}"}});
+  const strobe::test::Run r = run_tool({"push", kGolden, "--endpoint", collector.endpoint()});
+  collector.stop();
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  ASSERT_EQ(collector.requests().size(), 1u);
+  const Request& req = collector.requests()[0];
+  EXPECT_EQ(header(req, "content-type"), "application/x-protobuf");
+  EXPECT_EQ(header(req, "content-encoding"), "<none>");
+  const strobe::test::Decoded got = strobe::test::decode_requests(collector.requests(), dir.path());
+  EXPECT_EQ(got.errors, std::vector<std::string>{});
+  ASSERT_EQ(got.requests.size(), 1u);
+  EXPECT_NE(got.requests[0].resource.find(R"(["service.name",{"s":"golden-service"}])"), std::string::npos)
+      << got.requests[0].resource;
+  EXPECT_NE(got.requests[0].resource.find(R"(["telemetry.sdk.name",{"s":"strobe"}])"), std::string::npos)
+      << got.requests[0].resource;
+  const std::multiset<std::string> want = exported_spans(dir.path());
+  EXPECT_EQ(strobe::test::span_difference(got.spans, want), "");
+  EXPECT_EQ(r.out, "pushed 18 spans in 1 requests to " + collector.endpoint() + " (0 retries, 0 spans rejected)\n");
+}
+
+// Every request of a split push, gzip'd, protobuf and JSON: each decodes, and together
+// they hold every span of the file export once.
+TEST(Push, GzipBodiesInSeveralRequestsDecodeToTheSpansOfTheFileExport) {
+  for (const char* protocol : {"http/protobuf", "http/json"}) {
+    SCOPED_TRACE(protocol);
+    const strobe::test::TempDir dir;
+    Collector collector(std::vector<Reply>(40, Reply{200, "{}"}), 10s);
+    const strobe::test::Run r = run_tool({"push", kGolden, "--endpoint", collector.endpoint(), "--protocol", protocol,
+                                          "--compression", "gzip", "--batch-bytes", "1024"});
+    collector.stop();
+    ASSERT_EQ(r.exit_status, 0) << r.describe();
+    ASSERT_GT(collector.requests().size(), 2u);
+    for (const Request& req : collector.requests()) {
+      EXPECT_EQ(header(req, "content-encoding"), "gzip");
+      EXPECT_EQ(header(req, "content-type"), std::string(protocol) == "http/json" ? "application/json" : "application/x-protobuf");
+      ASSERT_GE(req.body.size(), 2u);
+      EXPECT_EQ(req.body.substr(0, 2), "\x1f\x8b") << "a gzip member";
+    }
+    const strobe::test::Decoded got = strobe::test::decode_requests(collector.requests(), dir.path());
+    EXPECT_EQ(got.errors, std::vector<std::string>{});
+    EXPECT_EQ(got.requests.size(), collector.requests().size());
+    const std::multiset<std::string> want = exported_spans(dir.path());
+    EXPECT_EQ(strobe::test::span_difference(got.spans, want), "");
+  }
+}
+
+// ExportTraceServiceResponse{partial_success{rejected_spans: 2, error_message: "bad attr"}}.
+TEST(Push, ReportsAProtobufPartialSuccess) {
+  const std::string response = std::string("\x0a\x0c\x08\x02\x12\x08", 6) + "bad attr";
+  Collector collector({Reply{200, response}});
+  const strobe::test::Run r = run_tool({"push", kGolden, "--endpoint", collector.endpoint()});
+  collector.stop();
+  EXPECT_EQ(r.exit_status, 5) << r.describe();
+  EXPECT_NE(r.out.find(" accepted, 2 spans rejected by the collector"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("bad attr"), std::string::npos) << r.err;
+}
+
+TEST(Push, AnUnknownProtocolOrCompressionIsABadArgument) {
+  EXPECT_EQ(run_tool({"push", kGolden, "--endpoint", "http://127.0.0.1:9/v1/traces", "--protocol", "grpc"}).exit_status, 2);
+  EXPECT_EQ(run_tool({"push", kGolden, "--endpoint", "http://127.0.0.1:9/v1/traces", "--compression", "zstd"}).exit_status, 2);
 }
 
 }  // namespace

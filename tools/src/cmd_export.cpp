@@ -1,6 +1,10 @@
 // strobe export --format chrome|otlp|jsonl FILE [-o OUT] (the Chrome export: chrome_export.cpp)
 
+#include <strobe/serialize/otlp.hpp>
+
 #include <algorithm>
+#include <optional>
+#include <string_view>
 #include <cstdio>
 #include <unordered_map>
 
@@ -8,7 +12,6 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "json.hpp"
-#include "otlp.hpp"
 
 namespace strobe::tool {
 namespace {
@@ -16,14 +19,23 @@ namespace {
 // ---- OTLP/JSON lines (the OpenTelemetry file-exporter convention) ----
 
 int export_otlp(const std::string& file, std::FILE* out, std::size_t max_spans_per_line) {
-  FileStream fs(out);
   serialize::FileInfo info;  // filled from the header before the first trace
+  serialize::otlp::RequestWriter w(serialize::otlp::Protocol::json);
+  std::optional<serialize::otlp::Resource> resource;
+  const auto write = [out](std::string_view text) { std::fwrite(text.data(), 1, text.size(), out); };
   return for_each_trace(file, [&](const serialize::TraceView& tv) {
+    if (!resource) resource = serialize::otlp::resource_of(info);
     const AssembledTrace t = tv.materialize();
+    w.begin_trace(t);
     for (std::size_t from = 0; from < t.spans.size(); from += max_spans_per_line) {
-      JsonWriter w(fs);
-      otlp::traces_data(w, info, t, from, std::min(t.spans.size(), from + max_spans_per_line));
-      fs.raw("\n");
+      w.begin(*resource);
+      for (std::size_t i = from; i < std::min(t.spans.size(), from + max_spans_per_line); ++i) {
+        w.add(i);
+        if (w.size() > (1u << 20)) write(w.take_json_text());  // a long line goes out in pieces
+      }
+      w.end();
+      write(w.data());
+      write("\n");
     }
   }, &info);
 }

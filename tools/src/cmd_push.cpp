@@ -1,24 +1,28 @@
-// strobe push FILE --endpoint http://HOST:4318/v1/traces
+// strobe push FILE --endpoint http://HOST:4318/v1/traces [--protocol http/protobuf|http/json]
+//                  [--compression none|gzip]
 //
-// OTLP/HTTP with JSON bodies. Spans are batched into TracesData bodies of at most
-// --batch-bytes (default 4 MiB, never above the 64 MiB OTLP limit; a single span larger
-// than that is sent alone); each request has connect and total timeouts; 429, 502, 503,
+// OTLP/HTTP: protobuf ExportTraceServiceRequest bodies (application/x-protobuf, the
+// default, as the OpenTelemetry SDKs') or their JSON form (application/json), gzip
+// optional (Content-Encoding: gzip). Spans are batched into bodies of at most
+// --batch-bytes before compression (default 4 MiB, never above the 64 MiB OTLP limit; a
+// single span larger than that is sent alone); each request has connect and total timeouts; 429, 502, 503,
 // 504 and network errors are retried with exponential backoff (Retry-After honoured,
 // capped at 30 s), at most --retries times; a 200 reply's partialSuccess (rejectedSpans,
 // errorMessage) is reported, and spans the collector rejected make the exit status 5.
 
 #include <curl/curl.h>
 #include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+#include <protozero/pbf_reader.hpp>
+#include <strobe/serialize/otlp.hpp>
 
 #include <chrono>
+#include <optional>
+#include <string_view>
 #include <cstdio>
 #include <thread>
 
 #include "commands.hpp"
 #include "common.hpp"
-#include "otlp.hpp"
 
 namespace strobe::tool {
 namespace {
@@ -30,6 +34,8 @@ struct PushOptions {
   int retries = 5;
   std::size_t batch_bytes = 4u << 20;
   int backoff_ms = 500;
+  std::string protocol = "http/protobuf";
+  std::string compression = "none";
 };
 
 struct Reply {
@@ -61,7 +67,10 @@ class Poster {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     curl_ = curl_easy_init();
     if (!curl_) throw ToolError(kExitOutput, "cannot initialise libcurl");
-    headers_ = curl_slist_append(headers_, "Content-Type: application/json");
+    serialize::otlp::Protocol protocol = serialize::otlp::Protocol::protobuf;
+    (void)serialize::otlp::parse_protocol(o.protocol, protocol);  // checked by the option
+    headers_ = curl_slist_append(headers_, (std::string("Content-Type: ") + serialize::otlp::content_type(protocol)).c_str());
+    if (o.compression == "gzip") headers_ = curl_slist_append(headers_, "Content-Encoding: gzip");
     for (const std::string& h : o.headers) headers_ = curl_slist_append(headers_, h.c_str());
   }
   ~Poster() {
@@ -70,7 +79,7 @@ class Poster {
     curl_global_cleanup();
   }
 
-  Reply post(const std::string& body) {
+  Reply post(std::string_view body) {
     Reply r;
     curl_easy_reset(curl_);
     curl_easy_setopt(curl_, CURLOPT_URL, o_.endpoint.c_str());
@@ -99,22 +108,25 @@ class Poster {
   curl_slist* headers_ = nullptr;
 };
 
-// Builds TracesData bodies span by span and sends them when they reach the batch size.
+// Builds request bodies span by span and sends them when they reach the batch size.
 class Pusher {
  public:
-  explicit Pusher(const PushOptions& o) : o_(o), poster_(o) {}
+  explicit Pusher(const PushOptions& o)
+      : o_(o), poster_(o), writer_(o.protocol == "http/json" ? serialize::otlp::Protocol::json : serialize::otlp::Protocol::protobuf) {}
 
   void add(const serialize::FileInfo& info, const AssembledTrace& t) {
-    const auto prev = otlp::previous_segments(t);
-    for (const SpanData& s : t.spans) {
-      // Each span is written on its own first, so that a body is sent before the span
-      // that would take it past --batch-bytes ("," before it, "]}]}]}" to close).
-      span_buf_.Clear();
-      rapidjson::Writer<rapidjson::StringBuffer> sw(span_buf_);
-      otlp::span(sw, t, s, prev);
-      if (open_ && buf_.GetSize() + 1 + span_buf_.GetSize() + kClosing > o_.batch_bytes) send();
-      if (!open_) start(info);
-      w_->RawValue(span_buf_.GetString(), span_buf_.GetSize(), rapidjson::kObjectType);
+    if (!resource_) resource_ = serialize::otlp::resource_of(info);
+    writer_.begin_trace(t);
+    for (std::size_t i = 0; i < t.spans.size(); ++i) {
+      // Each span is encoded on its own first, so that a body is sent before the span
+      // that would take it past --batch-bytes.
+      const std::size_t n = writer_.prepare(i);
+      if (open_ && writer_.size() + n > o_.batch_bytes) send();
+      if (!open_) {
+        writer_.begin(*resource_);
+        open_ = true;
+      }
+      writer_.append_prepared();
       ++spans_in_body_;
     }
   }
@@ -138,48 +150,14 @@ class Pusher {
   }
 
  private:
-  void start(const serialize::FileInfo& info) {
-    buf_.Clear();
-    w_ = std::make_unique<rapidjson::Writer<rapidjson::StringBuffer>>(buf_);
-    auto& w = *w_;
-    w.StartObject();
-    w.Key("resourceSpans");
-    w.StartArray();
-    w.StartObject();
-    w.Key("resource");
-    w.StartObject();
-    w.Key("attributes");
-    w.StartArray();
-    otlp::attr_str(w, "service.name", info.service_name);
-    otlp::attr_int(w, "process.pid", info.process_id);
-    if (!info.host_name.empty()) otlp::attr_str(w, "host.name", info.host_name);
-    w.EndArray();
-    w.EndObject();
-    w.Key("scopeSpans");
-    w.StartArray();
-    w.StartObject();
-    w.Key("scope");
-    w.StartObject();
-    w.Key("name");
-    w.String("strobe");
-    w.Key("version");
-    w.String("0.1.0");
-    w.EndObject();
-    w.Key("spans");
-    w.StartArray();
-    open_ = true;
-  }
-
   void send() {
-    auto& w = *w_;
-    w.EndArray();
-    w.EndObject();
-    w.EndArray();
-    w.EndObject();
-    w.EndArray();
-    w.EndObject();
+    writer_.end();
     open_ = false;
-    const std::string body(buf_.GetString(), buf_.GetSize());
+    std::string_view body = writer_.data();
+    if (o_.compression == "gzip") {
+      serialize::otlp::gzip(body, gzipped_);
+      body = gzipped_;
+    }
     for (int attempt = 0;; ++attempt) {
       ++requests_;
       const Reply r = poster_.post(body);
@@ -211,8 +189,35 @@ class Pusher {
     return ": " + e;
   }
 
+  // ExportTraceServiceResponse.partial_success (1): rejected_spans (1), error_message (2).
+  static void partial_from_protobuf(const std::string& body, std::uint64_t& rejected, std::string& msg) {
+    try {
+      protozero::pbf_reader response(body);
+      while (response.next(1, protozero::pbf_wire_type::length_delimited)) {
+        protozero::pbf_reader ps = response.get_message();
+        while (ps.next()) {
+          if (ps.tag() == 1 && ps.wire_type() == protozero::pbf_wire_type::varint) {
+            rejected = static_cast<std::uint64_t>(ps.get_int64());
+          } else if (ps.tag() == 2 && ps.wire_type() == protozero::pbf_wire_type::length_delimited) {
+            msg = ps.get_string();
+          } else {
+            ps.skip();
+          }
+        }
+      }
+    } catch (const protozero::exception&) {  // not a response: nothing to report
+    }
+  }
+
   void report_partial(const std::string& body) {
     if (body.empty()) return;
+    if (body[0] != '{') {
+      std::uint64_t rejected = 0;
+      std::string msg;
+      partial_from_protobuf(body, rejected, msg);
+      note_partial(rejected, msg);
+      return;
+    }
     rapidjson::Document d;
     d.Parse(body.c_str(), body.size());
     if (d.HasParseError() || !d.IsObject() || !d.HasMember("partialSuccess") || !d["partialSuccess"].IsObject()) return;
@@ -224,18 +229,21 @@ class Pusher {
       else if (v.IsUint64()) rejected = v.GetUint64();
     }
     const std::string msg = ps.HasMember("errorMessage") && ps["errorMessage"].IsString() ? ps["errorMessage"].GetString() : "";
+    note_partial(rejected, msg);
+  }
+
+  void note_partial(std::uint64_t rejected, const std::string& msg) {
     if (rejected == 0 && msg.empty()) return;
     rejected_ += rejected;
     std::fprintf(stderr, "strobe: collector accepted the request partially: %llu spans rejected%s%s\n",
                  static_cast<unsigned long long>(rejected), msg.empty() ? "" : ": ", msg.c_str());
   }
 
-  static constexpr std::size_t kClosing = 6;  // "]}]}]}" ends a body
-
   const PushOptions& o_;
   Poster poster_;
-  rapidjson::StringBuffer buf_, span_buf_;
-  std::unique_ptr<rapidjson::Writer<rapidjson::StringBuffer>> w_;
+  serialize::otlp::RequestWriter writer_;
+  std::optional<serialize::otlp::Resource> resource_;
+  std::string gzipped_;
   bool open_ = false;
   std::uint64_t spans_in_body_ = 0, spans_sent_ = 0, requests_ = 0, retries_ = 0, rejected_ = 0;
 };
@@ -243,7 +251,7 @@ class Pusher {
 }  // namespace
 
 void add_push(CLI::App& app, int& status) {
-  auto* cmd = app.add_subcommand("push", "Send the traces to an OpenTelemetry collector over OTLP/HTTP (JSON)");
+  auto* cmd = app.add_subcommand("push", "Send the traces to an OpenTelemetry collector over OTLP/HTTP (protobuf or JSON)");
   auto o = std::make_shared<PushOptions>();
   cmd->add_option("FILE", o->file, "strobe file")->required();
   cmd->add_option("--endpoint", o->endpoint, "OTLP/HTTP traces URL, e.g. http://localhost:4318/v1/traces")->required();
@@ -252,6 +260,10 @@ void add_push(CLI::App& app, int& status) {
   cmd->add_option("--retries", o->retries, "retries of a request on 429/5xx/network errors")->check(CLI::Range(0, 20));
   cmd->add_option("--batch-bytes", o->batch_bytes, "largest request body")->check(CLI::Range(std::size_t{1024}, std::size_t{64} << 20));
   cmd->add_option("--backoff-ms", o->backoff_ms, "first retry delay; doubles each time")->check(CLI::Range(0, 60000));
+  cmd->add_option("--protocol", o->protocol, "http/protobuf (default) or http/json")
+      ->check(CLI::IsMember({"http/protobuf", "http/json"}));
+  cmd->add_option("--compression", o->compression, "none (default) or gzip (Content-Encoding: gzip)")
+      ->check(CLI::IsMember({"none", "gzip"}));
   cmd->callback([o, &status] {
     Pusher pusher(*o);
     serialize::FileInfo info;

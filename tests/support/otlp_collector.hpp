@@ -1,9 +1,11 @@
 #pragma once
-// A scripted OTLP/HTTP collector for the tool tests: a tiny HTTP/1.1 server on 127.0.0.1
-// (ephemeral port) in its own thread. It answers each request with the next scripted
-// reply ("Connection: close", Content-Length framing; "Expect: 100-continue" honoured)
-// and stops by itself after the script's length in requests or after `lifetime`,
-// whichever comes first, or when stop() is called.
+// A scripted OTLP/HTTP collector for the tests of `strobe push` and OtlpSink: a tiny
+// HTTP/1.1 server on 127.0.0.1 (an ephemeral port, or one given) in its own thread. It
+// answers each request with the next scripted reply ("Connection: close", Content-Length
+// framing; "Expect: 100-continue" honoured; extra headers such as Retry-After; or no
+// answer at all, `hang`, until it stops) and stops by itself after the script's length in
+// requests (with `repeat_last`: never; the last reply answers every later request) or
+// after `lifetime`, whichever comes first, or when stop() is called.
 //
 //   strobe::test::Collector collector({{503, "{}"}, {200, "{}"}});
 //   run_tool({"push", file, "--endpoint", collector.endpoint()});
@@ -19,7 +21,10 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <cstdint>
 #include <map>
+#include <mutex>
+#include <utility>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,6 +37,8 @@ namespace strobe::test {
 struct Reply {
   int status = 200;
   std::string body = "{}";
+  std::vector<std::pair<std::string, std::string>> headers = {};
+  bool hang = false;  // read the request, then never answer (until the collector stops)
 };
 
 struct Request {
@@ -43,8 +50,9 @@ struct Request {
 
 class Collector {
  public:
-  explicit Collector(std::vector<Reply> script, std::chrono::milliseconds lifetime = std::chrono::seconds(5))
-      : script_(std::move(script)), deadline_(std::chrono::steady_clock::now() + lifetime) {
+  explicit Collector(std::vector<Reply> script, std::chrono::milliseconds lifetime = std::chrono::seconds(5),
+                     bool repeat_last = false, int port = 0)
+      : script_(std::move(script)), deadline_(std::chrono::steady_clock::now() + lifetime), repeat_last_(repeat_last) {
     listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     EXPECT_GE(listener_, 0);
     const int one = 1;
@@ -52,8 +60,8 @@ class Collector {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << "port " << port;
     EXPECT_EQ(::listen(listener_, 16), 0);
     socklen_t len = sizeof addr;
     ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
@@ -68,6 +76,17 @@ class Collector {
   Collector& operator=(const Collector&) = delete;
 
   [[nodiscard]] std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1/traces"; }
+  [[nodiscard]] int port() const { return port_; }
+
+  // While it serves: the requests so far (each complete), and how many.
+  [[nodiscard]] std::vector<Request> requests_so_far() const {
+    std::lock_guard lock(mutex_);
+    return requests_;
+  }
+  [[nodiscard]] std::size_t request_count() const {
+    std::lock_guard lock(mutex_);
+    return requests_.size();
+  }
 
   // Stops serving (at once, or after the request in progress) and waits for the thread.
   void stop() {
@@ -80,16 +99,25 @@ class Collector {
 
  private:
   void serve() {
-    while (!stopping_ && requests_.size() < script_.size() && std::chrono::steady_clock::now() < deadline_) {
+    while (!stopping_ && (repeat_last_ || served_ < script_.size()) && std::chrono::steady_clock::now() < deadline_) {
       pollfd p{listener_, POLLIN, 0};
       if (::poll(&p, 1, 20) <= 0) continue;
       const int conn = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
       if (conn < 0) continue;
       Request req;
       if (read_request(conn, req)) {
-        const Reply& reply = script_[requests_.size()];
-        requests_.push_back(std::move(req));
-        send_reply(conn, reply);
+        const Reply& reply = script_.empty() ? kDefault : script_[std::min(served_, script_.size() - 1)];
+        ++served_;
+        {
+          std::lock_guard lock(mutex_);
+          requests_.push_back(std::move(req));
+        }
+        if (reply.hang) {
+          while (!stopping_ && std::chrono::steady_clock::now() < deadline_)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        } else {
+          send_reply(conn, reply);
+        }
       }
       ::close(conn);
     }
@@ -97,7 +125,7 @@ class Collector {
 
   // Waits for readable data until the deadline; false on timeout, error or EOF.
   bool read_some(int fd, std::string& into) {
-    while (std::chrono::steady_clock::now() < deadline_) {
+    while (!stopping_ && std::chrono::steady_clock::now() < deadline_) {
       pollfd p{fd, POLLIN, 0};
       const int ready = ::poll(&p, 1, 20);
       if (ready < 0) return false;
@@ -161,18 +189,24 @@ class Collector {
 
   static void send_reply(int fd, const Reply& r) {
     const char* reason = r.status == 200 ? "OK" : r.status == 400 ? "Bad Request" : r.status == 503 ? "Service Unavailable" : "Status";
+    std::string extra;
+    for (const auto& [name, value] : r.headers) extra += name + ": " + value + "\r\n";
     send_all(fd, "HTTP/1.1 " + std::to_string(r.status) + " " + reason +
                      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(r.body.size()) +
-                     "\r\nConnection: close\r\n\r\n" + r.body);
+                     "\r\n" + extra + "Connection: close\r\n\r\n" + r.body);
   }
 
+  inline static const Reply kDefault{};
   std::vector<Reply> script_;
   std::chrono::steady_clock::time_point deadline_;
+  bool repeat_last_ = false;
+  std::size_t served_ = 0;  // the serving thread's
+  mutable std::mutex mutex_;
   int listener_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
-  std::vector<Request> requests_;  // the serving thread's until stop() joins it
+  std::vector<Request> requests_;  // under mutex_
 };
 
 // The span ids of one TracesData body; a failure when it is not one.

@@ -1,0 +1,351 @@
+// RequestWriter: the request around the spans (ResourceSpans, Resource, ScopeSpans) and
+// the two writers of mapping.hpp's calls; gzip; resources.
+
+#include <strobe/serialize/format.hpp>
+#include <strobe/serialize/otlp.hpp>
+#include <strobe/sink.hpp>
+
+#include <zlib.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+#include <unordered_map>
+
+#include "otlp/json_writer.hpp"
+#include "otlp/mapping.hpp"
+#include "otlp/proto_writer.hpp"
+
+namespace strobe::serialize::otlp {
+
+const char* content_type(Protocol p) noexcept {
+  return p == Protocol::protobuf ? "application/x-protobuf" : "application/json";
+}
+const char* to_string(Protocol p) noexcept { return p == Protocol::protobuf ? "http/protobuf" : "http/json"; }
+bool parse_protocol(std::string_view text, Protocol& out) noexcept {
+  if (text == "http/protobuf") {
+    out = Protocol::protobuf;
+  } else if (text == "http/json") {
+    out = Protocol::json;
+  } else {
+    return false;
+  }
+  return true;
+}
+const char* to_string(Compression c) noexcept { return c == Compression::gzip ? "gzip" : "none"; }
+bool parse_compression(std::string_view text, Compression& out) noexcept {
+  if (text == "gzip") {
+    out = Compression::gzip;
+  } else if (text == "none") {
+    out = Compression::none;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+Resource& Resource::set(std::string_view key, std::string_view value) {
+  AttrValue v;
+  v.type = AttrValue::Type::string;
+  v.s = std::string(value);
+  for (Attribute& a : attributes)
+    if (a.key == key) {
+      a.value = std::move(v);
+      return *this;
+    }
+  attributes.push_back(Attribute{std::string(key), std::move(v), false});
+  return *this;
+}
+Resource& Resource::set(std::string_view key, std::int64_t value) {
+  AttrValue v;
+  v.type = AttrValue::Type::i64;
+  v.i = value;
+  for (Attribute& a : attributes)
+    if (a.key == key) {
+      a.value = v;
+      return *this;
+    }
+  attributes.push_back(Attribute{std::string(key), v, false});
+  return *this;
+}
+const Attribute* Resource::find(std::string_view key) const noexcept {
+  for (const Attribute& a : attributes)
+    if (a.key == key) return &a;
+  return nullptr;
+}
+
+namespace {
+Resource make_resource(const std::string& service, std::uint32_t pid, const std::string& host) {
+  Resource r;
+  r.set("service.name", service);
+  r.set("process.pid", static_cast<std::int64_t>(pid));
+  if (!host.empty()) r.set("host.name", host);
+  r.set("telemetry.sdk.name", "strobe");
+  r.set("telemetry.sdk.language", "cpp");
+  r.set("telemetry.sdk.version", kVersion);
+  return r;
+}
+}  // namespace
+
+Resource resource_of(const FileInfo& info) { return make_resource(info.service_name, info.process_id, info.host_name); }
+Resource resource_of(const RecorderInfo& info) { return make_resource(info.service_name, info.process_id, info.host_name); }
+
+std::string span_name(const SpanData& span) {
+  const detail::NameParts n = detail::name_parts(span.kind, span.name, span.model);
+  std::string out(n.head);
+  if (!n.tail.empty()) {
+    out.push_back(' ');
+    out.append(n.tail);
+  }
+  return out;
+}
+
+struct RequestWriter::Impl {
+  Protocol protocol;
+  std::string body;      // protobuf: a gap for the request's head, then the Span fields
+  std::string span;      // the span prepare() encoded
+  std::string scratch;   // the mapping's (message arrays)
+  std::string resource;  // protobuf: Resource's fields; JSON: its attributes array's items
+  std::size_t gap = 0;
+  std::size_t start = 0;  // of data() in body
+  std::size_t spans = 0;
+  bool open = false;
+  const AssembledTrace* assembled = nullptr;
+  const CompactTrace* compact = nullptr;
+  std::unordered_map<std::uint64_t, std::uint64_t> resumes;  // segment -> the one it resumes
+
+  void links_of(const std::vector<SegmentChain>& chains) {
+    resumes.clear();
+    // Segment k of a suspended operation links to segment k-1 (or to the first segment
+    // when the previous one lies in an earlier part of the trace).
+    for (const SegmentChain& c : chains)
+      for (std::size_t i = 0; i < c.segments.size(); ++i) {
+        if (i > 0) {
+          resumes[c.segments[i]] = c.segments[i - 1];
+        } else if (c.segments[0] != c.first_span_id) {
+          resumes[c.segments[0]] = c.first_span_id;
+        }
+      }
+  }
+  std::uint64_t resumed_by(std::uint64_t span_id) const {
+    if (resumes.empty()) return 0;
+    auto it = resumes.find(span_id);
+    return it == resumes.end() ? 0 : it->second;
+  }
+};
+
+RequestWriter::RequestWriter(Protocol protocol) : impl_(std::make_unique<Impl>()) { impl_->protocol = protocol; }
+RequestWriter::~RequestWriter() = default;
+
+Protocol RequestWriter::protocol() const noexcept { return impl_->protocol; }
+
+namespace {
+constexpr std::string_view kScopeName = "strobe";
+
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+void put_head(std::string& out, protozero::pbf_tag_type tag, std::size_t length) {
+  out.push_back(static_cast<char>((tag << 3) | 2));
+  put_varint(out, length);
+}
+std::size_t scope_size() {
+  return detail::delimited_size(kScopeName.size()) + detail::delimited_size(std::strlen(kVersion));
+}
+}  // namespace
+
+void RequestWriter::begin(const Resource& resource) {
+  Impl& m = *impl_;
+  m.body.clear();
+  m.resource.clear();
+  m.spans = 0;
+  m.start = 0;
+  m.open = true;
+  if (m.protocol == Protocol::protobuf) {
+    protozero::pbf_writer w(m.resource);
+    for (const Attribute& a : resource.attributes) detail::put_kv_value(w, detail::pb::kResourceAttributes, a.key, a.value);
+    // The head: ExportTraceServiceRequest.resource_spans, ResourceSpans.resource (and the
+    // Resource), ResourceSpans.scope_spans, ScopeSpans.scope (and the scope): at most
+    // 11 bytes a tag and length.
+    m.gap = 4 * 11 + m.resource.size() + scope_size();
+    m.body.assign(m.gap, '\0');
+  } else {
+    m.body.append(R"({"resourceSpans":[{"resource":{"attributes":[)");
+    detail::JsonSpanWriter w(m.body);
+    w.begin_list();
+    for (const Attribute& a : resource.attributes) w.attr_value(a.key, a.value);
+    m.body.append(R"(]},"scopeSpans":[{"scope":{"name":")");
+    m.body.append(kScopeName);
+    m.body.append(R"(","version":")");
+    m.body.append(kVersion);
+    m.body.append(R"("},"spans":[)");
+  }
+}
+
+void RequestWriter::begin_trace(const AssembledTrace& trace) {
+  impl_->assembled = &trace;
+  impl_->compact = nullptr;
+  impl_->links_of(trace.chains);
+}
+void RequestWriter::begin_trace(const CompactTrace& trace) {
+  impl_->compact = &trace;
+  impl_->assembled = nullptr;
+  impl_->links_of(trace.chains);
+}
+
+std::size_t RequestWriter::prepare(std::size_t index) {
+  Impl& m = *impl_;
+  detail::SpanIn in;
+  TraceId trace;
+  if (m.assembled) {
+    const AssembledTrace& t = *m.assembled;
+    const SpanData& s = t.spans[index];
+    trace = t.trace_id;
+    in.span_id = s.span_id;
+    in.parent_id = s.parent_id;
+    in.name = s.name;
+    in.kind = s.kind;
+    in.kind_name = s.kind_name;
+    in.start_ns = s.start_ns;
+    in.end_ns = s.end_ns;
+    in.status = s.status;
+    in.flags = s.flags;
+    in.thread_id = s.thread_id;
+    in.thread_name = t.thread_name(s.thread_id);
+    in.error_message = s.error_message;
+    in.error_data = s.error_data;
+    in.input = s.input;
+    in.output = s.output;
+    in.model = s.model;
+    in.tags = &s.tags;
+    in.has_tokens = s.has_tokens;
+    in.tokens = s.tokens;
+    in.attrs = &s.attrs;
+    in.events = &s.events;
+    in.segment_of = s.segment_of;
+    in.segment_index = s.segment_index;
+  } else {
+    const CompactTrace& t = *m.compact;
+    const SpanRow& r = t.spans[index];
+    trace = t.trace_id;
+    in.span_id = r.span_id;
+    in.parent_id = r.parent_id;
+    in.name = name_text(r.name);
+    in.kind = r.kind;
+    in.start_ns = r.start_ns;
+    in.end_ns = r.end_ns;
+    in.status = r.status;
+    in.flags = r.flags;
+    in.thread_id = r.thread_id;
+    for (const ThreadName& n : t.thread_names)
+      if (n.thread_id == r.thread_id) {
+        in.thread_name = n.name;
+        break;
+      }
+    if (r.extra != SpanRow::kNoExtra) {
+      const SpanExtra& x = t.extras[r.extra];
+      in.kind_name = x.kind_name;
+      in.error_message = x.error_message;
+      in.error_data = x.error_data;
+      in.input = x.input;
+      in.output = x.output;
+      in.model = x.model;
+      in.tags = &x.tags;
+      in.has_tokens = x.has_tokens;
+      in.tokens = x.tokens;
+      in.attrs = &x.attrs;
+      in.events = &x.events;
+      in.segment_of = x.segment_of;
+      in.segment_index = x.segment_index;
+    }
+  }
+  in.resumes = m.resumed_by(in.span_id);
+  m.span.clear();
+  if (m.protocol == Protocol::protobuf) {
+    detail::ProtoSpanWriter w(m.span);
+    detail::map_span(w, trace, in, m.scratch);
+    return detail::delimited_size(m.span.size());
+  }
+  detail::JsonSpanWriter w(m.span);
+  detail::map_span(w, trace, in, m.scratch);
+  return m.span.size() + 1;
+}
+
+void RequestWriter::append_prepared() {
+  Impl& m = *impl_;
+  if (m.protocol == Protocol::protobuf) {
+    put_head(m.body, detail::pb::kScopeSpansSpans, m.span.size());
+  } else if (m.spans > 0) {
+    m.body.push_back(',');
+  }
+  m.body.append(m.span);
+  ++m.spans;
+}
+
+std::size_t RequestWriter::span_count() const noexcept { return impl_->spans; }
+
+std::size_t RequestWriter::size() const noexcept {
+  const Impl& m = *impl_;
+  if (m.protocol == Protocol::protobuf) return m.body.size();  // the gap is about the head's size
+  return m.body.size() + 6;
+}
+
+void RequestWriter::end() {
+  Impl& m = *impl_;
+  if (!m.open) return;
+  m.open = false;
+  if (m.protocol == Protocol::json) {
+    m.body.append("]}]}]}");
+    m.start = 0;
+    return;
+  }
+  const std::size_t spans_bytes = m.body.size() - m.gap;
+  const std::size_t scope_spans = detail::delimited_size(scope_size()) + spans_bytes;
+  const std::size_t resource_spans = detail::delimited_size(m.resource.size()) + detail::delimited_size(scope_spans);
+  std::string head;
+  head.reserve(m.gap);
+  put_head(head, detail::pb::kRequestResourceSpans, resource_spans);
+  put_head(head, detail::pb::kResourceSpansResource, m.resource.size());
+  head.append(m.resource);
+  put_head(head, detail::pb::kResourceSpansScopeSpans, scope_spans);
+  put_head(head, detail::pb::kScopeSpansScope, scope_size());
+  put_head(head, detail::pb::kScopeName, kScopeName.size());
+  head.append(kScopeName);
+  put_head(head, detail::pb::kScopeVersion, std::strlen(kVersion));
+  head.append(kVersion);
+  m.start = m.gap - head.size();
+  std::memcpy(m.body.data() + m.start, head.data(), head.size());
+}
+
+std::string_view RequestWriter::data() const noexcept {
+  const Impl& m = *impl_;
+  return std::string_view(m.body).substr(m.start);
+}
+
+std::string RequestWriter::take_json_text() {
+  if (impl_->protocol != Protocol::json) throw std::logic_error("RequestWriter::take_json_text: a protobuf request");
+  return std::exchange(impl_->body, {});
+}
+
+void gzip(std::string_view in, std::string& out, int level) {
+  out.clear();
+  z_stream z{};
+  if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    throw std::runtime_error("gzip: deflateInit2 failed");
+  out.resize(deflateBound(&z, static_cast<uLong>(in.size())) + 32);
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&z, Z_FINISH);
+  const std::size_t produced = out.size() - z.avail_out;
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END) throw std::runtime_error("gzip: deflate failed");
+  out.resize(produced);
+}
+
+}  // namespace strobe::serialize::otlp
