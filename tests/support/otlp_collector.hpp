@@ -46,6 +46,7 @@ struct Request {
   std::map<std::string, std::string> headers;  // names lowercased
   std::string body;
   bool sent_continue = false;  // the client asked for "Expect: 100-continue" and got it
+  std::chrono::steady_clock::time_point received;  // when its last byte arrived
 };
 
 class Collector {
@@ -184,6 +185,7 @@ class Collector {
     while (body.size() < length)
       if (!read_some(fd, body)) return false;
     req.body = body.substr(0, length);
+    req.received = std::chrono::steady_clock::now();
     return true;
   }
 

@@ -106,4 +106,4 @@ for (const arg of process.argv.slice(2)) {
     failed = true;
   }
 }
-process.exit(failed ? 1 : 0);
+process.exitCode = failed ? 1 : 0;  // not process.exit(): it would cut a piped stdout short
