@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include "strobe/detail/thread_state.hpp"
@@ -64,6 +65,19 @@ Sample sample_tsc() noexcept {
 // The process's first measurement of the TSC rate; later recorders reuse it.
 std::atomic<double> g_tsc_ns_per_tick{0.0};
 
+// The last published map, under a sequence lock: odd while a writer is in it. Writers are
+// a Clock's constructor and its recalibrate() (rare), one at a time under the mutex;
+// readers retry while a write overlaps them.
+struct PublishedMap {
+  std::mutex writer;
+  std::atomic<std::uint32_t> seq{0};  // 0: nothing published
+  std::atomic<bool> tsc{false};
+  std::atomic<double> ns_per_tick{1.0};
+  std::atomic<std::uint64_t> anchor_ticks{0};
+  std::atomic<std::int64_t> anchor_wall{0};
+};
+constinit PublishedMap g_published;
+
 double measure_tsc_rate() noexcept {
   if (const double known = g_tsc_ns_per_tick.load(std::memory_order_relaxed); known > 0) return known;
   const Sample a = sample_tsc();
@@ -90,6 +104,61 @@ Clock::Clock(bool use_tsc) : tsc_(use_tsc) {
     base_mono_ = mono;
     anchor_wall_ = realtime_ns();
   }
+  publish();
+}
+
+void Clock::publish() const noexcept {
+  std::lock_guard lock(g_published.writer);
+  PublishedMap& m = g_published;
+  const std::uint32_t s = m.seq.load(std::memory_order_relaxed);
+  m.seq.store(s + 1, std::memory_order_relaxed);
+  // release fence: a reader that sees a field written below also sees seq odd (or later).
+  std::atomic_thread_fence(std::memory_order_release);
+  m.tsc.store(tsc_, std::memory_order_relaxed);
+  m.ns_per_tick.store(ns_per_tick_, std::memory_order_relaxed);
+  m.anchor_ticks.store(anchor_ticks_, std::memory_order_relaxed);
+  m.anchor_wall.store(anchor_wall_, std::memory_order_relaxed);
+  // release: a reader that sees seq even at s + 2 sees every field above.
+  m.seq.store(s + 2, std::memory_order_release);
+}
+
+namespace {
+struct MapCopy {
+  bool published, tsc;
+  double ns_per_tick;
+  std::uint64_t anchor_ticks;
+  std::int64_t anchor_wall;
+};
+MapCopy read_published() noexcept {
+  const PublishedMap& m = g_published;
+  for (;;) {
+    // acquire: the fields read below are at least those published with seq s.
+    const std::uint32_t s = m.seq.load(std::memory_order_acquire);
+    if (s & 1) continue;  // a writer is in it
+    const MapCopy c{s != 0, m.tsc.load(std::memory_order_relaxed),
+                    m.ns_per_tick.load(std::memory_order_relaxed),
+                    m.anchor_ticks.load(std::memory_order_relaxed),
+                    m.anchor_wall.load(std::memory_order_relaxed)};
+    // acquire fence: the loads above happen before the re-read of seq; an unchanged seq
+    // means no writer touched them meanwhile.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (m.seq.load(std::memory_order_relaxed) == s) return c;
+  }
+}
+}  // namespace
+
+std::uint64_t now_published_ticks() noexcept {
+  const MapCopy c = read_published();
+  if (!c.published) return static_cast<std::uint64_t>(realtime_ns());
+  return c.tsc ? __rdtsc() : steady_ticks();
+}
+
+std::int64_t published_wall_ns(std::uint64_t ticks) noexcept {
+  const MapCopy c = read_published();
+  if (!c.published) return static_cast<std::int64_t>(ticks);
+  // As Clock::to_wall_ns does, to the bit.
+  const double delta = double(static_cast<std::int64_t>(ticks - c.anchor_ticks));
+  return c.anchor_wall + static_cast<std::int64_t>(delta * c.ns_per_tick);
 }
 
 std::uint64_t Clock::now_ticks() const noexcept { return tsc_ ? __rdtsc() : steady_ticks(); }
@@ -102,6 +171,7 @@ void Clock::recalibrate() noexcept {
   anchor_ticks_ = s.ticks;
   anchor_wall_ = wall_now;  // continuous at the anchor; only the slope changes
   ns_per_tick_ = double(s.mono - base_mono_) / double(s.ticks - base_ticks_);
+  publish();
 }
 
 }  // namespace strobe::detail

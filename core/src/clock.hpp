@@ -14,6 +14,10 @@ std::int64_t realtime_ns() noexcept;
 // Maps ticks to wall-clock ns: a piecewise-linear map, continuous and increasing, whose
 // slope is refined against CLOCK_MONOTONIC as the baseline grows (recalibrate()), and
 // whose offset comes from CLOCK_REALTIME at start.
+//
+// Each Clock publishes its map (when made and at each recalibrate()) for the recording
+// threads, which read it with published_wall_ns(): only a Recorder makes one outside
+// tests and benchmarks, so the published map is the active recorder's, or the last one's.
 class Clock {
  public:
   // Measures the tick rate (about 10 ms on first use in a process; later reuses it).
@@ -30,6 +34,8 @@ class Clock {
   void recalibrate() noexcept;
 
  private:
+  void publish() const noexcept;
+
   bool tsc_;
   double ns_per_tick_ = 1.0;
   std::uint64_t anchor_ticks_ = 0;  // the map is wall = anchor_wall_ + (t - anchor_ticks_) * slope
@@ -37,5 +43,15 @@ class Clock {
   std::uint64_t base_ticks_ = 0;  // first calibration sample, for long-baseline refinement
   std::int64_t base_mono_ = 0;
 };
+
+// Any thread, lock-free: the wall-clock ns the published map (see Clock) gives ticks of
+// its clock (detail::now() on a thread attached to the active recorder, or
+// now_published_ticks()). The drainer converts records with the same map, so this is the
+// time a trace carries for them, unless a recalibrate() came between the two conversions
+// (it changes the slope a little, so times long before it move slightly).
+// No map published yet (no Recorder made): the ticks are CLOCK_REALTIME ns, kept as they are.
+std::int64_t published_wall_ns(std::uint64_t ticks) noexcept;
+// Ticks of the published map's clock (the TSC or steady_clock), read now.
+std::uint64_t now_published_ticks() noexcept;
 
 }  // namespace strobe::detail

@@ -12,6 +12,7 @@
 #include "strobe/span.hpp"
 
 #include "chunked.hpp"
+#include "clock.hpp"
 #include "intern.hpp"
 
 namespace strobe {
@@ -136,16 +137,19 @@ void Span::end_slow(std::uint8_t record_flags) noexcept {
     }
   }
   // Another thread, or the recorder changed: record on the calling thread's ring if it
-  // belongs to the same recorder; a span that outlived its recorder ends as a no-op.
-  if (!detail::attached() || t.generation != generation_) return;
-  const std::uint64_t ts = detail::now(t);
+  // belongs to the same recorder; a span that outlived its recorder ends as a no-op (its
+  // ended_at() read on the last recorder's clock).
+  const bool recorded = detail::attached() && t.generation == generation_;
+  const std::uint64_t ts = recorded ? detail::now(t) : detail::now_published_ticks();
+  end_ts_ = ts;
+  if (!recorded) return;
   if (state_ & kDroppedFlag) {
     // Its begin was dropped: written now, at its start time and flagged late, with the end,
     // from the room kept for ends. Only when that fails too is the span lost whole.
     const bool segment = (state_ & kSegmentFlag) != 0;  // a resumed segment: its link too
     const std::uint32_t n = segment ? 3 : 2;
     if (t.ring->reserve(n)) {  // the drop policy (a begin drops under no other): never waits
-      write_begin(t.ring->slot(0), lost_start_, static_cast<std::uint8_t>(lost_flags_ | detail::kLateBegin));
+      write_begin(t.ring->slot(0), start_ts_, static_cast<std::uint8_t>(lost_flags_ | detail::kLateBegin));
       // The previous segment's id is not kept: the chain is rebuilt from first_span_id.
       if (segment) write_link(t.ring->slot(1), id_, 0, seg_first_, seg_index_);
       write_end(t.ring->slot(n - 1), ts, record_flags, std::uncaught_exceptions());
@@ -164,7 +168,7 @@ void Span::end_slow(std::uint8_t record_flags) noexcept {
 void Span::begin_dropped(detail::ThreadState& t, std::uint8_t mode, std::uint8_t prev_flag,
                          std::uint8_t record_flags, std::uint64_t ts) noexcept {
   state_ = static_cast<std::uint8_t>(kDroppedFlag | prev_flag);
-  lost_start_ = ts;
+  start_ts_ = ts;
   lost_flags_ = record_flags;
   if (mode & kCurrentFlag) {
     state_ |= kCurrentFlag;
@@ -510,6 +514,22 @@ void record_span(std::string_view name, Kind kind, std::chrono::system_clock::ti
   s.write_end(r, end_ns, detail::kWallClock, detail::uncaught_exceptions(t));
   r.aux = static_cast<std::uint16_t>(status);
   t.ring->commit(1);
+}
+
+namespace {
+std::chrono::system_clock::time_point time_point_of(std::int64_t wall_ns) noexcept {
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(wall_ns)));
+}
+}  // namespace
+
+std::chrono::system_clock::time_point Span::started_at() const noexcept {
+  return owner_ != nullptr ? time_point_of(detail::published_wall_ns(start_ts_)) : std::chrono::system_clock::time_point{};
+}
+
+std::chrono::system_clock::time_point Span::ended_at() const noexcept {
+  return owner_ != nullptr && (state_ & kEndedFlag) ? time_point_of(detail::published_wall_ns(end_ts_))
+                                                     : std::chrono::system_clock::time_point{};
 }
 
 Context current() noexcept {

@@ -470,6 +470,59 @@ TEST(Api, RecordSpanKeepsExplicitStartAndDuration) {
   EXPECT_EQ(failed->end_ns, start_ns + 2'000'010);
 }
 
+// started_at() / ended_at() on the handle: the times the trace gives the span (the same
+// clock and conversion), ended_at() empty while it is open; the epoch for a no-op handle.
+TEST(Api, SpanHandleSaysWhenItStartedAndEnded) {
+  strobe::Span none;
+  EXPECT_EQ(none.started_at(), std::chrono::system_clock::time_point{});
+  EXPECT_EQ(none.ended_at(), std::chrono::system_clock::time_point{});
+
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  const auto ns = [](std::chrono::system_clock::time_point tp) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count();
+  };
+  std::int64_t run_start = 0, step_start = 0, step_end = 0, next_start = 0, next_end = 0;
+  {
+    const auto wall_before = std::chrono::system_clock::now();
+    auto run = strobe::trace("agent");
+    run_start = ns(run.started_at());
+    EXPECT_NEAR(static_cast<double>(run_start), static_cast<double>(ns(wall_before)), 50e6)
+        << "wall-clock time, not clock ticks";
+    auto step = strobe::start_span("step", Kind::step);
+    EXPECT_EQ(step.ended_at(), std::chrono::system_clock::time_point{}) << "open";
+    std::this_thread::sleep_for(1ms);
+    step.finish();
+    step_start = ns(step.started_at());
+    step_end = ns(step.ended_at());
+    EXPECT_GE(step_end - step_start, 1'000'000);
+
+    strobe::Span chain = strobe::span("attention");
+    chain.next(strobe::Name("mlp"));  // the handle is now the sibling: its own times
+    next_start = ns(chain.started_at());
+    EXPECT_EQ(chain.ended_at(), std::chrono::system_clock::time_point{});
+    strobe::Span moved = std::move(chain);
+    EXPECT_EQ(ns(moved.started_at()), next_start) << "a move keeps the times";
+    moved.finish();
+    next_end = ns(moved.ended_at());
+    EXPECT_EQ(run.ended_at(), std::chrono::system_clock::time_point{});
+  }
+  recorder.flush();
+
+  const AssembledTrace t = only_trace(*sink);
+  const SpanData* run = find_span(t, "agent");
+  const SpanData* step = find_span(t, "step");
+  const SpanData* mlp = find_span(t, "mlp");
+  ASSERT_TRUE(run != nullptr && step != nullptr && mlp != nullptr);
+  // The same conversion as the drainer's; only a recalibration of the clock's slope in
+  // between could move them, and by far less than a microsecond over this test.
+  EXPECT_NEAR(static_cast<double>(run_start), static_cast<double>(run->start_ns), 1000);
+  EXPECT_NEAR(static_cast<double>(step_start), static_cast<double>(step->start_ns), 1000);
+  EXPECT_NEAR(static_cast<double>(step_end), static_cast<double>(step->end_ns), 1000);
+  EXPECT_NEAR(static_cast<double>(next_start), static_cast<double>(mlp->start_ns), 1000);
+  EXPECT_NEAR(static_cast<double>(next_end), static_cast<double>(mlp->end_ns), 1000);
+}
+
 // flush() hands over a trace whose span is still open as an incomplete part; the span
 // goes on and arrives complete in the next part once it ends.
 TEST(Api, UnfinishedSpanAtFlushIsEmittedIncomplete) {

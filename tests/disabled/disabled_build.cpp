@@ -142,6 +142,8 @@ static_assert(has<std::uint64_t (Span::*)() const noexcept>(&Span::span_id));
 static_assert(has<std::uint64_t (Span::*)() const noexcept>(&Span::parent_id));
 static_assert(has<TraceId (Span::*)() const noexcept>(&Span::trace_id));
 static_assert(has<Context (Span::*)() const noexcept>(&Span::context));
+static_assert(has<SystemTime (Span::*)() const noexcept>(&Span::started_at));
+static_assert(has<SystemTime (Span::*)() const noexcept>(&Span::ended_at));
 
 // Free functions
 static_assert(has<Span (*)(std::string_view, Kind, Attrs) noexcept>(&strobe::span));
@@ -219,6 +221,7 @@ int work(int n) {
                       std::chrono::milliseconds(1));
   strobe::record_span("one_shot", Kind::tool, std::chrono::system_clock::now(),
                       std::chrono::milliseconds(1), Status::failed, {{"k", 3}});
+  seen += (bare.started_at() != SystemTime{}) + (bare.ended_at() != SystemTime{});
   strobe::set_thread_name("worker");
   seen += strobe::prepare_thread() + strobe::Recorder::active();
   const Name interned("interned");

@@ -157,6 +157,8 @@ class Span {
   [[nodiscard]] constexpr std::uint64_t parent_id() const noexcept { return 0; }
   [[nodiscard]] constexpr TraceId trace_id() const noexcept { return {}; }
   [[nodiscard]] constexpr Context context() const noexcept { return {}; }
+  [[nodiscard]] constexpr std::chrono::system_clock::time_point started_at() const noexcept { return {}; }
+  [[nodiscard]] constexpr std::chrono::system_clock::time_point ended_at() const noexcept { return {}; }
 };
 
 [[nodiscard]] constexpr Span span(std::string_view, Kind = Kind::span,

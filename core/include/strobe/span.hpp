@@ -323,6 +323,7 @@ class Span {
         const std::uint64_t old = id_;
         id_ = t.id_base | ++t.next_local;
         name_ = name.id();
+        start_ts_ = ts;
         if (kind != kind_) kind_name_ = 0;  // a custom kind's name carries over to the sibling
         kind_ = kind;
         write_begin(*r, ts, 0, detail::RecType::next);
@@ -346,6 +347,12 @@ class Span {
   [[nodiscard]] Context context() const noexcept {
     return owner_ ? Context(trace(), id_, generation_) : Context();
   }
+  // When the span began and ended, in wall-clock time: the clock and conversion that give
+  // SpanData::start_ns / end_ns once it is assembled. ended_at() is the epoch
+  // (time_point{}) while the span is open; both are the epoch for a no-op handle. After next(), the
+  // times are the sibling's. Any thread; no record is written.
+  [[nodiscard]] std::chrono::system_clock::time_point started_at() const noexcept;
+  [[nodiscard]] std::chrono::system_clock::time_point ended_at() const noexcept;
 
  private:
   friend Span start_span(Name, Kind, StartOptions, std::initializer_list<Attr>) noexcept;
@@ -431,6 +438,7 @@ class Span {
       begin_dropped(t, mode, prev_flag, record_flags, ts);
       return;
     }
+    start_ts_ = ts;
     write_begin(t.ring->slot(0), ts, record_flags);
     t.ring->commit(1);
     if (mode & kCurrentFlag) {
@@ -481,6 +489,7 @@ class Span {
     state_ |= kEndedFlag;
     detail::Section section(t);
     const std::uint64_t ts = detail::now(t);
+    end_ts_ = ts;
     if (detail::claim(t, 1, true, false)) [[likely]] {
       write_end(t.ring->slot(0), ts, record_flags, detail::uncaught_exceptions(t));
       t.ring->commit(1);
@@ -575,10 +584,9 @@ class Span {
     }
     uncaught_ = o.uncaught_;
     kind_ = o.kind_;
-    if (state_ & kDroppedFlag) {
-      lost_start_ = o.lost_start_;
-      lost_flags_ = o.lost_flags_;
-    }
+    start_ts_ = o.start_ts_;
+    if (state_ & kEndedFlag) end_ts_ = o.end_ts_;
+    if (state_ & kDroppedFlag) lost_flags_ = o.lost_flags_;
     o.owner_ = nullptr;
     o.state_ = 0;
   }
@@ -605,7 +613,8 @@ class Span {
   Kind kind_;
   std::uint8_t lost_flags_;   // kDroppedFlag: the begin record's flags
   std::uint32_t model_;       // interned model() id (0: none): resume() carries it on
-  std::uint64_t lost_start_;  // kDroppedFlag: when it began (clock ticks)
+  std::uint64_t start_ts_;    // when it began (clock ticks; record_span's: wall-clock ns)
+  std::uint64_t end_ts_;      // kEndedFlag: when it ended (clock ticks)
 };
 
 // ---- free functions (the README's API table) ----
