@@ -479,47 +479,18 @@ Span start_span(Name name, Kind kind, StartOptions options,
   return Span(name.id(), kind, 0, attrs, mode, 0);
 }
 
-void record_span(std::string_view name, Kind kind, std::chrono::system_clock::time_point start,
-                 std::chrono::nanoseconds duration, Status status,
-                 std::initializer_list<Attr> attrs) noexcept {
-  if (!detail::attached()) return;
-  detail::ThreadState& t = detail::t_state;
-  if (detail::reentrant_begin(t)) return;  // a signal handler interrupting this thread
-  detail::Section section(t);
-  detail::settle_current(t);
-  const auto start_ns = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count());
-  const auto end_ns = start_ns + static_cast<std::uint64_t>(std::max<std::int64_t>(0, duration.count()));
-  Span s;
-  std::uint8_t flags = detail::kWallClock;
-  if ((t.cur_trace_hi | t.cur_trace_lo) == 0 || t.cur_generation != t.generation) {
-    detail::new_trace_id(t, s.trace_.hi, s.trace_.lo);
-    s.parent_ = 0;
-    flags |= detail::kTraceRoot;
-  } else {
-    s.trace_ = Span::RawTraceId{t.cur_trace_hi, t.cur_trace_lo};
-    s.parent_ = t.cur_span;
-  }
-  s.begin_common(t, Name(name).id(), kind, 0, 0, flags, start_ns, true);
-  if (!s.recording()) {
-    s.state_ |= Span::kEndedFlag;
-    detail::count_dropped(t, static_cast<std::uint32_t>(attrs.size()));  // the begin was counted
-    detail::count_lost_span(t);  // a one-shot span has no later chance; its end counted here
-    return;
-  }
-  s.attrs(attrs);
-  s.state_ |= Span::kEndedFlag;
-  if (!detail::claim(t, 1, true, false)) return;
-  detail::Record& r = t.ring->slot(0);
-  s.write_end(r, end_ns, detail::kWallClock, detail::uncaught_exceptions(t));
-  r.aux = static_cast<std::uint16_t>(status);
-  t.ring->commit(1);
-}
-
 namespace {
+std::int64_t wall_ns(std::chrono::system_clock::time_point t) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
 std::chrono::system_clock::time_point time_point_of(std::int64_t wall_ns) noexcept {
   return std::chrono::system_clock::time_point(
       std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(wall_ns)));
+}
+// start + duration, a negative duration as 0, saturated at the largest time.
+std::int64_t end_after(std::int64_t start_ns, std::chrono::nanoseconds duration) noexcept {
+  const std::int64_t d = std::max<std::int64_t>(0, duration.count());
+  return start_ns > INT64_MAX - d ? INT64_MAX : start_ns + d;
 }
 }  // namespace
 
@@ -530,6 +501,83 @@ std::chrono::system_clock::time_point Span::started_at() const noexcept {
 std::chrono::system_clock::time_point Span::ended_at() const noexcept {
   return owner_ != nullptr && (state_ & kEndedFlag) ? time_point_of(detail::published_wall_ns(end_ts_))
                                                      : std::chrono::system_clock::time_point{};
+}
+
+Context detail::record_completed(std::string_view name, Kind kind, std::int64_t start_ns, std::int64_t end_ns,
+                                 const RecordOptions& o) noexcept {
+  if (!detail::attached()) return Context();
+  detail::ThreadState& t = detail::t_state;
+  if (detail::reentrant_begin(t)) return Context();  // a signal handler interrupting this thread
+  detail::Section section(t);
+  detail::settle_current(t);
+  Span s;
+  std::uint8_t flags = detail::kWallClock;
+  if ((t.cur_trace_hi | t.cur_trace_lo) == 0 || t.cur_generation != t.generation) {
+    detail::new_trace_id(t, s.trace_.hi, s.trace_.lo);
+    s.parent_ = 0;
+    flags |= detail::kTraceRoot;
+  } else {
+    s.trace_ = Span::RawTraceId{t.cur_trace_hi, t.cur_trace_lo};
+    s.parent_ = t.cur_span;
+  }
+  s.begin_common(t, Name(name).id(), kind, 0, 0, flags, static_cast<std::uint64_t>(start_ns), true);
+  const Context ctx = s.context();  // its children name it even when its records were lost
+  const bool has_tokens = o.tokens != TokenUsage{};
+  if (!s.recording()) {
+    s.state_ |= Span::kEndedFlag;
+    // The begin was counted; so are what would have followed it, and its end: a one-shot
+    // span has no later chance.
+    const auto records = [&](std::string_view text) -> std::uint32_t {
+      if (text.empty()) return 0;
+      const auto kept = static_cast<std::uint32_t>(std::min<std::size_t>(text.size(), t.max_string));
+      return 1 + detail::continuation_records(kept);
+    };
+    detail::count_dropped(t, static_cast<std::uint32_t>(o.attrs.size()) + records(o.input) + records(o.output) +
+                                 records(o.model) + records(o.error) + (has_tokens ? 1 : 0));
+    detail::count_lost_span(t);
+    return ctx;
+  }
+  s.attrs(o.attrs);
+  if (!o.input.empty()) s.input(o.input);
+  if (!o.output.empty()) s.output(o.output);
+  if (!o.model.empty()) s.model(o.model);
+  if (has_tokens) s.tokens(o.tokens);
+  if (!o.error.empty()) s.fail(o.error);
+  const Status status = o.error.empty() ? o.status : Status::failed;
+  s.state_ |= Span::kEndedFlag;
+  if (!detail::claim(t, 1, true, false)) return ctx;
+  detail::Record& r = t.ring->slot(0);
+  s.write_end(r, static_cast<std::uint64_t>(std::max(start_ns, end_ns)), detail::kWallClock,
+              detail::uncaught_exceptions(t));
+  r.aux = static_cast<std::uint16_t>(status);
+  t.ring->commit(1);
+  return ctx;
+}
+
+Context record_span(std::string_view name, Kind kind, std::chrono::nanoseconds duration,
+                    RecordOptions options) noexcept {
+  if (!detail::attached()) return Context();
+  // Now on the recorder's clock, as the drainer converts its spans' ticks: a one-shot span
+  // that ends now sits exactly among the spans around it.
+  const std::int64_t end = detail::published_wall_ns(detail::now_published_ticks());
+  const std::int64_t d = std::max<std::int64_t>(0, duration.count());
+  return detail::record_completed(name, kind, end < INT64_MIN + d ? INT64_MIN : end - d, end, options);
+}
+
+Context record_span(std::string_view name, Kind kind, std::chrono::system_clock::time_point start,
+                    std::chrono::system_clock::time_point end, RecordOptions options) noexcept {
+  return detail::record_completed(name, kind, wall_ns(start), wall_ns(end), options);
+}
+
+Context record_span(std::string_view name, Kind kind, std::chrono::system_clock::time_point start,
+                    std::chrono::nanoseconds duration, RecordOptions options) noexcept {
+  return detail::record_completed(name, kind, wall_ns(start), end_after(wall_ns(start), duration), options);
+}
+
+Context record_span(std::string_view name, Kind kind, std::chrono::system_clock::time_point start,
+                    std::chrono::nanoseconds duration, Status status, std::initializer_list<Attr> attrs) noexcept {
+  return detail::record_completed(name, kind, wall_ns(start), end_after(wall_ns(start), duration),
+                                  RecordOptions{.status = status, .attrs = attrs});
 }
 
 Context current() noexcept {

@@ -470,6 +470,122 @@ TEST(Api, RecordSpanKeepsExplicitStartAndDuration) {
   EXPECT_EQ(failed->end_ns, start_ns + 2'000'010);
 }
 
+// What a Tracium user passes to record_span: input, output, model, tokens and an error,
+// through RecordOptions; the error makes the span failed with that message.
+TEST(Api, RecordSpanTakesInputOutputModelTokensAndError) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  const auto start = std::chrono::system_clock::now() - 10ms;
+  const std::int64_t start_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count();
+  {
+    auto run = strobe::trace("rag-agent");
+    strobe::record_span("generate", Kind::llm, start, 3ms,
+                        {.input = "what is strobe?", .output = "a span recorder", .model = "gpt-4",
+                         .tokens = {.input = 100, .output = 200, .cached_input = 50},
+                         .attrs = {{"temperature", 0.5}}});
+    strobe::record_span("lookup", Kind::tool, start, start + 2ms,
+                        {.input = "user_123", .error = "timed out"});
+    strobe::record_span("refused", Kind::tool, start, 1ms, {.status = Status::failed});
+    strobe::record_span("backwards", Kind::step, start, start - 1ms);  // an end before its start
+  }
+  recorder.flush();
+
+  const AssembledTrace t = only_trace(*sink);
+  EXPECT_EQ(render_tree(t),
+            "agent rag-agent\n"
+            "  || llm generate\n"
+            "  || tool lookup [failed]\n"
+            "  || tool refused [failed]\n"
+            "  step backwards\n");  // the first three overlap (one start); an empty span overlaps nothing
+  const SpanData* gen = find_span(t, "generate");
+  ASSERT_NE(gen, nullptr);
+  EXPECT_EQ(gen->start_ns, start_ns);
+  EXPECT_EQ(gen->end_ns, start_ns + 3'000'000);
+  EXPECT_EQ(gen->input, "what is strobe?");
+  EXPECT_EQ(gen->output, "a span recorder");
+  EXPECT_EQ(gen->model, "gpt-4");
+  EXPECT_TRUE(gen->has_tokens);
+  EXPECT_EQ(gen->tokens, (strobe::TokenUsage{100, 200, 50}));
+  EXPECT_EQ(gen->status, Status::ok);
+  EXPECT_EQ(describe(gen->attrs), "temperature:f64=0.500000");
+  EXPECT_TRUE(gen->flags & strobe::kSpanOneShot);
+  const SpanData* lookup = find_span(t, "lookup");
+  ASSERT_NE(lookup, nullptr);
+  EXPECT_EQ(lookup->end_ns - lookup->start_ns, 2'000'000);
+  EXPECT_EQ(lookup->status, Status::failed);
+  EXPECT_EQ(lookup->error_message, "timed out");
+  EXPECT_EQ(lookup->input, "user_123");
+  EXPECT_FALSE(lookup->has_tokens) << "no tokens given: none recorded";
+  const SpanData* refused = find_span(t, "refused");
+  ASSERT_NE(refused, nullptr);
+  EXPECT_EQ(refused->error_message, "");
+  const SpanData* backwards = find_span(t, "backwards");
+  ASSERT_NE(backwards, nullptr);
+  EXPECT_EQ(backwards->start_ns, start_ns);
+  EXPECT_EQ(backwards->end_ns, start_ns);
+}
+
+// "This took 45 ms and ended now": the span ends at the instant of the call, on the clock
+// the recorder stamps its other spans with, so it sits between the spans around it.
+TEST(Api, RecordSpanWithADurationEndsNow) {
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  {
+    auto run = strobe::trace("agent");
+    { auto before = strobe::span("before"); }
+    strobe::record_span("cached_call", Kind::llm, 45ms, {.model = "gpt-4"});
+    { auto after = strobe::span("after"); }
+  }
+  recorder.flush();
+
+  const AssembledTrace t = only_trace(*sink);
+  const SpanData* before = find_span(t, "before");
+  const SpanData* call = find_span(t, "cached_call");
+  const SpanData* after = find_span(t, "after");
+  ASSERT_TRUE(before != nullptr && call != nullptr && after != nullptr);
+  EXPECT_EQ(call->end_ns - call->start_ns, 45'000'000);
+  EXPECT_GE(call->end_ns, before->end_ns) << "ended at the call, after the span before it";
+  EXPECT_LE(call->end_ns, after->start_ns) << "ended at the call, before the span after it";
+  EXPECT_EQ(call->model, "gpt-4");
+  EXPECT_TRUE(call->flags & strobe::kSpanOneShot);
+}
+
+// record_span returns the recorded span's context: spans begun under it are its children,
+// and its span_id() is the id the trace gives it. Invalid with no recorder.
+TEST(Api, RecordSpanReturnsTheContextOfTheSpanItRecorded) {
+  EXPECT_FALSE(strobe::record_span("none", Kind::tool, 1ms).valid());
+  auto sink = std::make_shared<strobe::MemorySink>();
+  strobe::Recorder recorder(config_for(sink));
+  strobe::Context ctx;
+  strobe::TraceId trace;
+  {
+    auto run = strobe::trace("agent");
+    trace = run.trace_id();
+    ctx = strobe::record_span("plan", Kind::plan, 5ms, {.output = "fetch, then answer"});
+    ASSERT_TRUE(ctx.valid());
+    EXPECT_EQ(ctx.trace_id(), trace);
+    EXPECT_NE(ctx.span_id(), run.span_id());
+    EXPECT_EQ(strobe::current().span_id(), run.span_id()) << "a one-shot span is never current";
+    {
+      strobe::ContextScope adopt(ctx);
+      strobe::record_span("fetch", Kind::tool, 2ms);
+      auto answer = strobe::span("answer", Kind::llm);
+    }
+  }
+  recorder.flush();
+
+  const AssembledTrace t = only_trace(*sink);
+  EXPECT_EQ(render_tree(t),
+            "agent agent\n"
+            "  plan plan\n"
+            "    tool fetch\n"
+            "    llm answer\n");
+  const SpanData* plan = find_span(t, "plan");
+  ASSERT_NE(plan, nullptr);
+  EXPECT_EQ(plan->span_id, ctx.span_id());
+}
+
 // started_at() / ended_at() on the handle: the times the trace gives the span (the same
 // clock and conversion), ended_at() empty while it is open; the epoch for a no-op handle.
 TEST(Api, SpanHandleSaysWhenItStartedAndEnded) {

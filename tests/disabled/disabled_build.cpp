@@ -30,6 +30,7 @@ using strobe::ContextScope;
 using strobe::Kind;
 using strobe::Name;
 using strobe::Recorder;
+using strobe::RecordOptions;
 using strobe::Span;
 using strobe::StartOptions;
 using strobe::Stats;
@@ -90,9 +91,16 @@ static_assert(has<std::uint64_t (SuspendToken::*)() const noexcept>(&SuspendToke
 static_assert(has<std::uint32_t (SuspendToken::*)() const noexcept>(&SuspendToken::segment_index));
 static_assert(has<Span (*)(const SuspendToken&) noexcept>(&strobe::resume));
 
-// StartOptions
+// StartOptions, RecordOptions
 static_assert(has<bool StartOptions::*>(&StartOptions::mark_as_current));
 static_assert(has<bool StartOptions::*>(&StartOptions::new_trace));
+static_assert(has<std::string_view RecordOptions::*>(&RecordOptions::input));
+static_assert(has<std::string_view RecordOptions::*>(&RecordOptions::output));
+static_assert(has<std::string_view RecordOptions::*>(&RecordOptions::model));
+static_assert(has<TokenUsage RecordOptions::*>(&RecordOptions::tokens));
+static_assert(has<Status RecordOptions::*>(&RecordOptions::status));
+static_assert(has<std::string_view RecordOptions::*>(&RecordOptions::error));
+static_assert(has<Attrs RecordOptions::*>(&RecordOptions::attrs));
 
 // Span: construction
 static_assert(std::is_nothrow_default_constructible_v<Span>);
@@ -152,7 +160,13 @@ static_assert(has<Span (*)(std::string_view, std::string_view, Attrs) noexcept>(
 static_assert(has<Span (*)(std::string_view, Attrs) noexcept>(&strobe::trace));
 static_assert(has<Span (*)(Name, Kind, StartOptions, Attrs) noexcept>(&strobe::start_span));
 static_assert(has<Span (*)(std::string_view, Kind, StartOptions, Attrs) noexcept>(&strobe::start_span));
-static_assert(has<void (*)(std::string_view, Kind, SystemTime, std::chrono::nanoseconds, Status, Attrs) noexcept>(
+static_assert(has<Context (*)(std::string_view, Kind, std::chrono::nanoseconds, RecordOptions) noexcept>(
+    &strobe::record_span));
+static_assert(has<Context (*)(std::string_view, Kind, SystemTime, SystemTime, RecordOptions) noexcept>(
+    &strobe::record_span));
+static_assert(has<Context (*)(std::string_view, Kind, SystemTime, std::chrono::nanoseconds, RecordOptions) noexcept>(
+    &strobe::record_span));
+static_assert(has<Context (*)(std::string_view, Kind, SystemTime, std::chrono::nanoseconds, Status, Attrs) noexcept>(
     &strobe::record_span));
 
 // Recorder
@@ -221,6 +235,16 @@ int work(int n) {
                       std::chrono::milliseconds(1));
   strobe::record_span("one_shot", Kind::tool, std::chrono::system_clock::now(),
                       std::chrono::milliseconds(1), Status::failed, {{"k", 3}});
+  const Context one_shot = strobe::record_span(
+      "ended_now", Kind::llm, std::chrono::milliseconds(45),
+      {.input = "prompt", .output = "answer", .model = "m", .tokens = {.input = 1, .output = 2},
+       .error = "timed out", .attrs = {{"k", 4}}});
+  seen += one_shot.valid() + static_cast<int>(one_shot.span_id());
+  const SystemTime t0 = std::chrono::system_clock::now();
+  seen += strobe::record_span("between", Kind::tool, t0, t0 + std::chrono::milliseconds(2)).valid();
+  seen += strobe::record_span("begun_at", Kind::tool, t0, std::chrono::milliseconds(2),
+                              {.status = Status::failed}).valid();
+  seen += strobe::record_span("bare", Kind::step, std::chrono::microseconds(3)).valid();
   seen += (bare.started_at() != SystemTime{}) + (bare.ended_at() != SystemTime{});
   strobe::set_thread_name("worker");
   seen += strobe::prepare_thread() + strobe::Recorder::active();

@@ -101,6 +101,16 @@ struct StartOptions {
   bool new_trace = false;
 };
 
+struct RecordOptions {
+  std::string_view input{};
+  std::string_view output{};
+  std::string_view model{};
+  TokenUsage tokens{};
+  Status status = Status::ok;
+  std::string_view error{};
+  std::initializer_list<Attr> attrs{};
+};
+
 class Span {
  public:
   Span() noexcept = default;
@@ -188,9 +198,22 @@ class Span {
 
 [[nodiscard]] constexpr Span resume(const SuspendToken&) noexcept { return Span(); }
 
-inline void record_span(std::string_view, Kind, std::chrono::system_clock::time_point,
-                        std::chrono::nanoseconds, Status = Status::ok,
-                        std::initializer_list<Attr> = {}) noexcept {}
+constexpr Context record_span(std::string_view, Kind, std::chrono::nanoseconds,
+                              RecordOptions = {}) noexcept {
+  return {};
+}
+constexpr Context record_span(std::string_view, Kind, std::chrono::system_clock::time_point,
+                              std::chrono::system_clock::time_point, RecordOptions = {}) noexcept {
+  return {};
+}
+constexpr Context record_span(std::string_view, Kind, std::chrono::system_clock::time_point,
+                              std::chrono::nanoseconds, RecordOptions = {}) noexcept {
+  return {};
+}
+constexpr Context record_span(std::string_view, Kind, std::chrono::system_clock::time_point,
+                              std::chrono::nanoseconds, Status, std::initializer_list<Attr> = {}) noexcept {
+  return {};
+}
 
 // recorder.hpp
 inline void set_thread_name(std::string_view) noexcept {}

@@ -192,6 +192,27 @@ struct StartOptions {
   bool new_trace = false;        // start a new trace even when a span is current
 };
 
+// What record_span() records besides the span's name, kind and times. Every field may be
+// left out, and every one has a default, so a partial list draws no -Wextra warning;
+// designators go in this order: {.input, .output, .model, .tokens, .status, .error,
+// .attrs}, as in {.input = prompt, .model = "gpt-4", .error = "timed out"}. Strings are
+// copied when recorded: they need only outlive the call.
+struct RecordOptions {
+  std::string_view input{};     // as Span::input(), when not empty
+  std::string_view output{};    // as Span::output()
+  std::string_view model{};     // as Span::model()
+  TokenUsage tokens{};          // as Span::tokens(), unless all three are 0
+  Status status = Status::ok;   // failed: as Span::fail() without a message
+  std::string_view error{};     // not empty: status failed with this message (Span::fail())
+  std::initializer_list<Attr> attrs{};
+};
+
+namespace detail {
+// record_span(): records a completed span from wall-clock ns start to end (end >= start).
+Context record_completed(std::string_view name, Kind kind, std::int64_t start_ns,
+                         std::int64_t end_ns, const RecordOptions& options) noexcept;
+}  // namespace detail
+
 // A move-only handle to a recording span. Ends when finish() is called or, failing that,
 // when it is destroyed; an exception escaping the scope marks it failed. A handle made
 // with no active recorder (or whose begin was dropped) ignores every call.
@@ -358,8 +379,8 @@ class Span {
   friend Span start_span(Name, Kind, StartOptions, std::initializer_list<Attr>) noexcept;
   friend Span trace(std::string_view, std::initializer_list<Attr>) noexcept;
   friend Span resume(const SuspendToken&) noexcept;
-  friend void record_span(std::string_view, Kind, std::chrono::system_clock::time_point,
-                          std::chrono::nanoseconds, Status, std::initializer_list<Attr>) noexcept;
+  friend Context detail::record_completed(std::string_view, Kind, std::int64_t, std::int64_t,
+                                          const RecordOptions&) noexcept;
 
   static constexpr std::uint8_t kEndedFlag = 1, kDroppedFlag = 2, kFailedFlag = 4,
                                 kCurrentFlag = 8, kRootFlag = 16, kLostFlag = 32;
@@ -651,11 +672,28 @@ class Span {
 // counts in Stats::misuse.
 [[nodiscard]] Span resume(const SuspendToken& token) noexcept;
 
-// A completed span recorded in one call, under the current context, with explicit
-// wall-clock start and duration.
-void record_span(std::string_view name, Kind kind, std::chrono::system_clock::time_point start,
-                 std::chrono::nanoseconds duration, Status status = Status::ok,
-                 std::initializer_list<Attr> attrs = {}) noexcept;
+// A completed span recorded after the fact, in one call: a child of the current context
+// (the root of a new trace when there is none), never made current, flagged kSpanOneShot.
+// Returns its context: ContextScope(ctx) puts spans begun meanwhile under it, and
+// ctx.span_id() names it; invalid when no recorder is active. Its children join it while
+// its trace is open (its parent has not ended); a one-shot root's trace closes at once, so
+// children recorded later arrive in a later part of the trace. A negative duration, or
+// an end before the start, records a span of length 0.
+//
+// It took `duration` and ended now, on the clock the recorder stamps spans with:
+//   strobe::record_span("lookup", strobe::Kind::tool, 45ms, {.input = key, .output = row});
+Context record_span(std::string_view name, Kind kind, std::chrono::nanoseconds duration,
+                    RecordOptions options = {}) noexcept;
+// It ran from start to end (wall clock).
+Context record_span(std::string_view name, Kind kind, std::chrono::system_clock::time_point start,
+                    std::chrono::system_clock::time_point end, RecordOptions options = {}) noexcept;
+// It began at start (wall clock) and took duration.
+Context record_span(std::string_view name, Kind kind, std::chrono::system_clock::time_point start,
+                    std::chrono::nanoseconds duration, RecordOptions options = {}) noexcept;
+// The same with a status and attributes (as {.status = status, .attrs = attrs}).
+Context record_span(std::string_view name, Kind kind, std::chrono::system_clock::time_point start,
+                    std::chrono::nanoseconds duration, Status status,
+                    std::initializer_list<Attr> attrs = {}) noexcept;
 
 }  // namespace strobe
 
