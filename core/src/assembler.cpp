@@ -51,6 +51,7 @@ struct Assembler::TraceState {
   std::int64_t first_ns = 0;
   std::uint64_t root_span_id = 0;   // the root's id once its begin came (placeholders hang under it)
   std::size_t pending_events = 0;   // events on open spans not handed over yet
+  std::uint32_t next_part = 0;      // parts handed over so far (the next one's number)
 
   // Complete: a root has ended, nothing is open, and no operation waits to be resumed.
   [[nodiscard]] bool closable() const noexcept { return root_ended && open == 0 && suspended <= 0; }
@@ -68,6 +69,7 @@ struct Assembler::TraceState {
     first_ns = 0;
     root_span_id = 0;
     pending_events = 0;
+    next_part = 0;
   }
 };
 
@@ -252,6 +254,12 @@ Assembler::TraceState& Assembler::trace_of(const TraceId& id) {
       slot = std::make_unique<TraceState>();
     }
     slot->reset(id, ++trace_seq_);
+    if (ClosedTrace& c = closed_slot(id); c.id == id) {
+      // A late span of a trace already handed over: its next part. Its root has ended.
+      slot->next_part = c.next_part;
+      slot->root_ended = true;
+      c = ClosedTrace{};
+    }
     if (free_numbers_.empty()) {
       slot->number = static_cast<std::uint32_t>(by_number_.size());
       by_number_.push_back(slot.get());
@@ -610,23 +618,27 @@ void Assembler::flush(std::vector<CompactTrace>& out, std::int64_t now_ns, bool 
   std::sort(order.begin(), order.end(), [](const TraceState* a, const TraceState* b) { return a->seq < b->seq; });
   for (TraceState* tsp : order) {
     TraceState& ts = *tsp;
+    const bool complete = ts.closable();
+    const bool continues = !complete && !final;
     if (ts.nodes.empty()) {  // everything already handed over in earlier parts
+      if (continues && ts.suspended > 0) continue;  // an operation waits to be resumed
+      // The parts so far said more would follow: an empty last part says none does.
+      if (ts.next_part != 0) emit(ts, every_node(ts), false, out);
       close_trace(ts);
       continue;
     }
     bool any_open = false;
-    const bool complete = ts.closable();
-    const bool continues = !complete && !final;
     for (Node& n : ts.nodes) {
       if (n.ended) continue;
       any_open = true;
       hand_over_open(n, now_ns, continues);
     }
-    // With nothing open and no part handed over yet, the trace is whole as it is (a root
-    // lost whole never ends): its lost parents get placeholders.
-    const bool partial = continues && any_open;
-    emit(ts, every_node(ts), partial || (continues && next_part_.contains(ts.id)), out, !final);
-    if (complete || final || !any_open) {
+    // It continues while a span is open or a suspended operation waits to be resumed. With
+    // neither, the trace is whole as it is (a root lost whole never ends): its lost
+    // parents get placeholders.
+    const bool more = continues && (any_open || ts.suspended > 0);
+    emit(ts, every_node(ts), more, out, !final);
+    if (!more) {
       close_trace(ts);
       continue;
     }
@@ -646,6 +658,7 @@ void Assembler::flush(std::vector<CompactTrace>& out, std::int64_t now_ns, bool 
     by_number_.assign(1, nullptr);
     free_numbers_.clear();
     last_trace_ = nullptr;
+    std::fill(closed_.begin(), closed_.end(), ClosedTrace{});
   }
 }
 
@@ -661,11 +674,11 @@ void Assembler::close_trace(TraceState& ts) {
   if (last_trace_ == &ts) last_trace_ = nullptr;
   by_number_[ts.number] = nullptr;
   free_numbers_.push_back(ts.number);
+  if (ts.next_part != 0) closed_slot(ts.id) = ClosedTrace{ts.id, ts.next_part};
   auto it = traces_.find(ts.id);
   if (spare_traces_.size() < 16 && ts.nodes.capacity() <= std::max<std::size_t>(65536, options_.prepared_spans))
     spare_traces_.push_back(std::move(it->second));
   traces_.erase(it);
-  if (next_part_.size() > 100000) next_part_.clear();  // bounded memory over endless runs
 }
 
 bool Assembler::depth_first_without_overlap(TraceState& ts, const std::pmr::vector<std::uint32_t>& which,
@@ -721,7 +734,7 @@ CompactTrace Assembler::take_pooled(std::size_t spans) {
 
 void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool partial,
                      std::vector<CompactTrace>& out, bool keep_open) {
-  const bool first_part = next_part_.find(ts.id) == next_part_.end();
+  const bool first_part = ts.next_part == 0;
   const bool whole = !partial && first_part;
   // Nothing of the trace was handed over before, so a parent that is missing lost its
   // begin (its ring was full; or it is still running with its begin late, and comes in a
@@ -765,13 +778,7 @@ void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool
   t.trace_id = ts.id;
   t.service_name = options_.service_name;
   t.process_id = options_.process_id;
-  auto part_it = next_part_.find(ts.id);
-  t.part = part_it == next_part_.end() ? 0 : part_it->second;
-  if (partial) {
-    next_part_[ts.id] = t.part + 1;
-  } else if (part_it != next_part_.end()) {
-    next_part_.erase(part_it);
-  }
+  t.part = ts.next_part++;
   t.partial = partial;
   t.drops_since_previous = std::exchange(pending_drops_, DropCounts{});
 

@@ -7,6 +7,7 @@
 #include <memory_resource>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "clock.hpp"
@@ -210,6 +211,8 @@ class Assembler {
   void add_drops(const DropCounts& d) noexcept {
     pending_drops_ += d;
   }
+  // The drops no emitted trace carries yet (at a flush: for the sinks directly).
+  [[nodiscard]] DropCounts take_drops() noexcept { return std::exchange(pending_drops_, DropCounts{}); }
 
   // After the sinks have seen an emitted trace: keeps its storage (emptied) for a later
   // trace, within a budget. Large traces otherwise get fresh memory from the system every
@@ -268,7 +271,20 @@ class Assembler {
   std::unordered_map<TraceId, std::unique_ptr<TraceState>, TraceIdHash> traces_;
   std::vector<std::unique_ptr<TraceState>> spare_traces_;  // closed, kept for their capacity
   TraceState* last_trace_ = nullptr;  // the trace of the latest begin: most records hit it
-  std::unordered_map<TraceId, std::uint32_t, TraceIdHash> next_part_;  // traces already (partly) emitted
+  // Traces closed lately and the number of their next part, so that a span begun under a
+  // context captured before its trace closed comes as a later part of that trace (its
+  // parent handed over earlier) rather than as a new trace with a lost parent. Direct
+  // mapped by trace id: fixed memory; an entry pushed out by a later trace only means
+  // such a late span is taken for one whose parent was lost.
+  struct ClosedTrace {
+    TraceId id{};
+    std::uint32_t next_part = 0;
+  };
+  static constexpr std::size_t kClosedTraces = 8192;
+  std::vector<ClosedTrace> closed_ = std::vector<ClosedTrace>(kClosedTraces);
+  [[nodiscard]] ClosedTrace& closed_slot(const TraceId& id) noexcept {
+    return closed_[TraceIdHash{}(id) & (kClosedTraces - 1)];
+  }
   std::vector<TraceId> candidates_;
   std::vector<TraceId> grown_;  // traces past partial_trace_spans, handed over this pass
   std::uint64_t pass_ = 0;

@@ -607,7 +607,8 @@ TEST_F(Flush, CompleteTraceIsNotPartial) {
 
 TEST_F(Flush, NothingLeftToHandOverMeansNoPart) {
   // The root's begin was lost; its children are handed over in a part once two have ended.
-  // A later flush has nothing left of the trace and must not hand over an empty part.
+  // A later flush has nothing left of the trace: it hands over no span again, only (once)
+  // an empty last part, so that the trace's parts end with one that says none follows.
   Assembler a = make(2);
   std::vector<AssembledTrace> out;
   feed(a, {begin(2, 1, "a", 10, kThreadA), end(2, 20, kThreadA), begin(3, 1, "b", 30, kThreadA),
@@ -622,8 +623,10 @@ TEST_F(Flush, NothingLeftToHandOverMeansNoPart) {
   EXPECT_EQ(out[0].spans[2].parent_id, 1u);
   a.flush(out, wall(60), false);
   a.flush(out, wall(70), true);
-  for (std::size_t i = 1; i < out.size(); ++i)
-    EXPECT_FALSE(out[i].spans.empty()) << "part " << out[i].part << " holds no span";
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].part, 1u);
+  EXPECT_TRUE(out[1].spans.empty());
+  EXPECT_FALSE(out[1].partial);
 }
 
 // ---- parallel groups: each span's own [start, end), strict overlap ----
