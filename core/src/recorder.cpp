@@ -100,6 +100,8 @@ class RecorderCore {
     }
     s.misuse = g_misuse.load(std::memory_order_relaxed) - misuse_base_;
     s.reentrant_spans = g_reentrant_spans.load(std::memory_order_relaxed) - reentrant_base_;
+    s.ringless_spans = g_ringless_spans.load(std::memory_order_relaxed) - ringless_base_;
+    s.spans_dropped += s.ringless_spans;
     s.ring_bytes = globals().registry.ring_bytes();
     s.names_overflowed = g_names_overflowed.load(std::memory_order_relaxed) - names_base_;
     s.drainer_cpu_ns = thread_cpu_ns(drainer_clock_);
@@ -111,6 +113,7 @@ class RecorderCore {
   std::uint64_t misuse_base_ = 0;
   std::uint64_t names_base_ = 0;
   std::uint64_t reentrant_base_ = 0;
+  std::uint64_t ringless_base_ = 0;
   bool forked_ = false;  // this is a copy in a forked child (see fork_child)
   std::mutex& stats_mutex() noexcept { return stats_mutex_; }
 
@@ -211,8 +214,10 @@ class RecorderCore {
       std::uint64_t errors = 0, flushed = 0;
       for (QueueItem& item : batch) {
         if (item.flush_ticket != kTraceItem) {
+          const DropCounts& trailing = item.trace.drops_since_previous;
           for (auto& sink : config_.sinks) {
             try {
+              if (trailing.spans != 0 || trailing.records != 0 || trailing.sink_spans != 0) sink->lost(trailing);
               sink->flush();
             } catch (...) {
               ++errors;
@@ -399,12 +404,19 @@ class RecorderCore {
 
   // flush_ticket: queued after the traces, so the sink thread flushes the sinks and
   // completes that flush() (0: shutdown, which flushes too).
+  // Everything goes to the sinks, whatever the policy: a flush waits for room in the
+  // queue, and the drops that no trace handed over carries (they happened after the last
+  // one, or came with traces the full queue dropped) go to the sinks with the flush.
   void hand_over_all(bool final, std::uint64_t flush_ticket) {
+    assembler_.add_drops(drops_delta());
     assembler_.flush(out_, clock_.to_wall_ns(clock_.now_ticks()), final);
-    deliver();
+    deliver(true);
     {
       std::lock_guard lock(queue_mutex_);
-      queue_.push_back(QueueItem{{}, flush_ticket == 0 ? std::uint64_t{1} << 63 : flush_ticket, 0});
+      QueueItem item{{}, flush_ticket == 0 ? std::uint64_t{1} << 63 : flush_ticket, 0};
+      item.trace.drops_since_previous = assembler_.take_drops();
+      item.trace.drops_since_previous += std::exchange(carried_drops_, DropCounts{});
+      queue_.push_back(std::move(item));
       wake_sinks_ = true;
     }
     queue_ready_.notify_all();
@@ -412,7 +424,7 @@ class RecorderCore {
 
   // Queues what the assembler emitted for the sink thread, and takes back the storage of
   // traces the sinks are done with.
-  void deliver() {
+  void deliver(bool lossless = false) {
     if (out_.empty()) {
       publish_counters();
       return;
@@ -420,7 +432,7 @@ class RecorderCore {
     for (CompactTrace& t : out_) name_threads(t);
     std::uint64_t spans = 0, traces = 0, dropped = 0;
     bool wake = false;
-    const bool lossless = config_.overflow == OverflowPolicy::wait;
+    lossless |= config_.overflow == OverflowPolicy::wait;
     {
       std::unique_lock lock(queue_mutex_);
       for (CompactTrace& t : out_) {
@@ -435,10 +447,15 @@ class RecorderCore {
             queue_space_.wait(lock, [&] { return queued_spans_ == 0 || queued_spans_ + n <= config_.sink_queue_spans; });
           } else {
             // The sinks fell behind: drop this trace, counted, and keep its drop counts for
-            // the next trace that reaches them.
-            dropped += t.spans.size();
+            // the next trace that reaches them. A span continued in a later part is lost
+            // only when it ends in the part dropped, or with the events it carried there.
+            std::uint64_t lost = 0;
+            for (const SpanRow& row : t.spans)
+              lost += !(row.flags & kSpanContinued) ||
+                      (row.extra != SpanRow::kNoExtra && !t.extras[row.extra].events.empty());
+            dropped += lost;
             carried_drops_ += t.drops_since_previous;
-            carried_drops_.sink_spans += t.spans.size();
+            carried_drops_.sink_spans += lost;
             continue;
           }
         }
@@ -647,6 +664,7 @@ Recorder::Recorder(Config config) {
   core_->misuse_base_ = detail::g_misuse.load(std::memory_order_relaxed);
   core_->names_base_ = detail::g_names_overflowed.load(std::memory_order_relaxed);
   core_->reentrant_base_ = detail::g_reentrant_spans.load(std::memory_order_relaxed);
+  core_->ringless_base_ = detail::g_ringless_spans.load(std::memory_order_relaxed);
   const Config& c = core_->config();
   const std::size_t cap = c.ring_capacity;
   g.attach.ring_capacity = cap;

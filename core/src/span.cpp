@@ -19,8 +19,8 @@ namespace strobe {
 namespace {
 
 // The record that makes span a resumed segment of the operation begun by first.
-void write_link(detail::Record& r, std::uint64_t span, std::uint64_t previous, std::uint64_t first,
-                std::uint32_t index) noexcept {
+void write_link_record(detail::Record& r, std::uint64_t span, std::uint64_t previous, std::uint64_t first,
+                       std::uint32_t index) noexcept {
   r.type = detail::RecType::link;
   r.flags = 0;
   r.aux = 0;
@@ -31,6 +31,14 @@ void write_link(detail::Record& r, std::uint64_t span, std::uint64_t previous, s
   r.payload.link.first_span_id = first;
   r.payload.link.segment_index = index;
 }
+
+}  // namespace
+
+void Span::write_link(detail::Record& r, const detail::LinkPayload& link) const noexcept {
+  write_link_record(r, id_, link.previous_span_id, link.first_span_id, link.segment_index);
+}
+
+namespace {
 
 // The decimal digits of an unsigned value above INT64_MAX (Value::Type::u64).
 class Digits {
@@ -143,6 +151,9 @@ void Span::end_slow(std::uint8_t record_flags) noexcept {
   const std::uint64_t ts = recorded ? detail::now(t) : detail::now_published_ticks();
   end_ts_ = ts;
   if (!recorded) return;
+  // Exceptions in flight are counted per thread: on another thread the count says nothing
+  // of this span's scope, so an end there never reads as a thrown exception.
+  const int uncaught = &t == owner_ ? std::uncaught_exceptions() : uncaught_;
   if (state_ & kDroppedFlag) {
     // Its begin was dropped: written now, at its start time and flagged late, with the end,
     // from the room kept for ends. Only when that fails too is the span lost whole.
@@ -151,8 +162,8 @@ void Span::end_slow(std::uint8_t record_flags) noexcept {
     if (t.ring->reserve(n)) {  // the drop policy (a begin drops under no other): never waits
       write_begin(t.ring->slot(0), start_ts_, static_cast<std::uint8_t>(lost_flags_ | detail::kLateBegin));
       // The previous segment's id is not kept: the chain is rebuilt from first_span_id.
-      if (segment) write_link(t.ring->slot(1), id_, 0, seg_first_, seg_index_);
-      write_end(t.ring->slot(n - 1), ts, record_flags, std::uncaught_exceptions());
+      if (segment) write_link_record(t.ring->slot(1), id_, 0, seg_first_, seg_index_);
+      write_end(t.ring->slot(n - 1), ts, record_flags, uncaught);
       t.ring->commit(n);
     } else {
       detail::count_lost_span(t);
@@ -160,7 +171,7 @@ void Span::end_slow(std::uint8_t record_flags) noexcept {
     return;
   }
   if (detail::claim(t, 1, true, false)) {
-    write_end(t.ring->slot(0), ts, record_flags, std::uncaught_exceptions());
+    write_end(t.ring->slot(0), ts, record_flags, uncaught);
     t.ring->commit(1);
   }
 }
@@ -236,13 +247,43 @@ Span& Span::event(std::string_view name, std::initializer_list<Attr> list) noexc
 }
 
 Span& Span::event_id(std::uint32_t name, std::initializer_list<Attr> list) noexcept {
-  const auto records = static_cast<std::uint32_t>(1 + list.size());
-  if (!writable(records)) return *this;
+  const auto given = static_cast<std::uint32_t>(1 + list.size());
+  if (!writable(given)) return *this;
   detail::ThreadState& t = detail::t_state;
   detail::Section section(t);
   const std::uint64_t ts = detail::now(t);
-  if (!detail::claim(t, 1, false, false)) {
-    detail::count_dropped(t, records - 1);  // its attributes have nothing to attach to
+  // The event and its first kJoined attributes go in one commit: the drainer sees them
+  // together, so a part handed over in between never takes the event without them.
+  constexpr std::size_t kJoined = 16;
+  struct Item {
+    std::uint32_t key;
+    bool is_string;  // a string value, or a u64's decimal digits
+    std::uint8_t flags;
+    detail::StringCut cut;
+    std::string_view text;
+    char digits[24];
+  };
+  Item items[kJoined];
+  std::uint32_t records = 1;
+  std::size_t joined = 0;
+  for (const Attr& a : list) {
+    if (joined == kJoined) break;
+    Item& it = items[joined++];
+    it.key = intern(a.key);
+    it.flags = detail::kOnEvent;
+    it.cut = detail::StringCut{0, 1};
+    it.is_string = a.value.type() == Value::Type::string || a.value.type() == Value::Type::u64;
+    if (a.value.type() == Value::Type::string) {
+      it.text = a.value.as_string();
+    } else if (a.value.type() == Value::Type::u64) {
+      const char* end = std::to_chars(it.digits, it.digits + sizeof it.digits, a.value.as_uint()).ptr;
+      it.text = std::string_view(it.digits, static_cast<std::size_t>(end - it.digits));
+    }
+    if (it.is_string) it.cut = detail::cut_string(t, it.text.data(), it.text.size(), it.flags);
+    records += it.cut.records;
+  }
+  if (!detail::claim(t, records, false, false)) {
+    detail::count_dropped(t, given - 1);  // its attributes have nothing to attach to
     state_ |= kLostFlag;
     return *this;
   }
@@ -253,14 +294,25 @@ Span& Span::event_id(std::uint32_t name, std::initializer_list<Attr> list) noexc
   r.key = name;
   r.span_id = id_;
   r.ts = ts;
-  t.ring->commit(1);
-  for (const Attr& a : list) {
-    const std::uint32_t key = intern(a.key);
-    if (a.value.type() == Value::Type::string || a.value.type() == Value::Type::u64) {
-      Digits d(a.value.as_uint());
-      const std::string_view sv = a.value.type() == Value::Type::string ? a.value.as_string() : d.text();
-      if (!detail::write_string(t, id_, detail::StrKind::attr_value, key, detail::kOnEvent, sv.data(),
-                                sv.size()))
+  std::uint32_t at = 1;
+  const Attr* a = list.begin();
+  for (std::size_t i = 0; i < joined; ++i, ++a) {
+    const Item& it = items[i];
+    if (it.is_string) {
+      detail::fill_string(t, at, id_, detail::StrKind::attr_value, it.key, it.flags, 0, it.text.data(), it.cut,
+                          it.text.size());
+    } else {
+      write_attr(t.ring->slot(at), it.key, a->value, detail::kOnEvent);
+    }
+    at += it.cut.records;
+  }
+  t.ring->commit(records);
+  for (; a != list.end(); ++a) {  // past kJoined: a commit each
+    const std::uint32_t key = intern(a->key);
+    if (a->value.type() == Value::Type::string || a->value.type() == Value::Type::u64) {
+      Digits d(a->value.as_uint());
+      const std::string_view sv = a->value.type() == Value::Type::string ? a->value.as_string() : d.text();
+      if (!detail::write_string(t, id_, detail::StrKind::attr_value, key, detail::kOnEvent, sv.data(), sv.size()))
         state_ |= kLostFlag;
       continue;
     }
@@ -268,7 +320,7 @@ Span& Span::event_id(std::uint32_t name, std::initializer_list<Attr> list) noexc
       state_ |= kLostFlag;
       continue;
     }
-    write_attr(t.ring->slot(0), key, a.value, detail::kOnEvent);
+    write_attr(t.ring->slot(0), key, a->value, detail::kOnEvent);
     t.ring->commit(1);
   }
   return *this;
@@ -420,7 +472,6 @@ SuspendToken Span::suspend() noexcept {
     misuse_if_ended();
     return tok;
   }
-  const bool dropped = (state_ & kDroppedFlag) != 0;
   tok.trace_ = trace();
   tok.span_ = id_;
   const bool segment = (state_ & kSegmentFlag) != 0;
@@ -432,8 +483,9 @@ SuspendToken Span::suspend() noexcept {
   tok.generation_ = generation_;
   tok.segment_ = segment ? seg_index_ : 0;
   tok.model_ = model_;
+  // A segment whose begin was dropped still suspends (its begin is written now, late, if
+  // there is room): the operation goes on in the segments resumed from the token.
   end_now(detail::kSuspended);
-  if (dropped) return SuspendToken{};
   tok.cell_ = g_resume_cells.claim(tok.span_);
   return tok;
 }
@@ -451,18 +503,16 @@ Span resume(const SuspendToken& token) noexcept {
   }
   s.trace_ = Span::RawTraceId{token.trace_.hi, token.trace_.lo};
   s.parent_ = token.parent_;
+  detail::LinkPayload link{};
+  link.previous_span_id = token.span_;
+  link.first_span_id = token.first_;
+  link.segment_index = token.segment_ + 1;
   s.begin_common(t, token.name_, token.kind_, token.kind_name_, Span::kCurrentFlag, 0,
-                 detail::now(t), true);
+                 detail::now(t), true, &link);
   s.seg_first_ = token.first_;
   s.seg_index_ = token.segment_ + 1;
   s.state_ |= Span::kSegmentFlag;
-  if (!s.recording()) return s;
-  if (!detail::claim(t, 1, false, false)) {
-    s.state_ |= Span::kLostFlag;
-    return s;
-  }
-  write_link(t.ring->slot(0), s.id_, token.span_, token.first_, s.seg_index_);
-  t.ring->commit(1);
+  if (!s.recording()) return s;  // its begin and link are written when it ends
   if (token.model_ != 0) s.model(detail::name_of(token.model_));  // the model goes on with it
   return s;
 }

@@ -92,7 +92,10 @@ bool attach_slow(std::uint32_t generation) noexcept {
     try {
       fresh = g.registry.acquire(g.attach.ring_capacity, t.os_thread);
     } catch (...) {
-      return false;  // no memory or too many threads: this thread records nothing
+      // No memory or too many threads: this call records nothing, counted (the next one
+      // tries again).
+      g_ringless_spans.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+      return false;
     }
     if (entry != nullptr) {  // a ring of the previous recorder's size: hand it back
       entry->cookie = t.next_local;
@@ -214,8 +217,7 @@ void count_dropped(ThreadState& t, std::uint32_t records) noexcept {
   bump(static_cast<RingEntry*>(t.entry)->extra.records_dropped, records);
 }
 
-bool write_string(ThreadState& t, std::uint64_t span_id, StrKind kind, std::uint32_t key,
-                  std::uint8_t flags, const char* data, std::size_t size) noexcept {
+StringCut cut_string(const ThreadState& t, const char* data, std::size_t size, std::uint8_t& flags) noexcept {
   std::size_t len = size;
   if (len > t.max_string) {
     len = t.max_string;
@@ -224,17 +226,27 @@ bool write_string(ThreadState& t, std::uint64_t span_id, StrKind kind, std::uint
     flags |= kTruncated;
   }
   const auto length = static_cast<std::uint32_t>(len);
-  const std::uint32_t n = 1 + continuation_records(length);
+  return StringCut{length, 1 + continuation_records(length)};
+}
+
+void fill_string(ThreadState& t, std::uint32_t at, std::uint64_t span_id, StrKind kind, std::uint32_t key,
+                 std::uint8_t flags, std::uint64_t ts, const char* data, StringCut cut, std::size_t size) noexcept {
+  write_string_header(t.ring->slot(at), span_id, kind, key, flags, ts, data, cut.length, size);
+  std::size_t off = kInlineString;
+  for (std::uint32_t i = 1; i < cut.records; ++i, off += sizeof(Record)) {
+    std::memcpy(static_cast<void*>(&t.ring->slot(at + i)), data + off,
+                std::min<std::size_t>(sizeof(Record), cut.length - off));
+  }
+}
+
+bool write_string(ThreadState& t, std::uint64_t span_id, StrKind kind, std::uint32_t key,
+                  std::uint8_t flags, const char* data, std::size_t size) noexcept {
+  const StringCut cut = cut_string(t, data, size, flags);
   const std::uint64_t ts = kind == StrKind::log ? now(t) : 0;  // only a log line is an instant
   Section section(t);
-  if (!claim(t, n, false, false)) return false;
-  write_string_header(t.ring->slot(0), span_id, kind, key, flags, ts, data, length, size);
-  std::size_t off = kInlineString;
-  for (std::uint32_t i = 1; i < n; ++i, off += sizeof(Record)) {
-    std::memcpy(static_cast<void*>(&t.ring->slot(i)), data + off,
-                std::min<std::size_t>(sizeof(Record), len - off));
-  }
-  t.ring->commit(n);
+  if (!claim(t, cut.records, false, false)) return false;
+  fill_string(t, 0, span_id, kind, key, flags, ts, data, cut, size);
+  t.ring->commit(cut.records);
   return true;
 }
 

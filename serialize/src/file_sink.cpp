@@ -233,6 +233,10 @@ void FileSink::consume_compact(const CompactTrace& trace) {
   if (impl_->encoder.span_count() >= impl_->options.batch_spans) impl_->write_batch();
 }
 
+void FileSink::lost(const DropCounts& drops) {
+  if (!impl_->closed) impl_->file_drops += drops;
+}
+
 void FileSink::flush() {
   if (impl_->closed) return;
   impl_->check_still_linked();  // before writing: a batch must not go into a removed file

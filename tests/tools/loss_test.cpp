@@ -288,6 +288,34 @@ TEST_F(Loss, SpansTheSinksFellBehindOnAreLoss) {
   EXPECT_NE(r.out.find("warning: the comparison is doubtful: NEW dropped 40.00% of its spans"), std::string::npos) << r.out;
 }
 
+// Drops that no trace carried — noticed after the run's last trace, or carried by traces
+// the full sink queue dropped — reach the file with a flush (Sink::lost) and its end
+// frame; the tool counts them with the rest.
+TEST_F(Loss, DropsAfterTheLastTraceAreLoss) {
+  const std::string path = dir_ / "trailing.strobe";
+  {
+    strobe::serialize::FileSinkOptions options;
+    options.path = path;
+    strobe::serialize::FileSink sink(options);
+    for (const AssembledTrace& t : clean_run(3)) sink.consume(t);
+    sink.lost(strobe::DropCounts{3, 9, 2});
+    sink.flush();
+    sink.close();
+  }
+  strobe::test::Run r = run_tool({"validate", path});
+  EXPECT_EQ(r.exit_status, 0) << r.describe();
+  EXPECT_NE(r.out.find("the run lost data: 3 spans dropped"), std::string::npos) << r.out;
+  r = run_tool({"info", path});
+  EXPECT_NE(r.out.find("\ndrops       3 spans, 9 records, 2 spans the sinks fell behind on\n"), std::string::npos) << r.out;
+  r = run_tool({"stats", "--json", path});
+  rapidjson::Document d;
+  d.Parse(r.out.c_str(), r.out.size());
+  ASSERT_FALSE(d.HasParseError()) << r.out;
+  EXPECT_EQ(d["loss"]["spans_dropped"].GetUint64(), 3u);
+  EXPECT_EQ(d["loss"]["records_dropped"].GetUint64(), 9u);
+  EXPECT_EQ(d["loss"]["sink_spans_dropped"].GetUint64(), 2u);
+}
+
 // A span whose name did not fit the intern table reads "<too many names>": loss, marked.
 TEST_F(Loss, ANameTheInternTableCouldNotHoldIsLoss) {
   std::vector<AssembledTrace> run = clean_run(1);

@@ -48,6 +48,9 @@ void LossSummary::add(const serialize::TraceView& t) {
       ++incomplete_;
     }
   }
+  file_drops_.spans_dropped = sat_add(file_drops_.spans_dropped, c.spans_dropped);
+  file_drops_.records_dropped = sat_add(file_drops_.records_dropped, c.records_dropped);
+  file_drops_.sink_spans_dropped = sat_add(file_drops_.sink_spans_dropped, c.sink_spans_dropped);
   spans_ = sat_add(spans_, t.span_count());
   ++traces_;
   total_.add(c);
@@ -71,11 +74,22 @@ void LossSummary::add(const serialize::TraceView& t) {
 }
 
 // Run-level loss a file records beyond its traces joins the per-trace counts here, and
-// only here: lost_data(), describe() and the JSON read what it fills. Today that is what
-// the writer failed to write (running totals, so the latest frame read has them all; 0
-// in files before format 1.1). The end frame's drop totals are the traces' drops summed,
-// already counted trace by trace (and also there when the end frame is not).
+// only here: lost_data(), describe() and the JSON read what it fills: what the writer
+// failed to write (running totals, so the latest frame read has them all; 0 in files
+// before format 1.1), and the drops the end frame counts beyond those its traces carry
+// (those noticed after the run's last trace, or that came with traces dropped because
+// the sinks fell behind; they reach the file with a flush, not with a trace).
 void LossSummary::add_file_totals(const serialize::Reader& reader) {
+  if (reader.ended_cleanly()) {
+    const serialize::FileEndInfo& e = reader.end_info();
+    auto beyond = [](std::uint64_t end, std::uint64_t traces) { return end > traces ? end - traces : 0; };
+    Counts trailing;
+    trailing.spans_dropped = beyond(e.spans_dropped, file_drops_.spans_dropped);
+    trailing.records_dropped = beyond(e.records_dropped, file_drops_.records_dropped);
+    trailing.sink_spans_dropped = beyond(e.sink_dropped_spans, file_drops_.sink_spans_dropped);
+    total_.add(trailing);
+  }
+  file_drops_ = {};
   const serialize::WriteLoss w = reader.write_loss();
   unwritten_.frames = std::max(unwritten_.frames, w.frames);
   unwritten_.traces = std::max(unwritten_.traces, w.traces);

@@ -88,6 +88,7 @@ class LossSummary {
 
  private:
   Counts total_;
+  Counts file_drops_;  // the drops of the current file's traces (add_file_totals resets it)
   serialize::WriteLoss unwritten_;
   std::uint64_t spans_ = 0, traces_ = 0, incomplete_ = 0, continued_ = 0, traces_affected_ = 0;
   std::vector<TraceLoss> top_;

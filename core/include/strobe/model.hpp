@@ -124,7 +124,8 @@ struct DropCounts {
   std::uint64_t spans = 0;
   std::uint64_t records = 0;  // every record not written, begins included
   // Spans assembled but never given to the sinks: the sink queue was full (the sinks fell
-  // behind, OverflowPolicy::drop). Counted when the next trace is queued.
+  // behind, OverflowPolicy::drop). Counted when the next trace is queued (or, when none
+  // is, given to the sinks at the next flush: Sink::lost).
   std::uint64_t sink_spans = 0;
   DropCounts& operator+=(const DropCounts& o) noexcept {
     spans += o.spans;

@@ -39,6 +39,10 @@ class Sink {
   virtual void consume_compact(const CompactTrace& trace) { consume(trace.to_assembled()); }
   // Sink thread (through consume_compact). Plain values, every string resolved.
   virtual void consume(const AssembledTrace& trace) = 0;
+  // Sink thread, right before flush(): drops that no trace given to consume() carries —
+  // those that happened after the last trace handed over, or came with traces dropped
+  // because the sinks fell behind. A sink that reports loss adds them to what it reports.
+  virtual void lost(const DropCounts& drops) { (void)drops; }
   // Sink thread. Recorder::flush() and shutdown call it after the last consume().
   virtual void flush() {}
 };
@@ -68,10 +72,20 @@ class MemorySink final : public Sink {
     std::lock_guard lock(mutex_);
     return std::exchange(traces_, {});
   }
+  void lost(const DropCounts& drops) override {
+    std::lock_guard lock(mutex_);
+    trailing_ += drops;
+  }
+  // The drops that came with flushes rather than with a trace (see Sink::lost).
+  [[nodiscard]] DropCounts trailing_drops() const {
+    std::lock_guard lock(mutex_);
+    return trailing_;
+  }
 
  private:
   mutable std::mutex mutex_;
   std::vector<AssembledTrace> traces_;
+  DropCounts trailing_{};
 };
 
 }  // namespace strobe

@@ -437,8 +437,11 @@ class Span {
   [[gnu::always_inline]] void begin_common(detail::ThreadState& t, std::uint32_t name_id,
                                            Kind kind, std::uint32_t kind_name_id,
                                            std::uint8_t mode, std::uint8_t record_flags,
-                                           std::uint64_t ts, bool save_prev) noexcept {
-    // Callers hold a detail::Section and checked t.busy before taking it.
+                                           std::uint64_t ts, bool save_prev,
+                                           const detail::LinkPayload* link = nullptr) noexcept {
+    // Callers hold a detail::Section and checked t.busy before taking it. A resumed
+    // segment's link record goes in the same commit as its begin: a begin without its
+    // link would leave the trace waiting for the resume forever.
     owner_ = &t;
     generation_ = t.generation;
     name_ = name_id;
@@ -455,13 +458,15 @@ class Span {
       prev_generation_ = t.cur_generation;
       prev_flag = kOwnPrevFlag;
     }
-    if (!detail::claim(t, 1, false, false)) [[unlikely]] {
+    const std::uint32_t records = link != nullptr ? 2 : 1;
+    if (!detail::claim(t, records, false, false)) [[unlikely]] {
       begin_dropped(t, mode, prev_flag, record_flags, ts);
       return;
     }
     start_ts_ = ts;
     write_begin(t.ring->slot(0), ts, record_flags);
-    t.ring->commit(1);
+    if (link != nullptr) write_link(t.ring->slot(1), *link);
+    t.ring->commit(records);
     if (mode & kCurrentFlag) {
       state_ = kCurrentFlag | prev_flag;
       t.cur_trace_hi = trace_.hi;
@@ -486,6 +491,8 @@ class Span {
     r.payload.begin.kind_name_id = kind_name_;
     r.payload.begin.generation = generation_;
   }
+
+  void write_link(detail::Record& r, const detail::LinkPayload& link) const noexcept;
 
   // uncaught_now: the ending thread's count of exceptions in flight.
   [[gnu::always_inline]] void write_end(detail::Record& r, std::uint64_t ts, std::uint8_t record_flags,

@@ -143,6 +143,9 @@ struct Stats {
   // recorded, so nothing in flight is corrupted; also counted in spans_dropped once the
   // thread has its ring.
   std::uint64_t reentrant_spans = 0;
+  // Spans (and the odd other call) on threads that could get no ring — the process was out
+  // of memory or had 65,535 threads recording: not recorded; also counted in spans_dropped.
+  std::uint64_t ringless_spans = 0;
   // CPU time (ns) the recorder's own threads used so far: the drainer (reading rings,
   // assembling) and the sink thread (every sink's consume and flush).
   std::uint64_t drainer_cpu_ns = 0;

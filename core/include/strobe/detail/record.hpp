@@ -31,7 +31,6 @@ inline constexpr std::uint8_t kOnEvent = 1;      // attribute of the span's late
 inline constexpr std::uint8_t kTruncated = 2;    // string cut to the maximum length
 inline constexpr std::uint8_t kWallClock = 4;    // ts is wall-clock ns, not clock ticks
 inline constexpr std::uint8_t kTraceRoot = 8;    // begin: the span starts a new trace
-inline constexpr std::uint8_t kAdopted = 16;     // begin: parent taken from an adopted context
 inline constexpr std::uint8_t kSuspended = 32;   // end: the segment suspends (Span::suspend)
 inline constexpr std::uint8_t kThrown = 64;      // end: an exception escaped the span's scope
 inline constexpr std::uint8_t kLostRecords = 128;  // end: some of the span's records were dropped

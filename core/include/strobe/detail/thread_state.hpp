@@ -141,6 +141,8 @@ inline std::atomic<std::uint32_t> g_generation{0};
 inline std::atomic<std::uint64_t> g_misuse{0};
 // Stats::reentrant_spans, process-wide.
 inline std::atomic<std::uint64_t> g_reentrant_spans{0};
+// Stats::ringless_spans, process-wide.
+inline std::atomic<std::uint64_t> g_ringless_spans{0};
 
 // Attaches the calling thread to recorder `generation`: takes a ring, copies the config.
 // Returns false (the call becomes a no-op) when that recorder is gone or no ring can be had.
@@ -212,6 +214,18 @@ void count_lost_span(ThreadState& t) noexcept;
 // the ring had no room (the records were counted as dropped).
 bool write_string(ThreadState& t, std::uint64_t span_id, StrKind kind, std::uint32_t key,
                   std::uint8_t flags, const char* data, std::size_t size) noexcept;
+
+// A string as t's ring carries it: cut to t.max_string at a UTF-8 boundary (flags gains
+// kTruncated), and the records it takes.
+struct StringCut {
+  std::uint32_t length;
+  std::uint32_t records;
+};
+StringCut cut_string(const ThreadState& t, const char* data, std::size_t size, std::uint8_t& flags) noexcept;
+// Producer only. Writes a string cut by cut_string into the claimed slots from `at` on
+// (not committed: the caller commits it with what else it claimed).
+void fill_string(ThreadState& t, std::uint32_t at, std::uint64_t span_id, StrKind kind, std::uint32_t key,
+                 std::uint8_t flags, std::uint64_t ts, const char* data, StringCut cut, std::size_t size) noexcept;
 
 // A fresh non-zero 128-bit trace id; no atomics.
 void new_trace_id(ThreadState& t, std::uint64_t& hi, std::uint64_t& lo) noexcept;

@@ -71,6 +71,9 @@ class FileSink final : public Sink {
   void open(const RecorderInfo& info) override;
   void consume(const AssembledTrace& trace) override;
   void consume_compact(const CompactTrace& trace) override;
+  // Drops no trace carries: counted in the end frame's totals (FileEnd::spans_dropped, ...),
+  // where the tool finds them beyond what the traces say.
+  void lost(const DropCounts& drops) override;
   void flush() override;
   // Writes what is buffered and the end frame; later calls do nothing.
   void close();
