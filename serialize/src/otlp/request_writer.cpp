@@ -149,7 +149,7 @@ void put_varint(std::string& out, std::uint64_t v) {
   }
   out.push_back(static_cast<char>(v));
 }
-void put_head(std::string& out, protozero::pbf_tag_type tag, std::size_t length) {
+void put_head(std::string& out, std::uint32_t tag, std::size_t length) {
   out.push_back(static_cast<char>((tag << 3) | 2));
   put_varint(out, length);
 }
@@ -166,8 +166,10 @@ void RequestWriter::begin(const Resource& resource) {
   m.start = 0;
   m.open = true;
   if (m.protocol == Protocol::protobuf) {
-    protozero::pbf_writer w(m.resource);
-    for (const Attribute& a : resource.attributes) detail::put_kv_value(w, detail::pb::kResourceAttributes, a.key, a.value);
+    {
+      detail::PbBuf b(m.resource);
+      for (const Attribute& a : resource.attributes) detail::put_kv_value(b, detail::pb::kResourceAttributes, a.key, a.value);
+    }
     // The head: ExportTraceServiceRequest.resource_spans, ResourceSpans.resource (and the
     // Resource), ResourceSpans.scope_spans, ScopeSpans.scope (and the scope): at most
     // 11 bytes a tag and length.
@@ -266,8 +268,10 @@ std::size_t RequestWriter::prepare(std::size_t index) {
   in.resumes = m.resumed_by(in.span_id);
   m.span.clear();
   if (m.protocol == Protocol::protobuf) {
-    detail::ProtoSpanWriter w(m.span);
-    detail::map_span(w, trace, in, m.scratch);
+    {
+      detail::ProtoSpanWriter w(m.span);  // sizes m.span when it goes
+      detail::map_span(w, trace, in, m.scratch);
+    }
     return detail::delimited_size(m.span.size());
   }
   detail::JsonSpanWriter w(m.span);
