@@ -320,7 +320,9 @@ struct OtlpSink::Impl {
     bool wake_sender = false;
     {
       std::lock_guard lock(mu);
-      if (held_weight + item.weight > o.queue_spans || held_bytes + item.bytes > o.queue_bytes) {
+      // As the recorder's own sink queue: a trace larger than the bounds still goes into
+      // an empty queue.
+      if (held_weight > 0 && (held_weight + item.weight > o.queue_spans || held_bytes + item.bytes > o.queue_bytes)) {
         spans_dropped.fetch_add(rows, std::memory_order_relaxed);
         dropped_queue_full.fetch_add(rows, std::memory_order_relaxed);
         return;

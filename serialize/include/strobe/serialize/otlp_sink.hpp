@@ -57,7 +57,7 @@ struct OtlpSinkOptions {
 
   // The queue between consume_compact() and the sender: spans (events count as spans)
   // and bytes held, the batch being sent included. A trace that does not fit is dropped
-  // whole and counted. Larger: rides out a longer outage of the receiver, holds more memory.
+  // whole and counted (one larger than the bounds goes in only when the queue is empty). Larger: rides out a longer outage of the receiver, holds more memory.
   std::size_t queue_spans = std::size_t{1} << 18;
   std::size_t queue_bytes = std::size_t{128} << 20;
   // A batch is sent once it holds batch_spans spans or batch_bytes bytes (before
