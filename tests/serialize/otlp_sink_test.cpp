@@ -257,6 +257,34 @@ TEST(OtlpSink, AReceiverDownThenUpGetsWhatTheQueueHeldAndHearsOfTheRest) {
       << got.requests.back().resource;
 }
 
+// Spans the recorder lost (its rings full) reach the receiver as a count in the resource.
+TEST(OtlpSink, TheRecordersDropsAreToldInTheResource) {
+  Collector collector({Reply{}}, 30s, true);
+  auto otlp = std::make_shared<OtlpSink>(options_for(collector.endpoint()));
+  strobe::Stats stats;
+  {
+    strobe::Recorder recorder({.ring_capacity = 64, .drain_interval = std::chrono::milliseconds(50), .sinks = {otlp}});
+    {
+      auto root = strobe::trace("burst");
+      for (int i = 0; i < 5000; ++i) STROBE_SPAN(s, "step", strobe::Kind::step);
+    }
+    recorder.flush();
+    small_traces(1);  // a batch after the drops were counted
+    recorder.flush();
+    stats = recorder.stats();
+  }
+  collector.stop();
+  const std::uint64_t lost = stats.spans_dropped + stats.sink_spans_dropped;
+  ASSERT_GT(lost, 0u) << "a 64-record ring under a 5,000-span burst drops";
+  const strobe::test::TempDir dir;
+  const strobe::test::Decoded got = strobe::test::decode_requests(collector.requests(), dir.path);
+  EXPECT_EQ(got.errors, std::vector<std::string>{});
+  ASSERT_FALSE(got.requests.empty());
+  EXPECT_NE(got.requests.back().resource.find(R"(["strobe.recorder.spans_dropped",{"i":")" + std::to_string(lost) + "\"}]"),
+            std::string::npos)
+      << got.requests.back().resource;
+}
+
 TEST(OtlpSink, A429WithRetryAfterIsHonoured) {
   Collector collector({Reply{429, "{}", {{"Retry-After", "1"}}}, Reply{}}, 30s, true);
   OtlpSinkOptions o = options_for(collector.endpoint());

@@ -633,6 +633,10 @@ void OtlpSink::consume(const AssembledTrace& trace) {
   m.consume_cpu.fetch_add(thread_cpu_ns() - cpu0, std::memory_order_relaxed);
 }
 
+void OtlpSink::lost(const DropCounts& drops) {
+  impl_->recorder_dropped.fetch_add(drops.spans + drops.sink_spans, std::memory_order_relaxed);
+}
+
 void OtlpSink::flush() {
   Impl& m = *impl_;
   std::unique_lock lock(m.mu);

@@ -107,6 +107,8 @@ class OtlpSink final : public Sink {
   // holds only to move items). No network I/O.
   void consume_compact(const CompactTrace& trace) override;
   void consume(const AssembledTrace& trace) override;
+  // Sink thread. Drops no trace carried: added to strobe.recorder.spans_dropped.
+  void lost(const DropCounts& drops) override;
   // Sink thread. Sends what is queued now and waits until it is sent (or dropped) or
   // flush_timeout has passed; what is still queued then goes on being sent.
   void flush() override;
