@@ -415,13 +415,17 @@ struct OtlpSink::Impl {
         writer->begin_trace(*item.assembled);
       }
       for (std::size_t i = 0; i < item.rows; ++i) {
-        const std::size_t n = writer->prepare(i);
-        if (open && (rows_in_batch >= o.batch_spans || writer->size() + n > o.batch_bytes)) send();
+        if (open && rows_in_batch >= o.batch_spans) send();
         if (!open) {
           writer->begin(batch_resource());
           open = true;
         }
-        writer->append_prepared();
+        if (!writer->add_within(i, o.batch_bytes)) {  // full: it goes first in the next batch
+          send();
+          writer->begin(batch_resource());
+          open = true;
+          writer->append_prepared();
+        }
         ++rows_in_batch;
       }
       finished.push_back(&item);

@@ -83,7 +83,7 @@ class PbBuf {
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
   // Room for k more bytes.
   char* room(std::size_t k) {
-    if (n_ + k > s_.size()) s_.resize(std::max(s_.size() * 2, n_ + k + 256));
+    if (n_ + k > s_.size()) s_.resize(n_ + k + 256);  // beyond the capacity, std::string doubles it
     return s_.data() + n_;
   }
   void advance(std::size_t k) noexcept { n_ += k; }

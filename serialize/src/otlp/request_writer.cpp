@@ -127,6 +127,7 @@ struct RequestWriter::Impl {
         }
       }
   }
+  void span_in(std::size_t index, detail::SpanIn& in, TraceId& trace) const;
   std::uint64_t resumed_by(std::uint64_t span_id) const {
     if (resumes.empty()) return 0;
     auto it = resumes.find(span_id);
@@ -199,10 +200,9 @@ void RequestWriter::begin_trace(const CompactTrace& trace) {
   impl_->links_of(trace.chains);
 }
 
-std::size_t RequestWriter::prepare(std::size_t index) {
-  Impl& m = *impl_;
-  detail::SpanIn in;
-  TraceId trace;
+// Span `index` of the current trace as the mapping reads it.
+void RequestWriter::Impl::span_in(std::size_t index, detail::SpanIn& in, TraceId& trace) const {
+  const Impl& m = *this;
   if (m.assembled) {
     const AssembledTrace& t = *m.assembled;
     const SpanData& s = t.spans[index];
@@ -266,6 +266,13 @@ std::size_t RequestWriter::prepare(std::size_t index) {
     }
   }
   in.resumes = m.resumed_by(in.span_id);
+}
+
+std::size_t RequestWriter::prepare(std::size_t index) {
+  Impl& m = *impl_;
+  detail::SpanIn in;
+  TraceId trace;
+  m.span_in(index, in, trace);
   m.span.clear();
   if (m.protocol == Protocol::protobuf) {
     {
@@ -277,6 +284,49 @@ std::size_t RequestWriter::prepare(std::size_t index) {
   detail::JsonSpanWriter w(m.span);
   detail::map_span(w, trace, in, m.scratch);
   return m.span.size() + 1;
+}
+
+bool RequestWriter::add_within(std::size_t index, std::size_t limit) {
+  Impl& m = *impl_;
+  if (m.protocol == Protocol::json) {
+    const std::size_t n = prepare(index);
+    if (m.spans > 0 && size() + n > limit) return false;
+    append_prepared();
+    return true;
+  }
+  // Straight into the request: ScopeSpans.spans' tag, two bytes for the length (a span
+  // of 128 bytes to 16 KiB, the usual, needs exactly two), the Span.
+  detail::SpanIn in;
+  TraceId trace;
+  m.span_in(index, in, trace);
+  const std::size_t at = m.body.size();
+  m.body.push_back(static_cast<char>((detail::pb::kScopeSpansSpans << 3) | 2));
+  m.body.append(2, '\0');
+  {
+    detail::ProtoSpanWriter w(m.body);
+    detail::map_span(w, trace, in, m.scratch);
+  }
+  const std::size_t length = m.body.size() - at - 3;
+  if (m.spans > 0 && m.body.size() > limit) {  // for the next request: prepared
+    m.span.assign(m.body, at + 3, length);
+    m.body.resize(at);
+    return false;
+  }
+  char* p = m.body.data() + at + 1;
+  if (length < 128) {
+    p[0] = static_cast<char>(length);
+    std::memmove(p + 1, p + 2, length);
+    m.body.pop_back();
+  } else if (length < 16384) {
+    p[0] = static_cast<char>((length & 0x7f) | 0x80);
+    p[1] = static_cast<char>(length >> 7);
+  } else {
+    const std::size_t need = detail::PbBuf::varint_size(length);
+    m.body.insert(at + 3, need - 2, '\0');
+    detail::PbBuf::write_varint(m.body.data() + at + 1, length);
+  }
+  ++m.spans;
+  return true;
 }
 
 void RequestWriter::append_prepared() {

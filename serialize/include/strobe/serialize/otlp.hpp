@@ -92,6 +92,11 @@ class RequestWriter {
     prepare(index);
     append_prepared();
   }
+  // Appends span `index` when the request stays within `limit` bytes, or holds no span
+  // yet: true. Else false, and the span is left prepared: end() this request, begin()
+  // the next and append_prepared(). Protobuf writes the span straight into the request
+  // (no copy), which is why OtlpSink uses it.
+  bool add_within(std::size_t index, std::size_t limit);
   // Spans appended since begin().
   [[nodiscard]] std::size_t span_count() const noexcept;
   // Bytes the request would have if it ended now (within a few bytes for protobuf).
