@@ -165,6 +165,7 @@ OtlpSinkOptions resolve_otlp_options(OtlpSinkOptions o) {
     if (o.service_name.empty())
       if (const char* v = env("OTEL_SERVICE_NAME")) o.service_name = trim(v);
   }
+  if (o.gzip_level < 1 || o.gzip_level > 9) throw ConfigError("OtlpSinkOptions::gzip_level must be 1 to 9");
   if (o.queue_spans == 0 || o.queue_bytes == 0 || o.batch_spans == 0 || o.batch_bytes < 1024)
     throw ConfigError("OtlpSinkOptions: queue_spans, queue_bytes and batch_spans must be positive, batch_bytes at least 1024");
   if (o.request_timeout.count() <= 0 || o.export_timeout.count() <= 0 || o.flush_timeout.count() < 0 ||
@@ -439,7 +440,7 @@ struct OtlpSink::Impl {
     bytes_encoded.fetch_add(body.size(), std::memory_order_relaxed);
     if (o.compression == otlp::Compression::gzip) {
       try {
-        otlp::gzip(body, gzipped, 6);
+        otlp::gzip(body, gzipped, o.gzip_level);
       } catch (const std::exception& e) {
         fail(rows, std::string("gzip: ") + e.what());
         return;
