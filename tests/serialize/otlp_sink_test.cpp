@@ -202,6 +202,56 @@ TEST(OtlpSink, LiveExportEqualsTheFileExportOfTheSameRun) {
   }
 }
 
+// Without a recorder: plain values given to consume(), a resumed segment and an event
+// among them; what arrives is what the JSON writer makes of the same trace.
+TEST(OtlpSink, ConsumeOfPlainValuesWithoutARecorder) {
+  strobe::AssembledTrace t;
+  t.trace_id = strobe::TraceId{0x0123456789abcdefULL, 0xfedcba9876543210ULL};
+  t.root_name = "agent";
+  for (std::uint64_t i = 1; i <= 4; ++i) {
+    strobe::SpanData s;
+    s.span_id = i;
+    s.parent_id = i == 1 ? 0 : 1;
+    s.name = i == 1 ? "agent" : "wait";
+    s.kind = i == 1 ? strobe::Kind::agent : strobe::Kind::tool;
+    s.start_ns = 1'767'225'600'000'000'000 + static_cast<std::int64_t>(i) * 1000;
+    s.end_ns = s.start_ns + 500;
+    s.thread_id = 7;
+    if (i >= 3) {
+      s.segment_of = 2;
+      s.segment_index = static_cast<std::uint32_t>(i - 2);
+    }
+    s.events.push_back(strobe::SpanEvent{"tick", s.start_ns + 1, {strobe::Attribute{"n", {.i = 1}, false}}});
+    t.spans.push_back(s);
+  }
+  t.chains.push_back(strobe::SegmentChain{2, {2, 3, 4}, 10});
+  t.thread_names.push_back(strobe::ThreadName{7, "worker-7"});
+  Collector collector({Reply{}}, 30s, true);
+  {
+    OtlpSink sink(options_for(collector.endpoint()));
+    sink.open(strobe::RecorderInfo{.service_name = "plain", .host_name = "h", .process_id = 42});
+    sink.consume(t);
+    sink.flush();
+    EXPECT_EQ(sink.stats().spans_sent, 4u);
+  }
+  collector.stop();
+  strobe::serialize::otlp::RequestWriter w(Protocol::json);
+  w.begin_trace(t);
+  w.begin(strobe::serialize::otlp::Resource{});
+  for (std::size_t i = 0; i < t.spans.size(); ++i) w.add(i);
+  w.end();
+  const strobe::test::TempDir dir;
+  const strobe::test::Decoded got = strobe::test::decode_requests(collector.requests(), dir.path);
+  EXPECT_EQ(got.errors, std::vector<std::string>{});
+  ASSERT_EQ(got.requests.size(), 1u);
+  EXPECT_NE(got.requests[0].resource.find(R"(["process.pid",{"i":"42"}])"), std::string::npos) << got.requests[0].resource;
+  const strobe::test::Decoded want = strobe::test::decode_export_lines(std::string(w.data()) + "\n", dir.path);
+  EXPECT_EQ(strobe::test::span_difference(got.spans, want.spans), "");
+  std::size_t links = 0;
+  for (const std::string& span : got.spans) links += span.find(R"("strobe.link.type")") != std::string::npos;
+  EXPECT_EQ(links, 2u) << "segments 1 and 2 link to the one each resumes";
+}
+
 // Ten spans a trace.
 void small_traces(int traces) {
   for (int t = 0; t < traces; ++t) {
