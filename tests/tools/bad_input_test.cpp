@@ -139,7 +139,9 @@ std::vector<Command> commands() {
                }});
   Command push{"push",
                [](const std::string& path, const std::string& endpoint) {
-                 return std::vector<std::string>{"push", path, "--endpoint", endpoint, "--retries", "0"};
+                 // JSON bodies: the checks below read their span ids.
+                 return std::vector<std::string>{"push", path, "--endpoint", endpoint, "--retries", "0",
+                                                 "--protocol", "http/json"};
                },
                [](const strobe::test::Run& r) {
                  EXPECT_NE(r.out.find("pushed 12 spans in 1 requests"), std::string::npos) << r.out;

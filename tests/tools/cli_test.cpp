@@ -179,7 +179,8 @@ INSTANTIATE_TEST_SUITE_P(
                       HelpCase{"stats", {"FILE", "--by", "--json"}},
                       HelpCase{"diff", {"BASE", "NEW", "--threshold", "--alpha", "--min-samples", "--json"}},
                       HelpCase{"export", {"FILE", "--format", "chrome", "otlp", "jsonl", "--output", "--max-spans-per-line"}},
-                      HelpCase{"push", {"FILE", "--endpoint", "--header", "--timeout", "--retries", "--batch-bytes", "--backoff-ms"}},
+                      HelpCase{"push", {"FILE", "--endpoint", "--header", "--timeout", "--retries", "--batch-bytes", "--backoff-ms",
+                                         "--protocol", "--compression"}},
                       HelpCase{"html", {"FILE", "--output"}}),
     [](const ::testing::TestParamInfo<HelpCase>& info) { return info.param.subcommand; });
 
