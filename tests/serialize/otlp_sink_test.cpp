@@ -390,6 +390,27 @@ TEST(OtlpSink, A400DropsTheBatchWithoutRetrying) {
   EXPECT_NE(errors[0].find("dropped a batch of 10 spans"), std::string::npos) << errors[0];
 }
 
+// A 200 whose ExportTraceServiceResponse has a partial_success: counted and said.
+TEST(OtlpSink, APartialSuccessIsCountedAsRejected) {
+  for (const std::string& reply : {std::string("\x0a\x0c\x08\x03\x12\x08", 6) + "bad attr",
+                                   std::string(R"({"partialSuccess":{"rejectedSpans":"3","errorMessage":"bad attr"}})")}) {
+    SCOPED_TRACE(reply[0] == '{' ? "JSON" : "protobuf");
+    Collector collector({Reply{200, reply}}, 30s, true);
+    auto otlp = std::make_shared<OtlpSink>(options_for(collector.endpoint()));
+    {
+      strobe::Recorder recorder({.sinks = {otlp}});
+      small_traces(1);
+      recorder.flush();
+    }
+    collector.stop();
+    const OtlpSink::Stats s = otlp->stats();
+    EXPECT_EQ(s.spans_sent, 10u);
+    EXPECT_EQ(s.spans_rejected, 3u);
+    EXPECT_EQ(s.retries, 0u);
+    EXPECT_NE(s.last_error.find("rejected 3 of 10 spans: bad attr"), std::string::npos) << s.last_error;
+  }
+}
+
 // The receiver takes each request and never answers. Recorder::flush() waits no longer
 // than flush_timeout, nor does the sink's destructor; the drainer and the sink thread go
 // on: a FileSink in the same recorder gets every span, nothing is dropped on the way.

@@ -285,7 +285,7 @@ struct OtlpSink::Impl {
 
   std::atomic<std::uint64_t> spans_queued{0}, spans_sent{0}, spans_dropped{0}, dropped_queue_full{0}, batches_sent{0},
       batches_failed{0}, requests{0}, retries{0}, bytes_encoded{0}, bytes_sent{0}, consume_cpu{0},
-      recorder_dropped{0};
+      recorder_dropped{0}, spans_rejected{0};
   std::thread sender;
 
   // The sender's.
@@ -461,6 +461,13 @@ struct OtlpSink::Impl {
         spans_sent.fetch_add(rows, std::memory_order_relaxed);
         batches_sent.fetch_add(1, std::memory_order_relaxed);
         bytes_sent.fetch_add(body.size(), std::memory_order_relaxed);
+        std::uint64_t rejected = 0;
+        std::string message;
+        if (partial_success(r.body, rejected, message) && (rejected > 0 || !message.empty())) {
+          spans_rejected.fetch_add(rejected, std::memory_order_relaxed);
+          error("strobe otlp: " + o.endpoint + ": the receiver rejected " + std::to_string(rejected) + " of " +
+                std::to_string(rows) + " spans" + (message.empty() ? "" : ": " + message));
+        }
         return;
       }
       const std::string why = r.aborted ? "stopped" : !r.error.empty() ? r.error : "HTTP " + std::to_string(r.code) + excerpt(r.body);
@@ -484,6 +491,55 @@ struct OtlpSink::Impl {
       const Clock::time_point resume = Clock::now() + wait;
       while (Clock::now() < resume && !past_stop_deadline()) wake.wait_until(lock, std::min(resume, limit(resume)));
     }
+  }
+
+  // ExportTraceServiceResponse.partial_success (1) { rejected_spans (1), error_message (2) },
+  // in protobuf or its JSON form. False when the body holds none.
+  static bool partial_success(const std::string& body, std::uint64_t& rejected, std::string& message) {
+    if (body.empty()) return false;
+    if (body[0] == '{') {
+      const std::size_t at = body.find("\"rejectedSpans\"");
+      if (at != std::string::npos) {
+        std::size_t i = body.find(':', at);
+        while (i != std::string::npos && i < body.size() && (body[i] == ':' || body[i] == ' ' || body[i] == '"')) ++i;
+        if (i != std::string::npos) rejected = std::strtoull(body.c_str() + i, nullptr, 10);
+      }
+      const std::size_t m = body.find("\"errorMessage\"");
+      if (m != std::string::npos) {
+        const std::size_t open = body.find('"', body.find(':', m));
+        const std::size_t close = open == std::string::npos ? open : body.find('"', open + 1);
+        if (close != std::string::npos) message = body.substr(open + 1, close - open - 1);
+      }
+      return at != std::string::npos || m != std::string::npos;
+    }
+    const auto varint = [&](std::size_t& i, std::uint64_t& v) {
+      v = 0;
+      for (int shift = 0; i < body.size() && shift < 64; shift += 7) {
+        const auto b = static_cast<unsigned char>(body[i++]);
+        v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+        if (!(b & 0x80)) return true;
+      }
+      return false;
+    };
+    std::size_t i = 0;
+    std::uint64_t key = 0, len = 0;
+    if (!varint(i, key) || key != ((1u << 3) | 2) || !varint(i, len) || len > body.size() - i) return false;
+    const std::size_t end = i + len;
+    while (i < end) {
+      std::uint64_t k = 0, v = 0;
+      if (!varint(i, k)) return false;
+      if (k == ((1u << 3) | 0)) {
+        if (!varint(i, v)) return false;
+        rejected = v;
+      } else if (k == ((2u << 3) | 2)) {
+        if (!varint(i, v) || v > end - i) return false;
+        message.assign(body, i, v);
+        i += v;
+      } else {
+        return true;  // a field this reader does not know: what it has read stands
+      }
+    }
+    return true;
   }
 
   static std::string excerpt(const std::string& body) {
@@ -659,6 +715,7 @@ OtlpSink::Stats OtlpSink::stats() const {
   s.spans_sent = m.spans_sent.load(std::memory_order_relaxed);
   s.spans_dropped = m.spans_dropped.load(std::memory_order_relaxed);
   s.spans_dropped_queue_full = m.dropped_queue_full.load(std::memory_order_relaxed);
+  s.spans_rejected = m.spans_rejected.load(std::memory_order_relaxed);
   s.batches_sent = m.batches_sent.load(std::memory_order_relaxed);
   s.batches_failed = m.batches_failed.load(std::memory_order_relaxed);
   s.requests = m.requests.load(std::memory_order_relaxed);

@@ -124,6 +124,9 @@ class OtlpSink final : public Sink {
     // passed), or still queued when the sink was destroyed.
     std::uint64_t spans_dropped = 0;
     std::uint64_t spans_dropped_queue_full = 0;  // of spans_dropped
+    // Sent, but the receiver said it rejected them (a 2xx reply's partial_success, in
+    // protobuf or JSON); also in spans_sent.
+    std::uint64_t spans_rejected = 0;
     std::uint64_t batches_sent = 0;
     std::uint64_t batches_failed = 0;  // dropped
     std::uint64_t requests = 0;        // attempts
