@@ -407,7 +407,7 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
   Node* found = find_node(r.span_id, &ts);
   Node& n = found != nullptr ? *found : waiting_node(r.span_id);
   if (!n.begun) ++n.records;
-  if (r.type != RecType::tokens && r.type != RecType::link) {  // r.key names a key or an event
+  if (r.type != RecType::tokens && r.type != RecType::link && r.type != RecType::span_link) {  // r.key: a key or an event
     if (r.key == kOverflowNameId) n.row.flags |= kSpanNameOverflow;
     if (name_was_repaired(r.key)) n.row.flags |= kSpanInvalidUtf8;
   }
@@ -472,6 +472,10 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
       d.tokens = TokenUsage{r.payload.tokens.input, r.payload.tokens.output, r.payload.tokens.cached_input};
       return;
     }
+    case RecType::span_link:
+      n.more().links.push_back(
+          SpanLink{TraceId{r.payload.span_link.trace_hi, r.payload.span_link.trace_lo}, r.payload.span_link.span_id});
+      return;
     case RecType::link:
       n.more().segment_of = r.payload.link.first_span_id;
       n.more().segment_index = r.payload.link.segment_index;

@@ -27,6 +27,7 @@ SpanData CompactTrace::span_data(std::size_t i) const {
     d.tokens = x.tokens;
     d.attrs = x.attrs;
     d.events = x.events;
+    d.links = x.links;
   }
   if (d.end_thread_id == 0 && !(r.flags & kSpanIncomplete)) d.end_thread_id = r.thread_id;  // 0: it never ended
   d.span_id = r.span_id;

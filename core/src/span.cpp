@@ -449,6 +449,28 @@ Span& Span::tokens(TokenUsage usage) noexcept {
   return *this;
 }
 
+Span& Span::link(const Context& to) noexcept {
+  if (!to.valid() || !writable(1)) return *this;
+  detail::ThreadState& t = detail::t_state;
+  detail::Section section(t);
+  if (!detail::claim(t, 1, false, false)) {
+    state_ |= kLostFlag;
+    return *this;
+  }
+  detail::Record& r = t.ring->slot(0);
+  r.type = detail::RecType::span_link;
+  r.flags = 0;
+  r.aux = 0;
+  r.key = 0;
+  r.span_id = id_;
+  r.ts = 0;
+  r.payload.span_link.trace_hi = to.trace_id().hi;
+  r.payload.span_link.trace_lo = to.trace_id().lo;
+  r.payload.span_link.span_id = to.span_id();
+  t.ring->commit(1);
+  return *this;
+}
+
 Span& Span::next_slow(Name name, Kind kind) noexcept {
   // Everything else (a root, a failed or dropped span, a full ring, another thread):
   // end, then begin a sibling the ordinary way.
@@ -483,6 +505,7 @@ SuspendToken Span::suspend() noexcept {
   tok.generation_ = generation_;
   tok.segment_ = segment ? seg_index_ : 0;
   tok.model_ = model_;
+  tok.remote_root_ = (state_ & kRootFlag) != 0;
   // A segment whose begin was dropped still suspends (its begin is written now, late, if
   // there is room): the operation goes on in the segments resumed from the token.
   end_now(detail::kSuspended);
@@ -507,8 +530,9 @@ Span resume(const SuspendToken& token) noexcept {
   link.previous_span_id = token.span_;
   link.first_span_id = token.first_;
   link.segment_index = token.segment_ + 1;
-  s.begin_common(t, token.name_, token.kind_, token.kind_name_, Span::kCurrentFlag, 0,
-                 detail::now(t), true, &link);
+  s.begin_common(t, token.name_, token.kind_, token.kind_name_, Span::kCurrentFlag,
+                 token.remote_root_ ? detail::kTraceRoot : std::uint8_t{0}, detail::now(t), true, &link);
+  if (token.remote_root_) s.state_ |= Span::kRootFlag;
   s.seg_first_ = token.first_;
   s.seg_index_ = token.segment_ + 1;
   s.state_ |= Span::kSegmentFlag;
@@ -562,7 +586,13 @@ Context detail::record_completed(std::string_view name, Kind kind, std::int64_t 
   detail::settle_current(t);
   Span s;
   std::uint8_t flags = detail::kWallClock;
-  if ((t.cur_trace_hi | t.cur_trace_lo) == 0 || t.cur_generation != t.generation) {
+  const bool remote = t.cur_generation >= detail::kRemoteUnsampled && (t.cur_trace_hi | t.cur_trace_lo) != 0;
+  if (remote && t.cur_generation == detail::kRemoteUnsampled) return Context();  // not sampled upstream
+  if (remote) {  // a root of this process's part of the caller's trace
+    s.trace_ = Span::RawTraceId{t.cur_trace_hi, t.cur_trace_lo};
+    s.parent_ = t.cur_span;
+    flags |= detail::kTraceRoot;
+  } else if ((t.cur_trace_hi | t.cur_trace_lo) == 0 || t.cur_generation != t.generation) {
     detail::new_trace_id(t, s.trace_.hi, s.trace_.lo);
     s.parent_ = 0;
     flags |= detail::kTraceRoot;
@@ -649,6 +679,70 @@ Context detail::exchange_current(const Context& ctx) noexcept {
   t.cur_span = ctx.span_;
   t.cur_generation = ctx.generation_;
   return was;
+}
+
+void Span::begin_under_remote(detail::ThreadState& t, std::uint32_t name_id, Kind kind, std::uint32_t kind_name_id,
+                              std::uint8_t mode, std::uint8_t record_flags) noexcept {
+  if (t.cur_generation == detail::kRemoteUnsampled) return;  // the caller did not sample it
+  trace_ = RawTraceId{t.cur_trace_hi, t.cur_trace_lo};
+  parent_ = t.cur_span;
+  begin_common(t, name_id, kind, kind_name_id, mode, static_cast<std::uint8_t>(record_flags | detail::kTraceRoot),
+               detail::now(t), true);
+  state_ |= kRootFlag;  // its sibling (next()) and its segments are roots under the remote span too
+}
+
+namespace {
+
+// Lowercase hex only, as W3C Trace Context requires.
+bool parse_hex(std::string_view s, std::uint64_t& out) noexcept {
+  out = 0;
+  for (const char c : s) {
+    unsigned v;
+    if (c >= '0' && c <= '9') {
+      v = static_cast<unsigned>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      v = static_cast<unsigned>(c - 'a' + 10);
+    } else {
+      return false;
+    }
+    out = out << 4 | v;
+  }
+  return true;
+}
+
+void put_hex(char* out, std::uint64_t v, int digits) noexcept {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (int i = digits - 1; i >= 0; --i, v >>= 4) out[i] = kDigits[v & 15];
+}
+
+}  // namespace
+
+Context Context::from_traceparent(std::string_view h) noexcept {
+  // version "-" trace-id "-" parent-id "-" flags: 2 + 1 + 32 + 1 + 16 + 1 + 2 = 55
+  constexpr std::size_t kLength = 55;
+  if (h.size() < kLength || h[2] != '-' || h[35] != '-' || h[52] != '-') return {};
+  std::uint64_t version = 0, hi = 0, lo = 0, span = 0, flags = 0;
+  if (!parse_hex(h.substr(0, 2), version) || version == 0xff) return {};
+  // Version 00 is exactly 55 characters; a later version may append "-"-led fields.
+  if (version == 0 ? h.size() != kLength : (h.size() > kLength && h[kLength] != '-')) return {};
+  if (!parse_hex(h.substr(3, 16), hi) || !parse_hex(h.substr(19, 16), lo) || !parse_hex(h.substr(36, 16), span) ||
+      !parse_hex(h.substr(53, 2), flags))
+    return {};
+  if ((hi | lo) == 0 || span == 0) return {};
+  const bool sampled = (flags & 1) != 0;
+  return Context(TraceId{hi, lo}, span, sampled ? detail::kRemoteSampled : detail::kRemoteUnsampled);
+}
+
+std::string Context::traceparent() const {
+  if (!valid()) return {};
+  std::string out(55, '-');
+  out[0] = out[1] = '0';
+  put_hex(&out[3], trace_.hi, 16);
+  put_hex(&out[19], trace_.lo, 16);
+  put_hex(&out[36], span_, 16);
+  out[53] = '0';
+  out[54] = generation_ == detail::kRemoteUnsampled ? '0' : '1';
+  return out;
 }
 
 ContextScope::ContextScope(const Context& ctx) noexcept : owner_(&detail::t_state) {

@@ -110,7 +110,7 @@ struct Encoder::Impl {
   static bool has_more(const X& s) {
     return !s.kind_name.empty() || !s.error_message.empty() || !s.error_data.empty() || !s.input.empty() ||
            !s.output.empty() || !s.model.empty() || !s.tags.empty() || s.has_tokens || !s.attrs.empty() ||
-           !s.events.empty();
+           !s.events.empty() || !s.links.empty();
   }
 
   // The detail entry of span i: flags, the thread that ended it when another (0: the same),
@@ -130,6 +130,13 @@ struct Encoder::Impl {
       std::vector<std::uint32_t> tags;
       for (const std::string& tag : s.tags) tags.push_back(str(tag));
       tv = fbb.CreateVector(tags);
+    }
+    flatbuffers::Offset<flatbuffers::Vector<const fb::Link*>> lv = 0;
+    if (!s.links.empty()) {
+      std::vector<fb::Link> links;
+      links.reserve(s.links.size());
+      for (const SpanLink& l : s.links) links.emplace_back(fb::TraceId(l.trace_id.hi, l.trace_id.lo), l.span_id);
+      lv = fbb.CreateVectorOfStructs(links);
     }
     const fb::Tokens tokens(s.tokens.input, s.tokens.output, s.tokens.cached_input);
     const std::uint32_t kind_name = s.kind_name.empty() ? 0 : str(s.kind_name);
@@ -153,6 +160,7 @@ struct Encoder::Impl {
     if (s.has_tokens) b.add_tokens(&tokens);
     if (!s.attrs.empty()) b.add_attrs(av);
     if (!s.events.empty()) b.add_events(ev);
+    if (!s.links.empty()) b.add_links(lv);
     return b.Finish();
   }
 

@@ -270,6 +270,8 @@ SpanData SpanView::to_span_data() const {
     if (d->events())
       for (const fb::Event* e : *d->events())
         s.events.push_back(SpanEvent{std::string(b.string(e->name())), e->time_ns(), attrs_of(e->attrs(), b)});
+    if (d->links())
+      for (const fb::Link* l : *d->links()) s.links.push_back(SpanLink{TraceId{l->trace().hi(), l->trace().lo()}, l->span_id()});
   }
   return s;
 }

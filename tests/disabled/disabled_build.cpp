@@ -78,6 +78,10 @@ static_assert(std::is_nothrow_default_constructible_v<Context> && std::is_copy_c
 static_assert(has<TraceId (Context::*)() const noexcept>(&Context::trace_id));
 static_assert(has<std::uint64_t (Context::*)() const noexcept>(&Context::span_id));
 static_assert(has<bool (Context::*)() const noexcept>(&Context::valid));
+static_assert(has<Context (*)(std::string_view) noexcept>(&Context::from_traceparent));
+static_assert(has<std::string (Context::*)() const>(&Context::traceparent));
+static_assert(has<bool (Context::*)() const noexcept>(&Context::remote));
+static_assert(has<bool (Context::*)() const noexcept>(&Context::sampled));
 static_assert(has<bool (*)() noexcept>(&strobe::prepare_thread));
 static_assert(has<Context (*)() noexcept>(&strobe::current));
 static_assert(std::is_nothrow_constructible_v<ContextScope, const Context&>);
@@ -129,6 +133,7 @@ static_assert(has<Span& (Span::*)(std::string_view) noexcept>(&Span::input));
 static_assert(has<Span& (Span::*)(std::string_view) noexcept>(&Span::output));
 static_assert(has<Span& (Span::*)(std::string_view) noexcept>(&Span::model));
 static_assert(has<Span& (Span::*)(TokenUsage) noexcept>(&Span::tokens));
+static_assert(has<Span& (Span::*)(const Context&) noexcept>(&Span::link));
 static_assert(has<Span& (Span::*)(std::string_view) noexcept>(&Span::tag));
 static_assert(has<Span& (Span::*)(std::string_view) noexcept>(&Span::fail));
 static_assert(has<Span& (Span::*)(const std::exception&) noexcept>(&Span::record_exception));

@@ -37,7 +37,8 @@ using strobe::test::Request;
 
 // Every shape the mapping knows: GenAI kinds, a model call with messages and tokens,
 // attributes of each type, events and log lines, a failure with data, a suspended and
-// resumed segment (a link), a span on another thread, a custom kind.
+// resumed segment (a link), span links (to this trace and to a remote caller's), a span on
+// another thread, a custom kind.
 void agent_workload(int traces) {
   for (int t = 0; t < traces; ++t) {
     auto run = strobe::trace("research-agent", {{"attempt", t}, {"user", "alice"}});
@@ -63,10 +64,16 @@ void agent_workload(int traces) {
         next.attr("approved", true);
       }).join();
     }
-    std::thread([ctx = strobe::current()] {
+    strobe::Context planned;
+    std::thread([ctx = strobe::current(), &planned] {
       strobe::ContextScope adopt(ctx);
       auto s = strobe::span("search_docs", strobe::Kind::retrieval, {{"source", "db"}, {"top_k", 5}});
+      planned = s.context();
     }).join();
+    {
+      auto rank = strobe::span("rank_results", strobe::Kind::step);  // span links: this trace, a caller's
+      rank.link(planned).link(strobe::Context::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+    }
     {
       auto lookup = strobe::span("lookup", "vector-db");
     }
@@ -200,6 +207,9 @@ TEST(OtlpSink, LiveExportEqualsTheFileExportOfTheSameRun) {
     EXPECT_EQ(exported.spans.size(), stats.spans_queued);
     EXPECT_EQ(strobe::test::span_difference(got.spans, exported.spans), "");
     EXPECT_EQ(span_ids_of(got.spans), span_ids_of_file(path));
+    std::size_t remote_links = 0;
+    for (const std::string& span : got.spans) remote_links += span.find("4bf92f3577b34da6a3ce929d0e0e4736") != std::string::npos;
+    EXPECT_EQ(remote_links, 12u) << "each trace's rank_results links to the remote caller's span";
   }
 }
 

@@ -265,7 +265,7 @@ TEST(RoundTrip, ThreadNamesOnePerThreadPerBatch) {
     sink.consume(plain);  // a batch of its own, without names
   }
   Reader r(path);
-  EXPECT_EQ(r.info().minor, 2);
+  EXPECT_EQ(r.info().minor, kFormatMinor);
   BatchView b;
   ASSERT_TRUE(r.next(b));
   ASSERT_EQ(b.trace_count(), 2u);
@@ -313,6 +313,8 @@ TEST(RoundTrip, RecorderFileSinkEqualsMemorySink) {
         {
           STROBE_SPAN(tool, "fetch", Kind::tool);
           tool.fail("timeout after 3 s");
+          tool.link(run.context()).link(strobe::Context::from_traceparent(
+              "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
         }
         {
           STROBE_SPAN(tool, "parse", Kind::tool);

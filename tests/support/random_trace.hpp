@@ -282,6 +282,8 @@ class RandomTraces {
       s.attrs = attrs(6);
       for (std::size_t k = uniform(0, 3); k > 0; --k)
         s.events.push_back(SpanEvent{str(), s.start_ns + static_cast<std::int64_t>(uniform(0, 1000)), attrs(3)});
+      if (chance(0.2))
+        for (std::size_t k = uniform(1, 3); k > 0; --k) s.links.push_back(SpanLink{TraceId{rng_(), rng_() | 1}, rng_() | 1});
     }
   }
 
@@ -395,6 +397,14 @@ inline std::string first_difference(const AssembledTrace& a, const AssembledTrac
         field(d, w, "segment_index", x.segment_index, y.segment_index) ||
         field(d, w, "group", x.group, y.group) || field(d, w, "flags", x.flags, y.flags))
       return d;
+    if (field(d, w, "links.size", x.links.size(), y.links.size())) return d;
+    for (std::size_t k = 0; k < x.links.size(); ++k) {
+      const std::string l = w + " link " + std::to_string(k);
+      if (field(d, l, "trace_hi", x.links[k].trace_id.hi, y.links[k].trace_id.hi) ||
+          field(d, l, "trace_lo", x.links[k].trace_id.lo, y.links[k].trace_id.lo) ||
+          field(d, l, "span_id", x.links[k].span_id, y.links[k].span_id))
+        return d;
+    }
     if (field(d, w, "events.size", x.events.size(), y.events.size())) return d;
     for (std::size_t k = 0; k < x.events.size(); ++k) {
       const std::string e = w + " event " + std::to_string(k);

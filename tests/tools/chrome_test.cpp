@@ -327,6 +327,40 @@ TEST(ChromeExport, HeavyOverlapStillNestsOnEveryTrack) {
   EXPECT_GT(c.lanes, 0u) << "the data should need extra lanes; it overlaps too little to test them";
 }
 
+// Span links: one to a span of the same trace is a flow arrow from the linked span to the
+// one that links it; one to another trace (or process) is named in the span's args.
+TEST(ChromeExport, LinksWithinATraceAreFlowArrows) {
+  const strobe::test::TempDir dir;
+  const std::string path = dir / "links.strobe";
+  auto sink = std::make_shared<strobe::serialize::FileSink>(strobe::serialize::FileSinkOptions{path});
+  {
+    strobe::Config config;
+    config.sinks = {sink};
+    strobe::Recorder recorder(config);
+    auto root = strobe::trace("pipeline");
+    strobe::Context produced;
+    {
+      auto producer = strobe::span("produce", strobe::Kind::step);
+      produced = producer.context();
+    }
+    auto consumer = strobe::span("consume", strobe::Kind::step);
+    consumer.link(produced).link(strobe::Context::from_traceparent(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+  }
+  sink->close();
+  strobe::test::Run r = run_tool({"export", "--format", "chrome", path});
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  Checked c;
+  check_chrome(r.out, c);
+  EXPECT_EQ(c.flows, 1u) << "the link within the trace";
+  r = run_tool({"export", "--format", "chrome", "--args", path});
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  EXPECT_NE(r.out.find("\"links\":[\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("4bf92f3577b34da6a3ce929d0e0e4736/00f067aa0ba902b7"), std::string::npos) << r.out;
+  r = run_tool({"tree", path});
+  EXPECT_NE(r.out.find("[linked to "), std::string::npos) << r.out;
+}
+
 // With --args a span's details go where Perfetto and chrome://tracing show them.
 TEST(ChromeExport, ArgsFlagPutsDetailsUnderArgs) {
   const strobe::test::Run r = run_tool({"export", "--format", "chrome", "--args", golden("golden.strobe")});

@@ -189,6 +189,12 @@ void span_details(JsonWriter& w, const AssembledTrace& t, const SpanData& s) {
   if (!s.error_data.empty()) { key(w, "error_data"); str(w, s.error_data); }
   if (s.group >= 0) { key(w, "parallel_group"); w.Int(s.group); }
   if (s.segment_of) { key(w, "segment"); w.Uint(s.segment_index); }
+  if (!s.links.empty()) {  // "trace_id/span_id", as the span ids above are written
+    key(w, "links");
+    w.StartArray();
+    for (const SpanLink& l : s.links) str(w, l.trace_id.to_hex() + "/" + hex64(l.span_id));
+    w.EndArray();
+  }
   if (!s.tags.empty()) {
     key(w, "tags");
     w.StartArray();
@@ -329,6 +335,21 @@ int export_chrome(const std::string& file, std::FILE* out, const ChromeOptions& 
         ++flow_id;
         marks[b->second].insert(marks[b->second].begin(), {t.spans[b->second].start_ns, TrackEvent::flow_finish, b->second, flow_id});
         marks[a->second].push_back({flow_start_ns(t.spans[a->second]), TrackEvent::flow_start, a->second, flow_id});
+      }
+    }
+    // Span links to a span of the same trace: an arrow from the linked span to the one
+    // that links it (links to other traces are in the span's args with --args).
+    for (std::uint32_t i = 0; i < n; ++i) {
+      for (const SpanLink& l : t.spans[i].links) {
+        if (l.trace_id != t.trace_id) continue;
+        const auto a = pos.find(l.span_id);
+        if (a == pos.end() || a->second == i) continue;
+        const SpanData& from = t.spans[a->second];
+        // Inside the linked span, and no later than the linking span begins when it can be.
+        const std::int64_t at = std::clamp(t.spans[i].start_ns, from.start_ns, flow_start_ns(from));
+        ++flow_id;
+        marks[i].insert(marks[i].begin(), {t.spans[i].start_ns, TrackEvent::flow_finish, i, flow_id});
+        marks[a->second].push_back({at, TrackEvent::flow_start, a->second, flow_id});
       }
     }
     for (auto& m : marks)

@@ -36,7 +36,7 @@
 //             +4 when truncated; a value JavaScript cannot hold exactly is a string),
 //             "e": [[name, time - start, attrs]...], "m", "tk": [in, out, cached], "tg",
 //             "in", "out", "em", "ed", "kn" (string indexes), "f" flags, "et" end thread,
-//             "sg" segment index}
+//             "sg" segment index, "lk": [[trace id hex, span id hex]...] its links}
 //   Beyond 2^53, the JSON numbers (g, c, e, drops) are decimal strings.
 
 #include <rapidjson/writer.h>
@@ -271,7 +271,7 @@ class Columns {
 bool has_detail(const SpanData& s) {
   return !s.attrs.empty() || !s.events.empty() || !s.model.empty() || s.has_tokens || !s.tags.empty() ||
          !s.input.empty() || !s.output.empty() || !s.error_message.empty() || !s.error_data.empty() ||
-         !s.kind_name.empty() || s.flags != 0 || s.segment_of != 0 ||
+         !s.kind_name.empty() || s.flags != 0 || s.segment_of != 0 || !s.links.empty() ||
          (s.end_thread_id != 0 && s.end_thread_id != s.thread_id);
 }
 
@@ -586,6 +586,18 @@ class PageData {
     if (s.segment_of != 0) {
       key(w_, "sg");
       w_.Uint(s.segment_index);
+    }
+    if (!s.links.empty()) {
+      key(w_, "lk");
+      w_.StartArray();
+      for (const SpanLink& l : s.links) {
+        w_.StartArray();
+        const std::string trace = l.trace_id.to_hex(), span = hex64(l.span_id);
+        w_.String(trace.data(), static_cast<rapidjson::SizeType>(trace.size()));
+        w_.String(span.data(), static_cast<rapidjson::SizeType>(span.size()));
+        w_.EndArray();
+      }
+      w_.EndArray();
     }
     if (end_thread != thread) {
       key(w_, "et");

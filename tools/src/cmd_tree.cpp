@@ -50,6 +50,13 @@ std::string span_line(const AssembledTrace& t, const SpanData& s) {
     if (s.flags & kSpanSuspended) out += ", suspended";
     out += "]";
   }
+  if ((s.flags & kSpanTraceRoot) && s.parent_id != 0) out += "  [remote parent " + hex64(s.parent_id) + "]";
+  if (!s.links.empty()) {
+    out += "  [linked to";
+    for (std::size_t i = 0; i < s.links.size() && i < 3; ++i) out += " " + hex64(s.links[i].span_id);
+    if (s.links.size() > 3) out += " and " + std::to_string(s.links.size() - 3) + " more";
+    out += "]";
+  }
   if (!s.tags.empty()) {
     out += "  #";
     for (std::size_t i = 0; i < s.tags.size(); ++i) out += (i ? ",#" : "") + s.tags[i];

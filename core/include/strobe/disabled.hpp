@@ -74,6 +74,10 @@ class Context {
   [[nodiscard]] constexpr TraceId trace_id() const noexcept { return {}; }
   [[nodiscard]] constexpr std::uint64_t span_id() const noexcept { return 0; }
   [[nodiscard]] constexpr bool valid() const noexcept { return false; }
+  [[nodiscard]] static constexpr Context from_traceparent(std::string_view) noexcept { return {}; }
+  [[nodiscard]] std::string traceparent() const { return {}; }
+  [[nodiscard]] constexpr bool remote() const noexcept { return false; }
+  [[nodiscard]] constexpr bool sampled() const noexcept { return false; }
 };
 
 constexpr bool prepare_thread() noexcept { return false; }
@@ -144,6 +148,7 @@ class Span {
   constexpr Span& output(std::string_view) noexcept { return *this; }
   constexpr Span& model(std::string_view) noexcept { return *this; }
   constexpr Span& tokens(TokenUsage) noexcept { return *this; }
+  constexpr Span& link(const Context&) noexcept { return *this; }
   constexpr Span& tag(std::string_view) noexcept { return *this; }
   constexpr Span& fail(std::string_view) noexcept { return *this; }
   Span& record_exception(const std::exception&) noexcept { return *this; }

@@ -68,6 +68,14 @@ enum SpanFlags : std::uint32_t {
   kSpanLateBegin = 4096,
 };
 
+// A span's link to another span, of this trace or any other (Span::link): a cause that is
+// not the parent (the request a batch job serves, the message a consumer handles).
+struct SpanLink {
+  TraceId trace_id;
+  std::uint64_t span_id = 0;
+  friend bool operator==(const SpanLink&, const SpanLink&) = default;
+};
+
 struct SpanData {
   std::uint64_t span_id = 0;
   std::uint64_t parent_id = 0;  // 0 for a root
@@ -87,6 +95,7 @@ struct SpanData {
   TokenUsage tokens;
   std::vector<Attribute> attrs;
   std::vector<SpanEvent> events;
+  std::vector<SpanLink> links;      // in the order they were added
   std::uint64_t thread_id = 0;      // OS thread that began it
   std::uint64_t end_thread_id = 0;  // OS thread that ended it
   // Suspended/resumed operations: every segment names the first one; 0 when not segmented.
@@ -183,6 +192,7 @@ struct SpanExtra {
   TokenUsage tokens;
   std::vector<Attribute> attrs;
   std::vector<SpanEvent> events;
+  std::vector<SpanLink> links;
   friend bool operator==(const SpanExtra&, const SpanExtra&) = default;
 };
 

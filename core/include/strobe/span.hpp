@@ -117,13 +117,34 @@ Context exchange_current(const Context& ctx) noexcept;
 }  // namespace detail
 
 // Where new spans attach: a trace and the span that becomes their parent. Captured with
-// current() and adopted on another thread (or coroutine) with ContextScope.
+// current() and adopted on another thread (or coroutine) with ContextScope, or taken from
+// the caller of this process (W3C Trace Context) and handed to the next one.
 class Context {
  public:
   Context() = default;
   [[nodiscard]] TraceId trace_id() const noexcept { return trace_; }
   [[nodiscard]] std::uint64_t span_id() const noexcept { return span_; }
   [[nodiscard]] bool valid() const noexcept { return trace_.valid(); }
+
+  // The context of a caller in another process, from its W3C `traceparent` header
+  // ("00-<32 hex trace id>-<16 hex span id>-<2 hex flags>", lowercase; a later version's
+  // header is read by the same first four fields). Adopted with ContextScope, it makes
+  // the spans begun under it join the caller's trace: the first is a root of this
+  // process's part of it (kSpanTraceRoot), whose parent is the caller's span; its trace
+  // completes like any other. When the caller did not sample the trace (flags 00), spans
+  // begun under it are not recorded, and traceparent() passes the header on unsampled.
+  // Invalid (valid() false) when the header is malformed: a wrong length or separator,
+  // uppercase or non-hex digits, version ff, an all-zero trace or span id. A
+  // `tracestate` header is the caller's to forward unchanged: strobe adds no entry.
+  [[nodiscard]] static Context from_traceparent(std::string_view header) noexcept;
+  // The `traceparent` header for an outgoing call made under this context: its trace, its
+  // span as the callee's parent, sampled unless the context came unsampled. "" when the
+  // context is invalid.
+  [[nodiscard]] std::string traceparent() const;
+  // Taken from a traceparent header (not begun in this process).
+  [[nodiscard]] bool remote() const noexcept { return valid() && generation_ >= detail::kRemoteUnsampled; }
+  // Spans begun under it are recorded (false only for a remote context its caller did not sample).
+  [[nodiscard]] bool sampled() const noexcept { return valid() && generation_ != detail::kRemoteUnsampled; }
 
  private:
   friend class Span;
@@ -184,6 +205,7 @@ class SuspendToken {
   std::uint32_t cell_ = 0;  // shared by the token's copies: the first resume() takes it
   std::uint32_t model_ = 0;  // the suspended segment's model(), given to the next one
   Kind kind_ = Kind::span;
+  bool remote_root_ = false;  // a root under a remote parent: its segments are too
 };
 
 // Designators go in this order: {.mark_as_current = true, .new_trace = true}.
@@ -307,6 +329,11 @@ class Span {
   Span& output(std::string_view text) noexcept;
   Span& model(std::string_view id) noexcept;
   Span& tokens(TokenUsage usage) noexcept;
+  // Links this span to another one — of this trace or any other, in this process or, by
+  // a Context::from_traceparent(), another — that caused it without being its parent (the
+  // requests a batch serves, the message a consumer handles). One record per link; an
+  // invalid context is ignored. Exported as OTLP span links and Chrome flow arrows.
+  Span& link(const Context& to) noexcept;
   Span& tag(std::string_view tag) noexcept;
   Span& fail(std::string_view message) noexcept;  // status failed with a message
   // Status failed, with the exception's what() as the message and its type and message as
@@ -337,7 +364,7 @@ class Span {
     {
       detail::Section section(t);
       detail::Record* r = own_slots(t, 1);  // first: the fields below are set only when live
-      if (r != nullptr && !(state_ & (kFailedFlag | kLostFlag | kSegmentFlag)) && parent_ != 0 &&
+      if (r != nullptr && !(state_ & (kFailedFlag | kLostFlag | kSegmentFlag | kRootFlag)) && parent_ != 0 &&
           detail::uncaught_exceptions(t) == uncaught_) [[likely]] {
         // One clock read and one record end this span (status ok) and begin the next.
         const std::uint64_t ts = detail::now(t);
@@ -422,6 +449,11 @@ class Span {
     const bool root = (mode & kRootFlag) || (t.cur_trace_hi | t.cur_trace_lo) == 0 ||
                       t.cur_generation != t.generation;  // none, or left over from an earlier recorder
     if (root) {
+      if (t.cur_generation >= detail::kRemoteUnsampled && !(mode & kRootFlag) &&
+          (t.cur_trace_hi | t.cur_trace_lo) != 0) [[unlikely]] {
+        begin_under_remote(t, name_id, kind, kind_name_id, mode, record_flags);
+        return;
+      }
       detail::new_trace_id(t, trace_.hi, trace_.lo);
       parent_ = 0;
       record_flags |= detail::kTraceRoot;
@@ -431,6 +463,11 @@ class Span {
     }
     begin_common(t, name_id, kind, kind_name_id, mode, record_flags, detail::now(t), root);
   }
+
+  // begin_attached() under a context from a traceparent header: a root of this process's
+  // part of the caller's trace, a child of the caller's span; nothing when unsampled.
+  void begin_under_remote(detail::ThreadState& t, std::uint32_t name_id, Kind kind, std::uint32_t kind_name_id,
+                          std::uint8_t mode, std::uint8_t record_flags) noexcept;
 
   // trace_ and parent_ are set; writes the begin record stamped ts. save_prev: the
   // calling thread's current context is not (trace_, parent_), so keep it to restore.

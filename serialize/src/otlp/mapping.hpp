@@ -48,6 +48,7 @@ struct SpanIn {
   std::uint64_t segment_of = 0;
   std::uint32_t segment_index = 0;
   std::uint64_t resumes = 0;  // the segment this one resumes (an OTLP link), 0: none
+  const std::vector<SpanLink>* links = nullptr;  // Span::link()
 };
 
 // The GenAI operation of a kind ("" when none).
@@ -170,6 +171,8 @@ void map_span(W& w, const TraceId& trace, const SpanIn& s, std::string& scratch)
   if (s.events)
     for (const SpanEvent& e : *s.events) w.event(e.time_ns, e.name, e.attrs);
   if (s.resumes != 0) w.link(trace, s.resumes, "strobe.link.type", "resumes");
+  if (s.links)
+    for (const SpanLink& l : *s.links) w.link(l.trace_id, l.span_id, "strobe.link.type", "link");
   if (s.status == Status::failed) {
     w.status(kStatusError, s.error_message);
   } else {

@@ -228,6 +228,7 @@ void RequestWriter::Impl::span_in(std::size_t index, detail::SpanIn& in, TraceId
     in.tokens = s.tokens;
     in.attrs = &s.attrs;
     in.events = &s.events;
+    in.links = &s.links;
     in.segment_of = s.segment_of;
     in.segment_index = s.segment_index;
   } else {
@@ -261,6 +262,7 @@ void RequestWriter::Impl::span_in(std::size_t index, detail::SpanIn& in, TraceId
       in.tokens = x.tokens;
       in.attrs = &x.attrs;
       in.events = &x.events;
+      in.links = &x.links;
       in.segment_of = x.segment_of;
       in.segment_index = x.segment_index;
     }

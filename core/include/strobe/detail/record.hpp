@@ -19,6 +19,7 @@ enum class RecType : std::uint8_t {
   link,         // the span resumes a suspended one: payload.link
   next,         // a begin that also ends payload.begin.ended_span (status ok) at ts: one
                 // record per link of a chain of adjacent spans (Span::next)
+  span_link,    // the span links to another span (Span::link): payload.span_link
 };
 
 // What a string record carries.
@@ -68,6 +69,13 @@ struct LinkPayload {
   std::uint64_t reserved1[2];
 };
 
+struct SpanLinkPayload {
+  std::uint64_t trace_hi;
+  std::uint64_t trace_lo;
+  std::uint64_t span_id;
+  std::uint64_t reserved[2];
+};
+
 struct alignas(64) Record {
   RecType type;
   std::uint8_t flags;
@@ -80,6 +88,7 @@ struct alignas(64) Record {
     StringPayload str;
     TokensPayload tokens;
     LinkPayload link;
+    SpanLinkPayload span_link;
     std::int64_t i64;
     double f64;
     unsigned char raw[40];
@@ -88,7 +97,7 @@ struct alignas(64) Record {
 static_assert(sizeof(Record) == 64 && alignof(Record) == 64);
 static_assert(std::is_trivially_copyable_v<Record>);
 static_assert(sizeof(BeginPayload) == 40 && sizeof(StringPayload) == 40 &&
-              sizeof(TokensPayload) == 40 && sizeof(LinkPayload) == 40);
+              sizeof(TokensPayload) == 40 && sizeof(LinkPayload) == 40 && sizeof(SpanLinkPayload) == 40);
 
 // A string longer than kInlineString continues in whole raw records (64 bytes each)
 // written in the same commit right after its header record.

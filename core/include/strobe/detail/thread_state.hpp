@@ -135,6 +135,13 @@ void leave_ended_current(ThreadState& t) noexcept;
   if (current_ended_elsewhere(t)) [[unlikely]] leave_ended_current(t);
 }
 
+// A context's generation when it came from a traceparent header (Context::from_traceparent):
+// valid under any recorder. A thread whose current context has one of these begins its
+// spans as roots under the remote parent (or, unsampled, records nothing). No recorder's
+// generation reaches them.
+inline constexpr std::uint32_t kRemoteUnsampled = 0xfffffffeu;
+inline constexpr std::uint32_t kRemoteSampled = 0xffffffffu;
+
 // The active recorder's generation; 0 when none is active. Written only by Recorder.
 inline std::atomic<std::uint32_t> g_generation{0};
 // Calls with a defined no-op result (double end, ...); see Stats::misuse.
