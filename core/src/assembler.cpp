@@ -219,6 +219,15 @@ Assembler::Node* Assembler::find_node(std::uint64_t span_id, TraceState** owner)
   return slot->owner != 0 ? &(*owner)->nodes[slot->index] : &waiting_[slot->index];
 }
 
+inline Assembler::Node* Assembler::ended_node(std::uint64_t span_id, TraceState** owner) {
+  if (open_depth_ != 0 && open_[open_depth_ - 1].id == span_id) [[likely]] {
+    const OpenSpan& o = open_[--open_depth_];
+    *owner = by_number_[o.owner];
+    return &(*owner)->nodes[o.index];
+  }
+  return find_node(span_id, owner);
+}
+
 Assembler::Node& Assembler::waiting_node(std::uint64_t span_id) {
   std::uint32_t at;
   if (!waiting_free_.empty()) {
@@ -281,7 +290,7 @@ void Assembler::became_closable(TraceState& ts) {
   }
 }
 
-void Assembler::check_grown(TraceState& ts) {
+inline void Assembler::check_grown(TraceState& ts) {
   if (!ts.grown && !ts.closable() && ts.ended + ts.pending_events >= options_.partial_trace_spans) {
     ts.grown = true;  // handed over at the end of this pass: memory stays bounded
     grown_.push_back(ts.id);
@@ -340,6 +349,7 @@ void Assembler::on_begin(const Record& r, std::uint64_t thread) {
     if (row.flags & kSpanSuspended) ++ts.suspended;
   } else {
     ++ts.open;
+    if (open_depth_ < kOpenSpans) open_[open_depth_++] = OpenSpan{r.span_id, ts.number, at};
   }
   if (ts.closable()) became_closable(ts);
 }
@@ -347,7 +357,7 @@ void Assembler::on_begin(const Record& r, std::uint64_t thread) {
 void Assembler::on_end(std::uint64_t span_id, std::uint64_t ts_raw, std::uint8_t flags,
                        std::uint16_t status, std::uint64_t thread) {
   TraceState* ts = nullptr;
-  Node* found = find_node(span_id, &ts);
+  Node* found = ended_node(span_id, &ts);
   Node& n = found != nullptr ? *found : waiting_node(span_id);
   if (!n.begun) ++n.records;
   if (n.ended) return;
@@ -383,6 +393,10 @@ void Assembler::on_end(std::uint64_t span_id, std::uint64_t ts_raw, std::uint8_t
 }
 
 void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& text) {
+  if (thread != open_thread_) [[unlikely]] {  // another ring: its own open spans
+    open_thread_ = thread;
+    open_depth_ = 0;
+  }
   if (r.span_id == 0) {  // never written for a live span
     ++orphan_records_;
     return;
@@ -391,10 +405,10 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
     case RecType::begin:
       on_begin(r, thread);
       return;
-    case RecType::next:  // begins the next span of a chain, then ends its sibling
-      on_begin(r, thread);
+    case RecType::next:  // ends a span of a chain and begins its sibling at the same instant
       if (r.payload.begin.ended_span != 0)
         on_end(r.payload.begin.ended_span, r.ts, 0, static_cast<std::uint16_t>(Status::ok), thread);
+      on_begin(r, thread);
       return;
     case RecType::end:
       on_end(r.span_id, r.ts, r.flags, r.aux, thread);
@@ -492,6 +506,7 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
 
 void Assembler::end_of_pass(std::vector<CompactTrace>& out, std::int64_t now_ns) {
   ++pass_;
+  open_depth_ = 0;  // nodes may move below
   // Close traces that have been closable since an earlier pass: every ring has since been
   // read again past the point where the root ended, so nothing that happened before the
   // root's end can still be missing.
@@ -616,6 +631,7 @@ void Assembler::emit_part(TraceState& ts, std::vector<CompactTrace>& out, std::i
 }
 
 void Assembler::flush(std::vector<CompactTrace>& out, std::int64_t now_ns, bool final) {
+  open_depth_ = 0;  // nodes may move below
   std::vector<TraceState*> order;
   order.reserve(traces_.size());
   for (auto& [id, ts] : traces_) order.push_back(ts.get());

@@ -231,6 +231,9 @@ class Assembler {
 
  private:
   Node* find_node(std::uint64_t span_id, TraceState** owner);
+  // The node an end record names: the span most recently begun on the same ring and still
+  // open (a thread's spans nest, so most ends find theirs there), else find_node().
+  Node* ended_node(std::uint64_t span_id, TraceState** owner);
   Node& waiting_node(std::uint64_t span_id);
   void on_begin(const Record& r, std::uint64_t thread);
   // The end of span_id at ts_raw (clock ticks, or wall-clock ns under kWallClock).
@@ -285,6 +288,18 @@ class Assembler {
   [[nodiscard]] ClosedTrace& closed_slot(const TraceId& id) noexcept {
     return closed_[TraceIdHash{}(id) & (kClosedTraces - 1)];
   }
+  // The spans begun on the ring being read and not ended yet, innermost last, as (id,
+  // trace number, node index): ends pop them without a lookup in the index. Valid within
+  // a pass (nodes move only between passes); cleared when the ring changes.
+  struct OpenSpan {
+    std::uint64_t id;
+    std::uint32_t owner;
+    std::uint32_t index;
+  };
+  static constexpr std::size_t kOpenSpans = 32;
+  OpenSpan open_[kOpenSpans]{};
+  std::size_t open_depth_ = 0;
+  std::uint64_t open_thread_ = 0;
   std::vector<TraceId> candidates_;
   std::vector<TraceId> grown_;  // traces past partial_trace_spans, handed over this pass
   std::uint64_t pass_ = 0;
