@@ -392,6 +392,14 @@ void Assembler::on_end(std::uint64_t span_id, std::uint64_t ts_raw, std::uint8_t
   }
 }
 
+void Assembler::mark_crash(std::uint64_t span_id, const std::string& description) {
+  TraceState* ts = nullptr;
+  Node* n = span_id != 0 ? find_node(span_id, &ts) : nullptr;
+  if (n == nullptr || !n->begun || n->ended) return;
+  n->row.flags |= kSpanCrashed;
+  n->more().error_message = "crashed here: " + description;
+}
+
 void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& text) {
   if (thread != open_thread_) [[unlikely]] {  // another ring: its own open spans
     open_thread_ = thread;

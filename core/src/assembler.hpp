@@ -207,6 +207,10 @@ class Assembler {
   void flush(std::vector<CompactTrace>& out, std::int64_t now_ns, bool final);
   void flush(std::vector<AssembledTrace>& out, std::int64_t now_ns, bool final);
 
+  // The process is crashing with span_id running on the crashing thread: it is flagged
+  // kSpanCrashed and its error message says how (before the final flush hands it over).
+  void mark_crash(std::uint64_t span_id, const std::string& description);
+
   // Drops observed since the last emitted trace; attached to the next one.
   void add_drops(const DropCounts& d) noexcept {
     pending_drops_ += d;

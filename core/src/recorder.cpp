@@ -3,6 +3,7 @@
 #include "strobe/recorder.hpp"
 
 #include <pthread.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -13,7 +14,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <cstdio>
+#include <cerrno>
 #include <cstring>
+#include <exception>
+#include <iterator>
+#include <string>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -110,6 +116,37 @@ class RecorderCore {
   }
 
   const Config& config() const noexcept { return config_; }
+
+  // The crash flush (crash handlers below): from the crashing thread. Asks the drainer to
+  // hand over everything and waits, sleeping, until the sinks flushed or the timeout
+  // passed. False when this thread is the drainer or the sink thread (nothing to wait for).
+  bool crash_flush(int signal, std::uint64_t address, const char* what) noexcept {
+    const auto self = static_cast<pid_t>(::syscall(SYS_gettid));
+    if (self == drainer_tid_.load(std::memory_order_relaxed) || self == sink_tid_.load(std::memory_order_relaxed))
+      return false;
+    g_generation.store(0, std::memory_order_relaxed);  // every thread's next span is a no-op
+    crash_span_.store(t_state.cur_span, std::memory_order_relaxed);
+    crash_address_.store(address, std::memory_order_relaxed);
+    char text[200];
+    const char* name = signal == SIGSEGV ? "SIGSEGV" : signal == SIGBUS ? "SIGBUS" : signal == SIGILL ? "SIGILL"
+                       : signal == SIGFPE ? "SIGFPE" : "SIGABRT";
+    if (what != nullptr) {
+      std::snprintf(text, sizeof text, "std::terminate: %s", what);
+    } else if (address != 0) {
+      std::snprintf(text, sizeof text, "%s at 0x%llx", name, static_cast<unsigned long long>(address));
+    } else {
+      std::snprintf(text, sizeof text, "%s", name);
+    }
+    std::memcpy(crash_text_, text, sizeof text);
+    crash_signal_.store(signal, std::memory_order_release);  // release: the fields above first
+    const auto ms = config_.crash_flush_timeout.count();
+    for (std::int64_t waited = 0; waited < ms * 4 && !crash_done_.load(std::memory_order_acquire); ++waited) {
+      const timespec quarter{0, 250'000};  // nanosleep: async-signal-safe
+      ::nanosleep(&quarter, nullptr);
+    }
+    return true;
+  }
+
   std::uint64_t misuse_base_ = 0;
   std::uint64_t names_base_ = 0;
   std::uint64_t reentrant_base_ = 0;
@@ -118,7 +155,27 @@ class RecorderCore {
   std::mutex& stats_mutex() noexcept { return stats_mutex_; }
 
  private:
+  // A signal handler cannot notify a condition variable: the drainer sees a crash when
+  // its nap ends (at most drain_interval).
+  bool crashing() const noexcept { return crash_signal_.load(std::memory_order_relaxed) != 0; }
+
+  // The drainer, on a crash: what the rings hold, every open trace (final), the span that
+  // was running on the crashing thread marked, the sinks told and flushed; then the
+  // crashing thread may go on dying.
+  void crash_hand_over() {
+    drain_pass();
+    drain_pass();
+    assembler_.mark_crash(crash_span_.load(std::memory_order_relaxed), crash_text_);
+    hand_over_all(true, kCrashTicket);
+    {
+      std::unique_lock lock(wake_mutex_);
+      done_.wait(lock, [&] { return flush_completed_ >= kCrashTicket; });
+    }
+    crash_done_.store(true, std::memory_order_release);
+  }
+
   void run() {
+    drainer_tid_.store(static_cast<pid_t>(::syscall(SYS_gettid)), std::memory_order_relaxed);
     ::pthread_setname_np(::pthread_self(), "strobe-drainer");
     publish_clock(drainer_clock_);
     int idle = 0;
@@ -137,6 +194,10 @@ class RecorderCore {
       const auto window = std::chrono::duration_cast<std::chrono::nanoseconds>(pass_start - previous_pass_start);
       previous_pass_start = pass_start;
       const std::size_t n = drain_pass();
+      if (crash_signal_.load(std::memory_order_acquire) != 0) [[unlikely]] {
+        crash_hand_over();
+        return;  // the process is ending; nothing else is drained
+      }
       if (stopping) break;
       if (flush_ticket > flush_seen_) {
         // Everything recorded before flush() was published before the request, so this
@@ -164,7 +225,7 @@ class RecorderCore {
         const auto fill = window * static_cast<std::int64_t>(config_.ring_capacity / 8) / static_cast<std::int64_t>(n);
         const auto nap = std::min<std::chrono::nanoseconds>(config_.drain_interval, fill);
         std::unique_lock lock(wake_mutex_);
-        wake_.wait_for(lock, nap, [&] { return stopping_ || flush_requested_ > flush_seen_; });
+        wake_.wait_for(lock, nap, [&] { return stopping_ || flush_requested_ > flush_seen_ || crashing(); });
         continue;
       }
       if (++idle <= config_.drain_spin_passes) {
@@ -173,7 +234,7 @@ class RecorderCore {
       }
       std::unique_lock lock(wake_mutex_);
       wake_.wait_for(lock, config_.drain_interval,
-                     [&] { return stopping_ || flush_requested_ > flush_seen_; });
+                     [&] { return stopping_ || flush_requested_ > flush_seen_ || crashing(); });
     }
     drain_pass();
     drain_pass();
@@ -189,6 +250,7 @@ class RecorderCore {
 
   // The sink thread: every sink's open, then each queued trace to every sink, in order.
   void run_sinks() {
+    sink_tid_.store(static_cast<pid_t>(::syscall(SYS_gettid)), std::memory_order_relaxed);
     ::pthread_setname_np(::pthread_self(), "strobe-sinks");
     // Below the drainer: when the two share a core, the one that keeps the rings from
     // overflowing goes first, and the sinks catch up in the queue (Linux: a thread's own
@@ -218,6 +280,9 @@ class RecorderCore {
           for (auto& sink : config_.sinks) {
             try {
               if (trailing.spans != 0 || trailing.records != 0 || trailing.sink_spans != 0) sink->lost(trailing);
+              if (item.flush_ticket == kCrashTicket)
+                sink->crashed(CrashInfo{crash_signal_.load(std::memory_order_relaxed),
+                                        crash_address_.load(std::memory_order_relaxed), crash_text_});
               sink->flush();
             } catch (...) {
               ++errors;
@@ -541,6 +606,14 @@ class RecorderCore {
   // The sink queue. An item is a trace, or (flush_ticket != kTraceItem) a flush of every
   // sink that completes that flush() ticket.
   static constexpr std::uint64_t kTraceItem = 0;
+  static constexpr std::uint64_t kCrashTicket = std::uint64_t{1} << 62;  // the crash flush's
+  std::atomic<int> crash_signal_{0};
+  std::atomic<std::uint64_t> crash_address_{0};
+  std::atomic<std::uint64_t> crash_span_{0};
+  std::atomic<bool> crash_done_{false};
+  char crash_text_[200] = {};
+  std::atomic<pid_t> drainer_tid_{0};
+  std::atomic<pid_t> sink_tid_{0};
   static constexpr std::size_t kReturnedMax = 64;
   struct QueueItem {
     CompactTrace trace;
@@ -644,6 +717,108 @@ void fork_child() noexcept {
   fork_unlock();
 }
 
+// ---- the crash flush's handlers (Config::crash_flush) ----
+//
+// Installed by the first Recorder that asks, kept while it lives. A handler runs on the
+// crashing thread: it only stores into atomics, sleeps (nanosleep) and reads its own
+// thread's state; the drainer, a normal thread, does the work. Then the previous
+// disposition takes over: a handler the program had is called; the default one kills
+// the process (a fault by re-running the faulting instruction, anything else raised
+// again). A second crash meanwhile, or a crash of the drainer or sink thread (which could
+// not hand over), passes straight through.
+
+constexpr int kCrashSignals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+std::atomic<RecorderCore*> g_crash_core{nullptr};
+std::atomic<bool> g_crashing{false};
+struct sigaction g_previous[std::size(kCrashSignals)];
+bool g_crash_installed = false;  // under globals().mutex
+std::terminate_handler g_previous_terminate = nullptr;
+
+std::size_t crash_slot(int sig) noexcept {
+  for (std::size_t k = 0; k < std::size(kCrashSignals); ++k)
+    if (kCrashSignals[k] == sig) return k;
+  return 0;
+}
+
+void pass_on(int sig, siginfo_t* info, void* context) noexcept {
+  const struct sigaction& prev = g_previous[crash_slot(sig)];
+  ::sigaction(sig, &prev, nullptr);
+  if ((prev.sa_flags & SA_SIGINFO) != 0 && prev.sa_sigaction != nullptr) {
+    prev.sa_sigaction(sig, info, context);
+    return;
+  }
+  if (prev.sa_handler == SIG_IGN) return;
+  if (prev.sa_handler != SIG_DFL) {
+    prev.sa_handler(sig);
+    return;
+  }
+  // The default: a fault strikes again when the instruction re-runs; a signal sent (or
+  // raised, or abort()'s) is raised again, delivered once this handler returns.
+  if (info == nullptr || info->si_code <= 0 || sig == SIGABRT) ::raise(sig);
+}
+
+extern "C" void strobe_on_crash_signal(int sig, siginfo_t* info, void* context) {
+  const int saved_errno = errno;
+  if (!g_crashing.exchange(true)) {
+    RecorderCore* core = g_crash_core.load(std::memory_order_acquire);
+    if (core != nullptr && !core->forked_) {
+      const bool fault = sig != SIGABRT && info != nullptr && info->si_code > 0;
+      core->crash_flush(sig, fault ? reinterpret_cast<std::uintptr_t>(info->si_addr) : 0, nullptr);
+    }
+  }
+  errno = saved_errno;
+  pass_on(sig, info, context);
+}
+
+[[noreturn]] void on_terminate() noexcept {
+  if (!g_crashing.exchange(true)) {
+    RecorderCore* core = g_crash_core.load(std::memory_order_acquire);
+    if (core != nullptr && !core->forked_) {
+      std::string what = "no exception";
+      if (const std::exception_ptr e = std::current_exception()) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+          what = x.what();
+        } catch (...) {
+          what = "an exception not derived from std::exception";
+        }
+      }
+      core->crash_flush(SIGABRT, 0, what.c_str());
+    }
+  }
+  if (g_previous_terminate != nullptr) g_previous_terminate();
+  std::abort();
+}
+
+// Under globals().mutex.
+void install_crash_handlers(RecorderCore* core) {
+  g_crashing.store(false);
+  g_crash_core.store(core, std::memory_order_release);
+  if (g_crash_installed) return;
+  struct sigaction ours {};
+  ours.sa_sigaction = strobe_on_crash_signal;
+  ours.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&ours.sa_mask);
+  for (std::size_t k = 0; k < std::size(kCrashSignals); ++k) ::sigaction(kCrashSignals[k], &ours, &g_previous[k]);
+  g_previous_terminate = std::set_terminate(on_terminate);
+  g_crash_installed = true;
+}
+
+// Under globals().mutex. What the program installed since stays.
+void remove_crash_handlers() {
+  g_crash_core.store(nullptr, std::memory_order_release);
+  if (!g_crash_installed) return;
+  for (std::size_t k = 0; k < std::size(kCrashSignals); ++k) {
+    struct sigaction now {};
+    ::sigaction(kCrashSignals[k], nullptr, &now);
+    if ((now.sa_flags & SA_SIGINFO) != 0 && now.sa_sigaction == strobe_on_crash_signal)
+      ::sigaction(kCrashSignals[k], &g_previous[k], nullptr);
+  }
+  if (std::get_terminate() == on_terminate) std::set_terminate(g_previous_terminate);
+  g_crash_installed = false;
+}
+
 }  // namespace
 }  // namespace detail
 
@@ -679,6 +854,7 @@ Recorder::Recorder(Config config) {
   g.active = true;
   detail::g_active_core = core_.get();
   core_->start();
+  if (c.crash_flush) detail::install_crash_handlers(core_.get());
   // relaxed: threads that see it attach under g.mutex, which orders everything above.
   detail::g_generation.store(generation, std::memory_order_relaxed);
 }
@@ -696,6 +872,7 @@ Recorder::~Recorder() {
     detail::g_generation.store(0, std::memory_order_relaxed);
     g.active = false;
     detail::g_active_core = nullptr;
+    detail::remove_crash_handlers();
   }
   core_->stop();
   g.registry.release_spare();  // the free pool's rings; rings of running threads stay theirs

@@ -29,6 +29,7 @@ struct FileSink::Impl {
   std::uint64_t file_traces = 0, file_spans = 0, file_batches = 0;
   Encoder::Lost file_lost;  // of the current file
   DropCounts file_drops;    // the recorder's drops reported by the traces given to this file
+  CrashInfo crash;          // signal != 0: the process is crashing; the next flush closes the file
   std::vector<unsigned char> frame;
 
   mutable std::mutex counters_mutex;
@@ -170,7 +171,8 @@ struct FileSink::Impl {
     ensure_header();
     flatbuffers::FlatBufferBuilder fbb(128);
     fbb.Finish(fb::CreateFileEnd(fbb, file_traces, file_spans, file_batches, file_lost.frames, file_lost.traces,
-                                 file_lost.spans, file_drops.spans, file_drops.records, file_drops.sink_spans));
+                                 file_lost.spans, file_drops.spans, file_drops.records, file_drops.sink_spans,
+                                 crash.signal, crash.address));
     write_frame(FrameType::end, {fbb.GetBufferPointer(), fbb.GetSize()});
     ::close(fd);
     fd = -1;
@@ -237,8 +239,16 @@ void FileSink::lost(const DropCounts& drops) {
   if (!impl_->closed) impl_->file_drops += drops;
 }
 
+void FileSink::crashed(const CrashInfo& crash) {
+  if (!impl_->closed) impl_->crash = crash;
+}
+
 void FileSink::flush() {
   if (impl_->closed) return;
+  if (impl_->crash.signal != 0) {  // the last flush of a crashing process: end the file now
+    close();
+    return;
+  }
   impl_->check_still_linked();  // before writing: a batch must not go into a removed file
   impl_->write_batch();
   impl_->ensure_header();

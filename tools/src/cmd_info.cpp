@@ -20,6 +20,10 @@ struct Summary {
   std::int64_t first = INT64_MAX, last = INT64_MIN;
 };
 
+std::string crash_description(const serialize::FileEndInfo& e) {
+  return tool::crash_description(e.crash_signal, e.crash_address);  // loss.hpp
+}
+
 serialize::Reader open_reader(const std::string& path) {
   try {
     return serialize::Reader(path);
@@ -85,7 +89,10 @@ void add_info(CLI::App& app, int& status) {
     if (reader.repaired_strings() != 0)
       std::printf("strings     %llu not valid UTF-8 (shown with U+FFFD for each bad sequence)\n",
                   static_cast<unsigned long long>(reader.repaired_strings()));
-    if (reader.ended_cleanly()) {
+    if (reader.ended_cleanly() && reader.end_info().crash_signal != 0) {
+      std::printf("ended       by a CRASH: %s; the crash flush wrote what the rings held\n",
+                  crash_description(reader.end_info()).c_str());
+    } else if (reader.ended_cleanly()) {
       std::printf("ended       cleanly\n");
     } else {
       std::printf("ended       NOT cleanly: %s\n", reader.error() ? reader.error()->message().c_str() : "?");
@@ -153,6 +160,8 @@ void add_validate(CLI::App& app, int& status) {
       counts += "; " + std::to_string(bad) + " strings not valid UTF-8, shown repaired";
       if (o->strict) status = kExitNo;
     }
+    if (reader->end_info().crash_signal != 0)
+      counts += "; the process crashed (" + crash_description(reader->end_info()) + "): the crash flush wrote it";
     if (!loss.lost_data()) {
       std::printf("%s: ok (%s, ended cleanly)\n", o->file.c_str(), counts.c_str());
       return;

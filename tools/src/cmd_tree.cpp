@@ -31,6 +31,7 @@ std::string span_line(const AssembledTrace& t, const SpanData& s) {
   if (is_orphan(s.flags)) out += "  [orphan]";
   if (lost_name(s.flags)) out += "  [name lost: intern table full]";
   if (is_continued(s.flags)) out += "  [continued]";
+  if (s.flags & kSpanCrashed) out += "  [crashed here]";
   if (!s.model.empty()) out += "  model=" + s.model;
   if (s.has_tokens) {
     out += "  tokens=" + std::to_string(s.tokens.input) + "/" + std::to_string(s.tokens.output);
@@ -227,6 +228,11 @@ void add_tree(CLI::App& app, int& status) {
       if (!o->trace.empty() && tv.trace_id().to_hex().rfind(o->trace, 0) != 0) return;
       if (!o->root.empty() && tv.root_name() != o->root) return;
       if (o->limit != 0 && shown >= o->limit) return;
+      if (first && loss.crash_signal() != 0) {
+        std::printf("note: the process crashed (%s); the crash flush wrote what it had recorded\n",
+                    crash_description(loss.crash_signal(), loss.crash_address()).c_str());
+        first = false;
+      }
       if (first && loss.lost_data()) {
         std::printf("warning: the run lost data: %s\n", loss.describe().c_str());
         if (const std::string where = loss.most_affected(); !where.empty())

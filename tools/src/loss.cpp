@@ -15,6 +15,18 @@ std::string plural(std::uint64_t n, const char* one, const char* many) {
 
 }  // namespace
 
+std::string crash_description(int signal, std::uint64_t address) {
+  const char* name = signal == 11 ? "SIGSEGV" : signal == 7 ? "SIGBUS" : signal == 4 ? "SIGILL"
+                     : signal == 8 ? "SIGFPE" : signal == 6 ? "SIGABRT" : nullptr;
+  std::string out = name ? name : "signal " + std::to_string(signal);
+  if (address != 0) {
+    char b[32];
+    std::snprintf(b, sizeof b, " at 0x%llx", static_cast<unsigned long long>(address));
+    out += b;
+  }
+  return out;
+}
+
 std::uint64_t LossSummary::Counts::weight() const noexcept {
   return sat_add(sat_add(sat_add(sat_add(spans_dropped, sink_spans_dropped), records_dropped),
                          sat_add(spans_lost_records, placeholders)),
@@ -88,6 +100,10 @@ void LossSummary::add_file_totals(const serialize::Reader& reader) {
     trailing.records_dropped = beyond(e.records_dropped, file_drops_.records_dropped);
     trailing.sink_spans_dropped = beyond(e.sink_dropped_spans, file_drops_.sink_spans_dropped);
     total_.add(trailing);
+    if (e.crash_signal != 0) {
+      crash_signal_ = e.crash_signal;
+      crash_address_ = e.crash_address;
+    }
   }
   file_drops_ = {};
   const serialize::WriteLoss w = reader.write_loss();

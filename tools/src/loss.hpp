@@ -22,6 +22,9 @@ namespace strobe::tool {
 [[nodiscard]] inline bool is_continued(std::uint32_t flags) noexcept { return (flags & kSpanContinued) != 0; }
 [[nodiscard]] inline bool lost_name(std::uint32_t flags) noexcept { return (flags & kSpanNameOverflow) != 0; }
 
+// A crashed run's signal and faulting address as text: "SIGSEGV at 0x10", "SIGABRT".
+std::string crash_description(int signal, std::uint64_t address);
+
 class LossSummary {
  public:
   // The traces reported as most affected, and the root names.
@@ -68,6 +71,9 @@ class LossSummary {
   // Batches the file's writer failed to write (a full disk), and the traces and spans in them.
   [[nodiscard]] const serialize::WriteLoss& unwritten() const noexcept { return unwritten_; }
   [[nodiscard]] const Counts& counts() const noexcept { return total_; }
+  // The process crashed and the crash flush wrote the file's end (0: it did not).
+  [[nodiscard]] int crash_signal() const noexcept { return crash_signal_; }
+  [[nodiscard]] std::uint64_t crash_address() const noexcept { return crash_address_; }
   [[nodiscard]] std::uint64_t spans() const noexcept { return spans_; }    // spans in the file
   [[nodiscard]] std::uint64_t traces() const noexcept { return traces_; }  // traces (parts) in the file
   [[nodiscard]] std::uint64_t incomplete() const noexcept { return incomplete_; }  // not ended, not continued
@@ -89,6 +95,8 @@ class LossSummary {
  private:
   Counts total_;
   Counts file_drops_;  // the drops of the current file's traces (add_file_totals resets it)
+  int crash_signal_ = 0;
+  std::uint64_t crash_address_ = 0;
   serialize::WriteLoss unwritten_;
   std::uint64_t spans_ = 0, traces_ = 0, incomplete_ = 0, continued_ = 0, traces_affected_ = 0;
   std::vector<TraceLoss> top_;
@@ -120,6 +128,11 @@ void write_loss_json(W& w, const LossSummary& s) {
   };
   w.StartObject();
   key("lost_data"); w.Bool(s.lost_data());
+  if (s.crash_signal() != 0) {
+    key("crash");
+    const std::string c = crash_description(s.crash_signal(), s.crash_address());
+    str(c);
+  }
   key("summary"); str(s.describe());
   counts(s.counts());
   key("unwritten_batches"); w.Uint64(s.unwritten().frames);

@@ -66,6 +66,9 @@ enum SpanFlags : std::uint32_t {
   // Its begin record found the ring full and was written when it ended (with
   // kSpanLostRecords): what it recorded in between (attributes, events) was dropped.
   kSpanLateBegin = 4096,
+  // Running on the thread that crashed when the process crashed (the crash flush): its
+  // error message names the signal and address.
+  kSpanCrashed = 8192,
 };
 
 // A span's link to another span, of this trace or any other (Span::link): a cause that is

@@ -26,6 +26,13 @@ struct RecorderInfo {
   double ns_per_tick = 1.0;   // the TSC calibration (1 for steady)
 };
 
+// What the crash flush tells the sinks (Config::crash_flush).
+struct CrashInfo {
+  int signal = 0;                 // SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT (std::terminate too)
+  std::uint64_t address = 0;      // the faulting address, when the signal has one
+  std::string description;        // "SIGSEGV at 0x10", "std::terminate: <what()>"
+};
+
 class Sink {
  public:
   virtual ~Sink() = default;
@@ -43,6 +50,10 @@ class Sink {
   // those that happened after the last trace handed over, or came with traces dropped
   // because the sinks fell behind. A sink that reports loss adds them to what it reports.
   virtual void lost(const DropCounts& drops) { (void)drops; }
+  // Sink thread, once, when the process is crashing (Config::crash_flush): after the last
+  // traces and lost(), right before the last flush(). Nothing runs after that flush — no
+  // destructor, no close() — so a sink makes what it wrote whole there.
+  virtual void crashed(const CrashInfo& crash) { (void)crash; }
   // Sink thread. Recorder::flush() and shutdown call it after the last consume().
   virtual void flush() {}
 };

@@ -107,6 +107,14 @@ struct Config {
   std::string service_name = "strobe";
   // Where assembled traces go. Sinks run on the recorder's sink thread, never on the drainer.
   std::vector<std::shared_ptr<Sink>> sinks;
+  // Crash flush: on SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT and std::terminate, the
+  // crashing thread stops recording, has the drainer read every ring and hand over every
+  // open trace (the span running on the crashing thread flagged kSpanCrashed), waits until
+  // the sinks flushed (a FileSink writes its end frame, which records the crash) or the
+  // timeout passes, then lets the signal's previous disposition (or handler) run. A crash
+  // of the drainer or sink thread itself, or of a forked child, just passes through.
+  bool crash_flush = true;
+  std::chrono::milliseconds crash_flush_timeout{3000};
 };
 
 // Thrown by Recorder's constructor for an invalid Config or a second active recorder.

@@ -140,6 +140,9 @@ struct FileEndInfo {
   std::uint64_t spans_dropped = 0;
   std::uint64_t records_dropped = 0;
   std::uint64_t sink_dropped_spans = 0;
+  // Format 1.3: the process crashed, and the crash flush wrote this end frame (0: it did not).
+  int crash_signal = 0;
+  std::uint64_t crash_address = 0;
 };
 
 // What the writer said it failed to write, as of the latest frame read.

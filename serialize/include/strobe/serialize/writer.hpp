@@ -74,6 +74,9 @@ class FileSink final : public Sink {
   // Drops no trace carries: counted in the end frame's totals (FileEnd::spans_dropped, ...),
   // where the tool finds them beyond what the traces say.
   void lost(const DropCounts& drops) override;
+  // The process is crashing: the flush that follows writes the last batch and the end
+  // frame, which records the crash (FileEnd.crash_signal), and closes the file.
+  void crashed(const CrashInfo& crash) override;
   void flush() override;
   // Writes what is buffered and the end frame; later calls do nothing.
   void close();

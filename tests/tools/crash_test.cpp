@@ -1,0 +1,186 @@
+// The crash flush: a child process records at full rate into a FileSink, counting each
+// span it ended in memory it shares with the test (a durable side counter), and then
+// crashes — a null dereference, raise(SIGSEGV), abort(), an exception escaping a noexcept
+// function (std::terminate). The file must hold at least 99.9% of the spans that had
+// ended, end with an intact end frame that records the crash, and flag the span that was
+// running on the crashing thread. The process still dies of its signal, and a handler
+// the program had installed before still runs.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "strobe/serialize/reader.hpp"
+#include "strobe/serialize/writer.hpp"
+#include "strobe/strobe.hpp"
+#include "run_tool.hpp"
+
+namespace {
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define STROBE_SKIP_CRASH GTEST_SKIP() << "sanitizers install their own crash handlers"
+#else
+#define STROBE_SKIP_CRASH (void)0
+#endif
+
+enum class How { null_dereference, raise_segv, abort, terminate };
+
+struct Shared {
+  std::atomic<std::uint64_t> ended{0};
+  std::atomic<int> previous_handler_ran{0};
+};
+Shared* g_shared = nullptr;
+
+void previous_handler(int) { g_shared->previous_handler_ran.store(1); }
+
+int* volatile g_null = nullptr;
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wterminate"
+void thrower() noexcept { throw std::runtime_error("out of cheese"); }
+#pragma GCC diagnostic pop
+
+[[noreturn]] void child(const std::string& path, How how, bool with_previous_handler, bool crash_flush) {
+  if (with_previous_handler) std::signal(SIGSEGV, previous_handler);
+  auto file = std::make_shared<strobe::serialize::FileSink>(strobe::serialize::FileSinkOptions{.path = path});
+  // The wait policy, so that every span ended is recorded (the drainer may lag a loop at
+  // full rate): what the crash flush must save is then all in the rings or on its way.
+  strobe::Recorder recorder({.overflow = strobe::OverflowPolicy::wait,
+                             .service_name = "crasher",
+                             .sinks = {file},
+                             .crash_flush = crash_flush});
+  auto request = strobe::trace("request");
+  for (std::uint64_t i = 0; i < 300000; ++i) {
+    {
+      auto step = strobe::span("step", strobe::Kind::step);
+      step.attr("i", static_cast<std::int64_t>(i));
+    }
+    g_shared->ended.store(i + 1, std::memory_order_release);
+  }
+  auto site = strobe::span("crash_site", strobe::Kind::tool);
+  switch (how) {
+    case How::null_dereference: *g_null = 42; break;
+    case How::raise_segv: std::raise(SIGSEGV); break;
+    case How::abort: std::abort();
+    case How::terminate: thrower(); break;
+  }
+  std::_Exit(3);  // a previous handler that returned: not a crash after all
+}
+
+struct Outcome {
+  std::string validate, info, tree;  // what the tool says of the file
+  int validate_status = -1;
+  int status = 0;
+  std::uint64_t ended = 0;
+  std::uint64_t steps = 0;
+  bool crash_site_flagged = false;
+  std::string crash_site_error;
+  strobe::serialize::FileEndInfo end;
+  bool ended_cleanly = false;
+  bool previous_handler_ran = false;
+};
+
+Outcome crash(How how, bool with_previous_handler = false, bool crash_flush = true) {
+  strobe::test::TempDir dir;
+  const std::string path = dir / "crash.strobe";
+  void* mem = ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  EXPECT_NE(mem, MAP_FAILED);
+  g_shared = new (mem) Shared;
+  const pid_t pid = ::fork();
+  if (pid == 0) child(path, how, with_previous_handler, crash_flush);
+  Outcome o;
+  EXPECT_EQ(::waitpid(pid, &o.status, 0), pid);
+  o.ended = g_shared->ended.load();
+  o.previous_handler_ran = g_shared->previous_handler_ran.load() != 0;
+  ::munmap(mem, sizeof(Shared));
+  if (!std::filesystem::exists(path) || std::filesystem::file_size(path) == 0) return o;
+  strobe::serialize::Reader reader(path);
+  strobe::serialize::BatchView batch;
+  while (reader.next(batch))
+    for (std::size_t i = 0; i < batch.trace_count(); ++i)
+      for (strobe::serialize::SpanView s : batch.trace(i).spans()) {
+        if (s.name() == "step" && s.status() == strobe::Status::ok) ++o.steps;
+        if (s.name() == "crash_site") {
+          o.crash_site_flagged = (s.flags() & strobe::kSpanCrashed) != 0;
+          o.crash_site_error = s.to_span_data().error_message;
+        }
+      }
+  if (crash_flush) EXPECT_FALSE(reader.error()) << reader.error()->what();
+  o.ended_cleanly = reader.ended_cleanly();
+  o.end = reader.end_info();
+  strobe::test::Run r = strobe::test::run_tool({"validate", path});
+  o.validate = r.out;
+  o.validate_status = r.exit_status;
+  o.info = strobe::test::run_tool({"info", path}).out;
+  o.tree = strobe::test::run_tool({"tree", path, "--max-children", "2"}).out;
+  return o;
+}
+
+void expect_saved(const Outcome& o, int signal) {
+  EXPECT_TRUE(WIFSIGNALED(o.status) && WTERMSIG(o.status) == signal) << "status " << o.status;
+  EXPECT_EQ(o.ended, 300000u);
+  EXPECT_GE(static_cast<double>(o.steps), 0.999 * static_cast<double>(o.ended)) << o.steps << " of " << o.ended;
+  EXPECT_TRUE(o.ended_cleanly) << "the crash flush writes the end frame";
+  EXPECT_EQ(o.end.crash_signal, signal);
+  EXPECT_TRUE(o.crash_site_flagged) << "the span running on the crashing thread";
+  EXPECT_EQ(o.validate_status, 0) << o.validate;
+  EXPECT_NE(o.validate.find("the process crashed"), std::string::npos) << o.validate;
+  EXPECT_NE(o.info.find("ended       by a CRASH"), std::string::npos) << o.info;
+  EXPECT_NE(o.tree.find("note: the process crashed"), std::string::npos) << o.tree;
+  EXPECT_NE(o.tree.find("[crashed here]"), std::string::npos) << o.tree;
+}
+
+TEST(CrashFlush, ANullDereferenceLosesNothingThatEnded) {
+  STROBE_SKIP_CRASH;
+  const Outcome o = crash(How::null_dereference);
+  expect_saved(o, SIGSEGV);
+  EXPECT_EQ(o.end.crash_address, 0u) << "the faulting address: null";
+  EXPECT_EQ(o.crash_site_error.rfind("crashed here: SIGSEGV", 0), 0u) << o.crash_site_error;
+}
+
+TEST(CrashFlush, RaiseAndAbortLoseNothingThatEnded) {
+  STROBE_SKIP_CRASH;
+  expect_saved(crash(How::raise_segv), SIGSEGV);
+  const Outcome a = crash(How::abort);
+  expect_saved(a, SIGABRT);
+  EXPECT_EQ(a.crash_site_error, "crashed here: SIGABRT");
+}
+
+TEST(CrashFlush, StdTerminateSaysWhatEscaped) {
+  STROBE_SKIP_CRASH;
+  const Outcome o = crash(How::terminate);
+  expect_saved(o, SIGABRT);
+  EXPECT_EQ(o.crash_site_error, "crashed here: std::terminate: out of cheese");
+}
+
+TEST(CrashFlush, AHandlerTheProgramHadStillRuns) {
+  STROBE_SKIP_CRASH;
+  const Outcome o = crash(How::raise_segv, /*with_previous_handler=*/true);
+  EXPECT_TRUE(o.previous_handler_ran);
+  EXPECT_TRUE(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 3) << "its handler returned: the program went on";
+  EXPECT_TRUE(o.ended_cleanly);
+  EXPECT_GE(static_cast<double>(o.steps), 0.999 * static_cast<double>(o.ended));
+}
+
+// Without the crash flush (Config::crash_flush = false) the same crash leaves the file
+// without its end frame and short of what ended: what the tests above guard against.
+TEST(CrashFlush, WithoutItTheLastSpansAreLost) {
+  STROBE_SKIP_CRASH;
+  const Outcome o = crash(How::null_dereference, false, /*crash_flush=*/false);
+  EXPECT_TRUE(WIFSIGNALED(o.status) && WTERMSIG(o.status) == SIGSEGV);
+  EXPECT_FALSE(o.ended_cleanly);
+  EXPECT_LT(o.steps, o.ended);
+}
+
+}  // namespace
