@@ -127,17 +127,28 @@ class RecorderCore {
     g_generation.store(0, std::memory_order_relaxed);  // every thread's next span is a no-op
     crash_span_.store(t_state.cur_span, std::memory_order_relaxed);
     crash_address_.store(address, std::memory_order_relaxed);
-    char text[200];
-    const char* name = signal == SIGSEGV ? "SIGSEGV" : signal == SIGBUS ? "SIGBUS" : signal == SIGILL ? "SIGILL"
-                       : signal == SIGFPE ? "SIGFPE" : "SIGABRT";
+    // The description, by hand (snprintf is not async-signal-safe).
+    std::size_t at = 0;
+    auto put = [&](const char* text) {
+      for (; *text != '\0' && at + 1 < sizeof crash_text_; ++text) crash_text_[at++] = *text;
+    };
     if (what != nullptr) {
-      std::snprintf(text, sizeof text, "std::terminate: %s", what);
-    } else if (address != 0) {
-      std::snprintf(text, sizeof text, "%s at 0x%llx", name, static_cast<unsigned long long>(address));
+      put("std::terminate: ");
+      put(what);
     } else {
-      std::snprintf(text, sizeof text, "%s", name);
+      put(signal == SIGSEGV ? "SIGSEGV" : signal == SIGBUS ? "SIGBUS" : signal == SIGILL ? "SIGILL"
+          : signal == SIGFPE ? "SIGFPE" : "SIGABRT");
+      if (address != 0) {
+        char hex[19] = "0x";
+        int digits = 0;
+        for (std::uint64_t v = address; v != 0; v >>= 4) ++digits;
+        for (int k = 0; k < digits; ++k) hex[2 + k] = "0123456789abcdef"[(address >> (4 * (digits - 1 - k))) & 15];
+        hex[2 + digits] = '\0';
+        put(" at ");
+        put(hex);
+      }
     }
-    std::memcpy(crash_text_, text, sizeof text);
+    crash_text_[at] = '\0';
     crash_signal_.store(signal, std::memory_order_release);  // release: the fields above first
     const auto ms = config_.crash_flush_timeout.count();
     for (std::int64_t waited = 0; waited < ms * 4 && !crash_done_.load(std::memory_order_acquire); ++waited) {
@@ -171,6 +182,15 @@ class RecorderCore {
       std::unique_lock lock(wake_mutex_);
       done_.wait(lock, [&] { return flush_completed_ >= kCrashTicket; });
     }
+    {
+      // The sink thread ends too: if the process lives on after all (a signal ignored,
+      // raised and survived), the Recorder's end joins both threads as usual; recording
+      // stays off.
+      std::lock_guard lock(queue_mutex_);
+      sinks_stop_ = true;
+      wake_sinks_ = true;
+    }
+    queue_ready_.notify_all();
     crash_done_.store(true, std::memory_order_release);
   }
 
@@ -661,6 +681,8 @@ void validate(const Config& c, bool& use_tsc) {
   if (c.partial_trace_spans == 0) throw ConfigError("strobe: Config::partial_trace_spans must be > 0");
   if (c.partial_trace_age.count() <= 0) throw ConfigError("strobe: Config::partial_trace_age must be > 0");
   if (c.sink_queue_spans == 0) throw ConfigError("strobe: Config::sink_queue_spans must be > 0");
+  if (c.crash_flush_timeout < std::chrono::milliseconds(0) || c.crash_flush_timeout > std::chrono::minutes(1))
+    throw ConfigError("strobe: Config::crash_flush_timeout must be within [0 ms, 60 s]");
   if (c.expected_trace_spans > (std::size_t{1} << 22))
     throw ConfigError("strobe: Config::expected_trace_spans must be at most 2^22, got " +
                       std::to_string(c.expected_trace_spans));
@@ -740,16 +762,39 @@ std::size_t crash_slot(int sig) noexcept {
   return 0;
 }
 
-void pass_on(int sig, siginfo_t* info, void* context) noexcept {
+// The previous disposition is the default: the process dies of the signal. Only then is
+// there a crash to flush for; a handler of the program's own may recover (a runtime that
+// handles its faults, a guard around a mapped file), so it runs first and alone.
+bool dies_of(int sig) noexcept {
   const struct sigaction& prev = g_previous[crash_slot(sig)];
-  ::sigaction(sig, &prev, nullptr);
-  if ((prev.sa_flags & SA_SIGINFO) != 0 && prev.sa_sigaction != nullptr) {
-    prev.sa_sigaction(sig, info, context);
-    return;
+  return prev.sa_handler == SIG_DFL;
+}
+
+void pass_on(int sig, siginfo_t* info, void* context) noexcept {
+  struct sigaction prev = g_previous[crash_slot(sig)];
+  // SIG_DFL and SIG_IGN are read from sa_handler whatever the flags (they share storage
+  // with sa_sigaction).
+  const bool function = prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN;
+  if (function && (prev.sa_flags & SA_RESETHAND) != 0) {
+    struct sigaction reset {};
+    reset.sa_handler = SIG_DFL;
+    sigemptyset(&reset.sa_mask);
+    ::sigaction(sig, &reset, nullptr);  // what the kernel would have done before calling it
+  } else {
+    ::sigaction(sig, &prev, nullptr);
   }
   if (prev.sa_handler == SIG_IGN) return;
-  if (prev.sa_handler != SIG_DFL) {
-    prev.sa_handler(sig);
+  if (function) {
+    // Called as the kernel would: with its mask blocked (and the signal too, unless it
+    // asked for SA_NODEFER, which this handler's own delivery already blocks).
+    sigset_t old;
+    ::pthread_sigmask(SIG_BLOCK, &prev.sa_mask, &old);
+    if ((prev.sa_flags & SA_SIGINFO) != 0) {
+      prev.sa_sigaction(sig, info, context);
+    } else {
+      prev.sa_handler(sig);
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     return;
   }
   // The default: a fault strikes again when the instruction re-runs; a signal sent (or
@@ -759,7 +804,7 @@ void pass_on(int sig, siginfo_t* info, void* context) noexcept {
 
 extern "C" void strobe_on_crash_signal(int sig, siginfo_t* info, void* context) {
   const int saved_errno = errno;
-  if (!g_crashing.exchange(true)) {
+  if (dies_of(sig) && !g_crashing.exchange(true)) {
     RecorderCore* core = g_crash_core.load(std::memory_order_acquire);
     if (core != nullptr && !core->forked_) {
       const bool fault = sig != SIGABRT && info != nullptr && info->si_code > 0;

@@ -130,11 +130,18 @@ void Span::end_slow(std::uint8_t record_flags) noexcept {
   if (&t == owner_) {
     restore_current(t);
   } else if (owner_ != nullptr && (state_ & kCurrentFlag)) {
-    if (t.cur_span == id_) {  // current here too (a coroutine carried it): its parent is now
-      t.cur_trace_hi = trace_.hi;
-      t.cur_trace_lo = trace_.lo;
-      t.cur_span = parent_;
-      t.cur_generation = generation_;
+    if (t.cur_span == id_) {  // current here too (a coroutine carried it): what it replaced is now
+      if (state_ & kOwnPrevFlag) {
+        t.cur_trace_hi = prev_hi_;
+        t.cur_trace_lo = prev_lo_;
+        t.cur_span = prev_span_;
+        t.cur_generation = prev_generation_;
+      } else {
+        t.cur_trace_hi = trace_.hi;
+        t.cur_trace_lo = trace_.lo;
+        t.cur_span = parent_;
+        t.cur_generation = generation_;
+      }
     }
     // Ended away from its thread, where it may still be current: that thread's next span
     // must not become its child. Word is left for it (owner_ may be gone: not touched).
@@ -246,6 +253,44 @@ Span& Span::event(std::string_view name, std::initializer_list<Attr> list) noexc
   return event_id(intern(name), list);
 }
 
+Span& Span::event_in_parts(detail::ThreadState& t, std::uint32_t name, std::uint64_t ts,
+                           std::initializer_list<Attr> list) noexcept {
+  // An event whose attributes together would not fit the ring: the event, then each
+  // attribute in a commit of its own (a part handed over in between may separate them).
+  if (!detail::claim(t, 1, false, false)) {
+    detail::count_dropped(t, static_cast<std::uint32_t>(list.size()));  // nothing to attach to
+    state_ |= kLostFlag;
+    return *this;
+  }
+  detail::Record& r = t.ring->slot(0);
+  r.type = detail::RecType::event;
+  r.flags = 0;
+  r.aux = 0;
+  r.key = name;
+  r.span_id = id_;
+  r.ts = ts;
+  t.ring->commit(1);
+  for (const Attr& a : list) event_attr(t, a);
+  return *this;
+}
+
+void Span::event_attr(detail::ThreadState& t, const Attr& a) noexcept {
+  const std::uint32_t key = intern(a.key);
+  if (a.value.type() == Value::Type::string || a.value.type() == Value::Type::u64) {
+    Digits d(a.value.as_uint());
+    const std::string_view sv = a.value.type() == Value::Type::string ? a.value.as_string() : d.text();
+    if (!detail::write_string(t, id_, detail::StrKind::attr_value, key, detail::kOnEvent, sv.data(), sv.size()))
+      state_ |= kLostFlag;
+    return;
+  }
+  if (!detail::claim(t, 1, false, false)) {
+    state_ |= kLostFlag;
+    return;
+  }
+  write_attr(t.ring->slot(0), key, a.value, detail::kOnEvent);
+  t.ring->commit(1);
+}
+
 Span& Span::event_id(std::uint32_t name, std::initializer_list<Attr> list) noexcept {
   const auto given = static_cast<std::uint32_t>(1 + list.size());
   if (!writable(given)) return *this;
@@ -282,8 +327,11 @@ Span& Span::event_id(std::uint32_t name, std::initializer_list<Attr> list) noexc
     if (it.is_string) it.cut = detail::cut_string(t, it.text.data(), it.text.size(), it.flags);
     records += it.cut.records;
   }
+  // Joined, it must fit the ring beside the headroom: long strings go in commits of their own.
+  if (records + t.headroom > t.ring->capacity() / 2) return event_in_parts(t, name, ts, list);
   if (!detail::claim(t, records, false, false)) {
-    detail::count_dropped(t, given - 1);  // its attributes have nothing to attach to
+    // The claim counted what it was for; the attributes past kJoined are lost with them.
+    detail::count_dropped(t, static_cast<std::uint32_t>(given - 1 - joined));
     state_ |= kLostFlag;
     return *this;
   }
@@ -307,22 +355,7 @@ Span& Span::event_id(std::uint32_t name, std::initializer_list<Attr> list) noexc
     at += it.cut.records;
   }
   t.ring->commit(records);
-  for (; a != list.end(); ++a) {  // past kJoined: a commit each
-    const std::uint32_t key = intern(a->key);
-    if (a->value.type() == Value::Type::string || a->value.type() == Value::Type::u64) {
-      Digits d(a->value.as_uint());
-      const std::string_view sv = a->value.type() == Value::Type::string ? a->value.as_string() : d.text();
-      if (!detail::write_string(t, id_, detail::StrKind::attr_value, key, detail::kOnEvent, sv.data(), sv.size()))
-        state_ |= kLostFlag;
-      continue;
-    }
-    if (!detail::claim(t, 1, false, false)) {
-      state_ |= kLostFlag;
-      continue;
-    }
-    write_attr(t.ring->slot(0), key, a->value, detail::kOnEvent);
-    t.ring->commit(1);
-  }
+  for (; a != list.end(); ++a) event_attr(t, *a);  // past kJoined: a commit each
   return *this;
 }
 
@@ -587,7 +620,8 @@ Context detail::record_completed(std::string_view name, Kind kind, std::int64_t 
   Span s;
   std::uint8_t flags = detail::kWallClock;
   const bool remote = t.cur_generation >= detail::kRemoteUnsampled && (t.cur_trace_hi | t.cur_trace_lo) != 0;
-  if (remote && t.cur_generation == detail::kRemoteUnsampled) return Context();  // not sampled upstream
+  // Not sampled upstream: nothing recorded, and what it returns keeps spans under it unsampled.
+  if (remote && t.cur_generation == detail::kRemoteUnsampled) return current();
   if (remote) {  // a root of this process's part of the caller's trace
     s.trace_ = Span::RawTraceId{t.cur_trace_hi, t.cur_trace_lo};
     s.parent_ = t.cur_span;

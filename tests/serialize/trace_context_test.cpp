@@ -145,7 +145,9 @@ TEST(TraceContext, AnUnsampledCallerMeansNothingIsRecorded) {
     EXPECT_FALSE(handle.recording());
     auto child = strobe::span("query");
     EXPECT_FALSE(child.recording());
-    (void)strobe::record_span("after_the_fact", strobe::Kind::step, std::chrono::milliseconds(3));
+    const Context recorded = strobe::record_span("after_the_fact", strobe::Kind::step, std::chrono::milliseconds(3));
+    EXPECT_FALSE(recorded.sampled()) << "spans put under what it returns stay unrecorded too";
+    EXPECT_EQ(recorded.traceparent(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
     outgoing = strobe::current().traceparent();
   }
   EXPECT_EQ(outgoing, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00") << "passed on unsampled";

@@ -530,6 +530,11 @@ class Span {
   }
 
   void write_link(detail::Record& r, const detail::LinkPayload& link) const noexcept;
+  // event() when the event and its attributes would not fit one commit.
+  Span& event_in_parts(detail::ThreadState& t, std::uint32_t name, std::uint64_t ts,
+                       std::initializer_list<Attr> list) noexcept;
+  // One attribute of the latest event, in a commit of its own.
+  void event_attr(detail::ThreadState& t, const Attr& a) noexcept;
 
   // uncaught_now: the ending thread's count of exceptions in flight.
   [[gnu::always_inline]] void write_end(detail::Record& r, std::uint64_t ts, std::uint8_t record_flags,

@@ -112,7 +112,10 @@ struct Config {
   // open trace (the span running on the crashing thread flagged kSpanCrashed), waits until
   // the sinks flushed (a FileSink writes its end frame, which records the crash) or the
   // timeout passes, then lets the signal's previous disposition (or handler) run. A crash
-  // of the drainer or sink thread itself, or of a forked child, just passes through.
+  // of the drainer or sink thread itself, or of a forked child, just passes through. A
+  // signal for which the program had installed a handler of its own before the Recorder
+  // goes to that handler alone (it may recover). The drainer notices a crash within
+  // drain_interval: keep the timeout well above it. Within [0, 60 s].
   bool crash_flush = true;
   std::chrono::milliseconds crash_flush_timeout{3000};
 };

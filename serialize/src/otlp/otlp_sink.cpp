@@ -122,7 +122,9 @@ OtlpSinkOptions resolve_otlp_options(OtlpSinkOptions o) {
     throw ConfigError("OtlpSinkOptions::endpoint: '" + o.endpoint + "' is not an http:// or https:// URL");
   }
   if (const char* v = signal_env("HEADERS", name)) {
-    for (auto& [key, value] : parse_pairs(v, name.c_str())) {
+    for (auto& pair : parse_pairs(v, name.c_str())) {
+      std::string& key = pair.first;  // not a structured binding: clang 14 cannot capture one
+      std::string& value = pair.second;
       const bool given = std::any_of(o.headers.begin(), o.headers.end(), [&](const auto& h) {
         return std::equal(h.first.begin(), h.first.end(), key.begin(), key.end(),
                           [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); });

@@ -122,25 +122,27 @@ EndedMailbox* ended_mailbox(std::uint32_t slot) noexcept;
 // context to go back to (trace, back_to, generation) in its thread's mailbox.
 void post_ended_elsewhere(std::uint64_t span, std::uint64_t trace_hi, std::uint64_t trace_lo,
                           std::uint64_t back_to, std::uint32_t generation) noexcept;
-// Owner thread: its current span ended on another thread; moves to the context left for it.
-void leave_ended_current(ThreadState& t) noexcept;
-// True when t's current span ended on another thread (then call leave_ended_current).
-[[gnu::always_inline]] inline bool current_ended_elsewhere(const ThreadState& t) noexcept {
-  // relaxed: a stale miss leaves one more span under the ended one, as before the end.
-  return t.cur_span != 0 && t.mail != nullptr &&
-         t.mail->entry[t.cur_span % EndedMailbox::kEntries].span.load(std::memory_order_relaxed) == t.cur_span;
-}
-// Before t's current context is read: off a span that ended on another thread. In a Section.
-[[gnu::always_inline]] inline void settle_current(ThreadState& t) noexcept {
-  if (current_ended_elsewhere(t)) [[unlikely]] leave_ended_current(t);
-}
-
 // A context's generation when it came from a traceparent header (Context::from_traceparent):
 // valid under any recorder. A thread whose current context has one of these begins its
 // spans as roots under the remote parent (or, unsampled, records nothing). No recorder's
 // generation reaches them.
 inline constexpr std::uint32_t kRemoteUnsampled = 0xfffffffeu;
 inline constexpr std::uint32_t kRemoteSampled = 0xffffffffu;
+
+// Owner thread: its current span ended on another thread; moves to the context left for it.
+void leave_ended_current(ThreadState& t) noexcept;
+// True when t's current span ended on another thread (then call leave_ended_current).
+[[gnu::always_inline]] inline bool current_ended_elsewhere(const ThreadState& t) noexcept {
+  // relaxed: a stale miss leaves one more span under the ended one, as before the end.
+  // A remote context's span is the caller's (any 64-bit id): never one of this process's.
+  return t.cur_span != 0 && t.mail != nullptr &&
+         t.mail->entry[t.cur_span % EndedMailbox::kEntries].span.load(std::memory_order_relaxed) == t.cur_span &&
+         t.cur_generation < kRemoteUnsampled;
+}
+// Before t's current context is read: off a span that ended on another thread. In a Section.
+[[gnu::always_inline]] inline void settle_current(ThreadState& t) noexcept {
+  if (current_ended_elsewhere(t)) [[unlikely]] leave_ended_current(t);
+}
 
 // The active recorder's generation; 0 when none is active. Written only by Recorder.
 inline std::atomic<std::uint32_t> g_generation{0};
