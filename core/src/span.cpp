@@ -130,19 +130,7 @@ void Span::end_slow(std::uint8_t record_flags) noexcept {
   if (&t == owner_) {
     restore_current(t);
   } else if (owner_ != nullptr && (state_ & kCurrentFlag)) {
-    if (t.cur_span == id_) {  // current here too (a coroutine carried it): what it replaced is now
-      if (state_ & kOwnPrevFlag) {
-        t.cur_trace_hi = prev_hi_;
-        t.cur_trace_lo = prev_lo_;
-        t.cur_span = prev_span_;
-        t.cur_generation = prev_generation_;
-      } else {
-        t.cur_trace_hi = trace_.hi;
-        t.cur_trace_lo = trace_.lo;
-        t.cur_span = parent_;
-        t.cur_generation = generation_;
-      }
-    }
+    restore_current(t);  // current here too (a coroutine carried it): what it replaced is now
     // Ended away from its thread, where it may still be current: that thread's next span
     // must not become its child. Word is left for it (owner_ may be gone: not touched).
     if (state_ & kOwnPrevFlag) {
@@ -460,25 +448,31 @@ Span& Span::error(std::string_view message, std::string_view data) noexcept {
   return string(detail::StrKind::error_data, data);
 }
 
-Span& Span::tokens(TokenUsage usage) noexcept {
-  if (!writable(1)) return *this;
-  detail::ThreadState& t = detail::t_state;
-  detail::Section section(t);
+detail::Record* Span::own_record(detail::ThreadState& t, detail::RecType type) noexcept {
   if (!detail::claim(t, 1, false, false)) {
     state_ |= kLostFlag;
-    return *this;
+    return nullptr;
   }
   detail::Record& r = t.ring->slot(0);
-  r.type = detail::RecType::tokens;
+  r.type = type;
   r.flags = 0;
   r.aux = 0;
   r.key = 0;
   r.span_id = id_;
   r.ts = 0;
-  r.payload.tokens.input = usage.input;
-  r.payload.tokens.output = usage.output;
-  r.payload.tokens.cached_input = usage.cached_input;
-  t.ring->commit(1);
+  return &r;
+}
+
+Span& Span::tokens(TokenUsage usage) noexcept {
+  if (!writable(1)) return *this;
+  detail::ThreadState& t = detail::t_state;
+  detail::Section section(t);
+  if (detail::Record* r = own_record(t, detail::RecType::tokens)) {
+    r->payload.tokens.input = usage.input;
+    r->payload.tokens.output = usage.output;
+    r->payload.tokens.cached_input = usage.cached_input;
+    t.ring->commit(1);
+  }
   return *this;
 }
 
@@ -486,21 +480,12 @@ Span& Span::link(const Context& to) noexcept {
   if (!to.valid() || !writable(1)) return *this;
   detail::ThreadState& t = detail::t_state;
   detail::Section section(t);
-  if (!detail::claim(t, 1, false, false)) {
-    state_ |= kLostFlag;
-    return *this;
+  if (detail::Record* r = own_record(t, detail::RecType::span_link)) {
+    r->payload.span_link.trace_hi = to.trace_id().hi;
+    r->payload.span_link.trace_lo = to.trace_id().lo;
+    r->payload.span_link.span_id = to.span_id();
+    t.ring->commit(1);
   }
-  detail::Record& r = t.ring->slot(0);
-  r.type = detail::RecType::span_link;
-  r.flags = 0;
-  r.aux = 0;
-  r.key = 0;
-  r.span_id = id_;
-  r.ts = 0;
-  r.payload.span_link.trace_hi = to.trace_id().hi;
-  r.payload.span_link.trace_lo = to.trace_id().lo;
-  r.payload.span_link.span_id = to.span_id();
-  t.ring->commit(1);
   return *this;
 }
 

@@ -533,6 +533,9 @@ class Span {
   // event() when the event and its attributes would not fit one commit.
   Span& event_in_parts(detail::ThreadState& t, std::uint32_t name, std::uint64_t ts,
                        std::initializer_list<Attr> list) noexcept;
+  // A record of `type` for this span in the calling thread's ring, header set (ts 0), not
+  // committed; nullptr (and kLostFlag) when the ring is full. In a detail::Section.
+  detail::Record* own_record(detail::ThreadState& t, detail::RecType type) noexcept;
   // One attribute of the latest event, in a commit of its own.
   void event_attr(detail::ThreadState& t, const Attr& a) noexcept;
 

@@ -218,6 +218,17 @@ std::size_t bytes_of(const AssembledTrace& t, std::size_t& events) {
   return n;
 }
 
+// An item for trace (its size and queue weight set; the trace itself not yet taken).
+template <class Trace>
+Item item_for(const Trace& trace) {
+  Item item;
+  std::size_t events = 0;
+  item.bytes = bytes_of(trace, events);
+  item.rows = trace.spans.size();
+  item.weight = item.rows + events;
+  return item;
+}
+
 std::uint64_t thread_cpu_ns() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -670,11 +681,7 @@ void OtlpSink::consume_compact(const CompactTrace& trace) {
   Impl& m = *impl_;
   m.recorder_dropped.fetch_add(trace.drops_since_previous.spans + trace.drops_since_previous.sink_spans,
                                std::memory_order_relaxed);
-  Item item;
-  std::size_t events = 0;
-  item.bytes = bytes_of(trace, events);
-  item.rows = trace.spans.size();
-  item.weight = item.rows + events;
+  Item item = item_for(trace);
   item.compact = std::make_unique<CompactTrace>(trace);
   item.compact->service_name = {};  // the recorder's; not read
   m.enqueue(std::move(item));
@@ -686,11 +693,7 @@ void OtlpSink::consume(const AssembledTrace& trace) {
   Impl& m = *impl_;
   m.recorder_dropped.fetch_add(trace.drops_since_previous.spans + trace.drops_since_previous.sink_spans,
                                std::memory_order_relaxed);
-  Item item;
-  std::size_t events = 0;
-  item.bytes = bytes_of(trace, events);
-  item.rows = trace.spans.size();
-  item.weight = item.rows + events;
+  Item item = item_for(trace);
   item.assembled = std::make_unique<AssembledTrace>(trace);
   m.enqueue(std::move(item));
   m.consume_cpu.fetch_add(thread_cpu_ns() - cpu0, std::memory_order_relaxed);
