@@ -89,6 +89,7 @@ std::string check_batch(const fb::Batch* b) {
         if (d->events())
           for (const fb::Event* e : *d->events())
             if (!str_ok(e->name()) || !attrs_ok(e->attrs())) return "event out of range";
+        if (!aligned8(d->links())) return "misaligned vector";  // of 8-aligned structs
       }
     }
     if (t->groups())
