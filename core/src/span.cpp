@@ -241,6 +241,20 @@ Span& Span::event(std::string_view name, std::initializer_list<Attr> list) noexc
   return event_id(intern(name), list);
 }
 
+namespace {
+
+// An event record: its name and time; its attributes follow (flagged kOnEvent).
+void write_event(detail::Record& r, std::uint64_t span, std::uint32_t name, std::uint64_t ts) noexcept {
+  r.type = detail::RecType::event;
+  r.flags = 0;
+  r.aux = 0;
+  r.key = name;
+  r.span_id = span;
+  r.ts = ts;
+}
+
+}  // namespace
+
 Span& Span::event_in_parts(detail::ThreadState& t, std::uint32_t name, std::uint64_t ts,
                            std::initializer_list<Attr> list) noexcept {
   // An event whose attributes together would not fit the ring: the event, then each
@@ -250,13 +264,7 @@ Span& Span::event_in_parts(detail::ThreadState& t, std::uint32_t name, std::uint
     state_ |= kLostFlag;
     return *this;
   }
-  detail::Record& r = t.ring->slot(0);
-  r.type = detail::RecType::event;
-  r.flags = 0;
-  r.aux = 0;
-  r.key = name;
-  r.span_id = id_;
-  r.ts = ts;
+  write_event(t.ring->slot(0), id_, name, ts);
   t.ring->commit(1);
   for (const Attr& a : list) event_attr(t, a);
   return *this;
@@ -323,13 +331,7 @@ Span& Span::event_id(std::uint32_t name, std::initializer_list<Attr> list) noexc
     state_ |= kLostFlag;
     return *this;
   }
-  detail::Record& r = t.ring->slot(0);
-  r.type = detail::RecType::event;
-  r.flags = 0;
-  r.aux = 0;
-  r.key = name;
-  r.span_id = id_;
-  r.ts = ts;
+  write_event(t.ring->slot(0), id_, name, ts);
   std::uint32_t at = 1;
   const Attr* a = list.begin();
   for (std::size_t i = 0; i < joined; ++i, ++a) {
