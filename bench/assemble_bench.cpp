@@ -1,12 +1,14 @@
 // Assembly throughput: spans per second that one Assembler turns from records into
 // CompactTraces (what the drainer queues for the sinks), with no rings and no recorder. The record sequences are built once, as
 // the hot path writes them (begin and end records with trace ids, parent ids and clock
-// ticks), and fed pass by pass: one trace's records, then end_of_pass(). A trace is
+// ticks), and fed pass by pass as the drainer reads them, ring by ring: one trace's
+// records, then end_of_pass(). A trace is
 // handed over one pass after it became complete, so each shape cycles through a few
 // copies with distinct ids. items_per_second counts the spans of the emitted traces.
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -72,6 +74,34 @@ class TraceWriter {
 
   [[nodiscard]] const TraceRecords& trace() const noexcept { return out_; }
 
+  // A writer for more records of the same trace, with ids and ticks going on from here.
+  [[nodiscard]] TraceWriter continued() const {
+    TraceWriter w = *this;
+    w.out_ = {};
+    return w;
+  }
+  void resume_after(const TraceWriter& later) noexcept {
+    ticks_ = later.ticks_;
+    next_local_ = later.next_local_;
+  }
+
+  // The records as a drain pass reads them: ring by ring (in the order the rings first
+  // appear), each ring's in its order.
+  [[nodiscard]] TraceRecords by_ring() const {
+    std::vector<std::uint64_t> rings;
+    for (const std::uint64_t t : out_.threads)
+      if (std::find(rings.begin(), rings.end(), t) == rings.end()) rings.push_back(t);
+    TraceRecords r;
+    for (const std::uint64_t ring : rings) {
+      for (std::size_t i = 0; i < out_.records.size(); ++i) {
+        if (out_.threads[i] != ring) continue;
+        r.records.push_back(out_.records[i]);
+        r.threads.push_back(ring);
+      }
+    }
+    return r;
+  }
+
  private:
   std::uint64_t tick() noexcept { return ticks_ += 100; }  // 100 ns between records
   void push(const Record& r, std::uint64_t thread) {
@@ -129,7 +159,7 @@ void BM_Assemble(benchmark::State& state) {
   for (int c = 0; c < kCopies; ++c) {
     TraceWriter w(c, clock.now_ticks());
     Write(w);
-    copies.push_back(w.trace());
+    copies.push_back(w.by_ring());
   }
   strobe::detail::Assembler assembler({"bench", 1, 100000, 10'000'000'000}, clock);
   std::vector<strobe::CompactTrace> out;  // what the drainer hands to the sink queue
@@ -168,6 +198,38 @@ BENCHMARK(BM_AssembleDeep);
 // concurrency are computed.
 void BM_AssembleFanout(benchmark::State& state) { BM_Assemble<write_fanout>(state); }
 BENCHMARK(BM_AssembleFanout);
+
+// Endless: one root that never ends (a decode loop under one request), 1,024 children a
+// pass, handed over in parts of 16,384 (Config's default): the cost per span must not
+// grow with the trace. Counts the children handed over (not the root each part repeats).
+void BM_AssembleEndless(benchmark::State& state) {
+  const strobe::detail::Clock clock(false);
+  strobe::detail::Assembler assembler({"bench", 1, static_cast<std::size_t>(state.range(0)), 10'000'000'000}, clock);
+  const std::uint32_t root_name = name_id("bench.root"), child = name_id("bench.child");
+  TraceWriter w(0, clock.now_ticks());
+  const std::uint64_t root = w.begin(root_name, 0);
+  for (std::size_t i = 0; i < w.trace().records.size(); ++i)
+    assembler.on_record(w.trace().records[i], w.trace().threads[i]);
+  std::vector<strobe::CompactTrace> out;
+  std::uint64_t spans = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    TraceWriter chunk = w.continued();
+    for (int i = 0; i < 1024; ++i) chunk.end(chunk.begin(child, root));
+    w.resume_after(chunk);
+    state.ResumeTiming();
+    const TraceRecords& r = chunk.trace();
+    for (std::size_t i = 0; i < r.records.size(); ++i) assembler.on_record(r.records[i], r.threads[i]);
+    assembler.end_of_pass(out, clock.to_wall_ns(clock.now_ticks()));
+    for (strobe::CompactTrace& t : out) {
+      for (const strobe::SpanRow& s : t.spans) spans += (s.flags & strobe::kSpanContinued) == 0;
+      assembler.recycle(std::move(t));
+    }
+    out.clear();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(spans));
+}
+BENCHMARK(BM_AssembleEndless)->Arg(16384)->Arg(4096);
 
 }  // namespace
 

@@ -27,6 +27,7 @@ struct Assembler::Node {
   bool begun = false;
   bool ended = false;
   bool is_root = false;
+  bool indexed = false;  // in the span index (see Assembler::open_)
 
   SpanExtra& more() {
     if (!extra) extra = std::make_unique<SpanExtra>();
@@ -164,6 +165,48 @@ namespace {
 
 constexpr std::uint32_t kNone = 0xffffffffu;
 
+// Span id -> position among the spans of one hand-over, for the parts that need their
+// parents worked out: open addressing in scratch memory, at most a quarter full (with a
+// placeholder per span, half).
+class LocalIds {
+ public:
+  LocalIds(std::size_t spans, std::pmr::memory_resource* mr) : ids_(mr), at_(mr) {
+    if (spans == 0) return;
+    std::size_t slots = 16;
+    while (slots < spans * 4) slots *= 2;
+    ids_.assign(slots, 0);
+    at_.resize(slots);
+    mask_ = slots - 1;
+    shift_ = 64 - static_cast<unsigned>(__builtin_ctzll(slots));
+  }
+  // The first position given for id stays (span ids are unique; 0 is never one).
+  void insert(std::uint64_t id, std::uint32_t at) noexcept {
+    if (ids_.empty()) return;  // made for none
+    std::size_t i = home(id);
+    while (ids_[i] != 0 && ids_[i] != id) i = (i + 1) & mask_;
+    if (ids_[i] == id) return;
+    ids_[i] = id;
+    at_[i] = at;
+  }
+  [[nodiscard]] std::uint32_t find(std::uint64_t id) const noexcept {
+    if (ids_.empty()) return kNone;
+    for (std::size_t i = home(id);; i = (i + 1) & mask_) {
+      if (ids_[i] == id) return at_[i];
+      if (ids_[i] == 0) return kNone;
+    }
+  }
+
+ private:
+  // Fibonacci hashing: a thread's consecutive ids spread over the table.
+  [[nodiscard]] std::size_t home(std::uint64_t id) const noexcept {
+    return static_cast<std::size_t>((id * 0x9e3779b97f4a7c15ull) >> shift_);
+  }
+  std::pmr::vector<std::uint64_t> ids_;
+  std::pmr::vector<std::uint32_t> at_;
+  std::size_t mask_ = 0;
+  unsigned shift_ = 63;
+};
+
 // An open span handed over in a part: it carries the events (and log lines) recorded since
 // its previous appearance and, in full, its attributes, strings, tags and token counts. The
 // node forgets the events it handed over, so a long-lived span that keeps logging neither
@@ -213,6 +256,11 @@ void Assembler::recycle(CompactTrace&& t) {
 }
 
 Assembler::Node* Assembler::find_node(std::uint64_t span_id, TraceState** owner) {
+  for (std::size_t i = open_depth_; i-- > 0;) {
+    if (open_[i].id != span_id) continue;
+    *owner = by_number_[open_[i].owner];
+    return &(*owner)->nodes[open_[i].index];
+  }
   auto* slot = index_.find(span_id);
   if (slot == nullptr) return nullptr;
   *owner = by_number_[slot->owner];
@@ -225,7 +273,34 @@ inline Assembler::Node* Assembler::ended_node(std::uint64_t span_id, TraceState*
     *owner = by_number_[o.owner];
     return &(*owner)->nodes[o.index];
   }
-  return find_node(span_id, owner);
+  for (std::size_t i = open_depth_; i-- > 0;) {  // it ends before a span begun inside it
+    if (open_[i].id != span_id) continue;
+    *owner = by_number_[open_[i].owner];
+    Node* n = &(*owner)->nodes[open_[i].index];
+    std::copy(open_ + i + 1, open_ + open_depth_, open_ + i);
+    --open_depth_;
+    return n;
+  }
+  auto* slot = index_.find(span_id);
+  if (slot == nullptr) return nullptr;
+  *owner = by_number_[slot->owner];
+  return slot->owner != 0 ? &(*owner)->nodes[slot->index] : &waiting_[slot->index];
+}
+
+void Assembler::index_node(Node& n, std::uint64_t span_id, std::uint32_t owner, std::uint32_t at) {
+  auto& slot = index_.insert(span_id);
+  slot.owner = owner;
+  slot.index = at;
+  n.indexed = true;
+}
+
+void Assembler::settle_open() {
+  for (std::size_t i = 0; i < open_depth_; ++i) {
+    const OpenSpan& o = open_[i];
+    Node& n = by_number_[o.owner]->nodes[o.index];
+    if (!n.indexed) index_node(n, o.id, o.owner, o.index);
+  }
+  open_depth_ = 0;
 }
 
 Assembler::Node& Assembler::waiting_node(std::uint64_t span_id) {
@@ -237,10 +312,9 @@ Assembler::Node& Assembler::waiting_node(std::uint64_t span_id) {
     at = static_cast<std::uint32_t>(waiting_.size());
     waiting_.emplace_back();
   }
-  auto& slot = index_.insert(span_id);
-  slot.owner = 0;
-  slot.index = at;
   Node& n = waiting_[at];
+  index_node(n, span_id, 0, at);
+  ++waiting_live_;
   n.row.span_id = span_id;
   return n;
 }
@@ -300,19 +374,22 @@ inline void Assembler::check_grown(TraceState& ts) {
 void Assembler::on_begin(const Record& r, std::uint64_t thread) {
   ++begins_;
   TraceState& ts = trace_of(TraceId{r.payload.begin.trace_hi, r.payload.begin.trace_lo});
-  bool fresh = false;
-  auto& slot = index_.find_or_insert(r.span_id, fresh);
-  if (!fresh && slot.owner != 0) return;  // a duplicate begin: ignored defensively
   const auto at = static_cast<std::uint32_t>(ts.nodes.size());
-  if (!fresh) {  // records of this span came first: they join it now
-    ts.nodes.push_back(std::move(waiting_[slot.index]));
-    waiting_[slot.index] = Node{};
-    waiting_free_.push_back(slot.index);
+  // Only while some span's records wait for its begin can this be one of them: else the
+  // begin needs no lookup (and a span the index holds begun again, which only a corrupted
+  // ring could write, is not noticed: it is another span with the same id).
+  SpanIndex::Slot* slot = waiting_live_ != 0 ? index_.find(r.span_id) : nullptr;
+  if (slot != nullptr && slot->owner != 0) return;  // a duplicate begin of a span held: ignored defensively
+  if (slot != nullptr) {  // records of this span came first: they join it now
+    ts.nodes.push_back(std::move(waiting_[slot->index]));
+    waiting_[slot->index] = Node{};
+    waiting_free_.push_back(slot->index);
+    --waiting_live_;
+    slot->owner = ts.number;
+    slot->index = at;
   } else {
     ts.nodes.emplace_back();
   }
-  slot.owner = ts.number;
-  slot.index = at;
 
   Node& n = ts.nodes.back();
   SpanRow& row = n.row;
@@ -349,7 +426,11 @@ void Assembler::on_begin(const Record& r, std::uint64_t thread) {
     if (row.flags & kSpanSuspended) ++ts.suspended;
   } else {
     ++ts.open;
-    if (open_depth_ < kOpenSpans) open_[open_depth_++] = OpenSpan{r.span_id, ts.number, at};
+    if (open_depth_ < kOpenSpans) {
+      open_[open_depth_++] = OpenSpan{r.span_id, ts.number, at};
+    } else if (!n.indexed) {  // nested deeper than the stack holds
+      index_node(n, r.span_id, ts.number, at);
+    }
   }
   if (ts.closable()) became_closable(ts);
 }
@@ -402,8 +483,8 @@ void Assembler::mark_crash(std::uint64_t span_id, const std::string& description
 
 void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& text) {
   if (thread != open_thread_) [[unlikely]] {  // another ring: its own open spans
+    settle_open();
     open_thread_ = thread;
-    open_depth_ = 0;
   }
   if (r.span_id == 0) {  // never written for a live span
     ++orphan_records_;
@@ -514,7 +595,7 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
 
 void Assembler::end_of_pass(std::vector<CompactTrace>& out, std::int64_t now_ns) {
   ++pass_;
-  open_depth_ = 0;  // nodes may move below
+  settle_open();  // nodes may move below
   // Close traces that have been closable since an earlier pass: every ring has since been
   // read again past the point where the root ended, so nothing that happened before the
   // root's end can still be missing.
@@ -581,7 +662,7 @@ void Assembler::keep_open_nodes(TraceState& ts) {
   for (std::size_t i = 0; i < ts.nodes.size(); ++i) {
     Node& n = ts.nodes[i];
     if (n.ended) {
-      index_.erase(n.row.span_id);
+      if (n.indexed) index_.erase(n.row.span_id);
       continue;
     }
     // It continues: whatever marked it for the part just handed over is undone.
@@ -589,7 +670,13 @@ void Assembler::keep_open_nodes(TraceState& ts) {
     n.row.status = Status::ok;
     n.row.end_ns = 0;
     if (kept != i) ts.nodes[kept] = std::move(n);
-    index_.find(ts.nodes[kept].row.span_id)->index = static_cast<std::uint32_t>(kept);
+    Node& k = ts.nodes[kept];
+    const auto at = static_cast<std::uint32_t>(kept);
+    if (k.indexed) {  // every open span is, once its ring's stack is settled
+      index_.find(k.row.span_id)->index = at;
+    } else {
+      index_node(k, k.row.span_id, ts.number, at);
+    }
     ++kept;
   }
   ts.nodes.resize(kept);
@@ -639,7 +726,7 @@ void Assembler::emit_part(TraceState& ts, std::vector<CompactTrace>& out, std::i
 }
 
 void Assembler::flush(std::vector<CompactTrace>& out, std::int64_t now_ns, bool final) {
-  open_depth_ = 0;  // nodes may move below
+  settle_open();  // nodes may move below
   std::vector<TraceState*> order;
   order.reserve(traces_.size());
   for (auto& [id, ts] : traces_) order.push_back(ts.get());
@@ -681,6 +768,7 @@ void Assembler::flush(std::vector<CompactTrace>& out, std::int64_t now_ns, bool 
     for (const Node& n : waiting_) orphan_records_ += n.records;
     waiting_.clear();
     waiting_free_.clear();
+    waiting_live_ = 0;
     index_.clear();
     traces_.clear();
     by_number_.assign(1, nullptr);
@@ -697,7 +785,8 @@ void Assembler::flush(std::vector<AssembledTrace>& out, std::int64_t now_ns, boo
 }
 
 void Assembler::close_trace(TraceState& ts) {
-  for (const Node& n : ts.nodes) index_.erase(n.row.span_id);
+  for (const Node& n : ts.nodes)
+    if (n.indexed) index_.erase(n.row.span_id);
   ts.nodes.clear();  // frees what the spans still held; the capacity stays for the next trace
   if (last_trace_ == &ts) last_trace_ = nullptr;
   by_number_[ts.number] = nullptr;
@@ -710,7 +799,7 @@ void Assembler::close_trace(TraceState& ts) {
 }
 
 bool Assembler::depth_first_without_overlap(TraceState& ts, const std::pmr::vector<std::uint32_t>& which,
-                                            bool whole) {
+                                            bool first_part) {
   struct Open {
     std::uint64_t id;
     std::int64_t last_start;  // of its latest child
@@ -726,14 +815,13 @@ bool Assembler::depth_first_without_overlap(TraceState& ts, const std::pmr::vect
     const SpanRow& x = ts.nodes[which[k]].row;
     while (!stack.empty() && stack.back().id != x.parent_id) stack.pop_back();
     if (stack.empty()) {
-      // A root of the part: its parent must not be in the trace (else it came later, or
-      // is not an ancestor on the way), and a lone root needs no sorting.
+      // The root of the part, alone: a second one (a parent that came later, say) needs
+      // sorting. Where nothing of the trace went before, a root with a parent that is not
+      // the trace's lost it or has it in another trace: placeholder or orphan, below. In a
+      // later part, its parent went in an earlier one (an open ancestor of a span in the
+      // part is always in the part).
       if (++roots > 1) return false;
-      if (x.parent_id != 0) {
-        const auto* slot = index_.find(x.parent_id);
-        if (slot != nullptr && slot->owner == ts.number) return false;
-        if (whole && !(x.flags & (kSpanTraceRoot | kSpanPlaceholder))) return false;  // an orphan: flagged below
-      }
+      if (x.parent_id != 0 && first_part && !(x.flags & (kSpanTraceRoot | kSpanPlaceholder))) return false;
     } else {
       Open& p = stack.back();
       if (x.start_ns < p.last_start || (x.start_ns == p.last_start && x.span_id < p.last_id)) return false;
@@ -764,23 +852,34 @@ void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool
                      std::vector<CompactTrace>& out, bool keep_open) {
   const bool first_part = ts.next_part == 0;
   const bool whole = !partial && first_part;
+  std::pmr::memory_resource* mr = &scratch_;
+  // One thread's nested spans arrive depth-first with children in start order, and
+  // siblings on one thread rarely overlap: then the rows go out in arrival order and
+  // nothing below (parents, placeholders, sorting, groups) needs working out.
+  const bool in_order = depth_first_without_overlap(ts, which, first_part);
+  // Else parents are looked up among the spans of the part (an open ancestor of a span in
+  // the part is always in it): most spans are never in the span index.
+  LocalIds local(in_order ? 0 : which.size(), mr);
+  if (!in_order)
+    for (std::uint32_t k = 0; k < which.size(); ++k) local.insert(ts.nodes[which[k]].row.span_id, k);
   // Nothing of the trace was handed over before, so a parent that is missing lost its
   // begin (its ring was full; or it is still running with its begin late, and comes in a
   // later part). A placeholder takes its id, so its children stay under their true parent.
-  if (first_part) {
+  if (first_part && !in_order) {
     for (std::size_t k = 0, n = which.size(); k < n; ++k) {
       const SpanRow x = ts.nodes[which[k]].row;  // a copy: placeholders grow ts.nodes
       if (x.parent_id == 0 || (x.flags & kSpanTraceRoot)) continue;
-      const auto* slot = index_.find(x.parent_id);
-      if (slot != nullptr && slot->owner == ts.number) {
-        Node& p = ts.nodes[slot->index];
-        if (p.row.flags & kSpanPlaceholder) {  // widen it to cover this child too
-          p.row.start_ns = std::min(p.row.start_ns, x.start_ns);
-          p.row.end_ns = std::max(p.row.end_ns, std::max(x.end_ns, x.start_ns));
+      if (const std::uint32_t p = local.find(x.parent_id); p != kNone) {
+        Node& pn = ts.nodes[which[p]];
+        if (pn.row.flags & kSpanPlaceholder) {  // widen it to cover this child too
+          pn.row.start_ns = std::min(pn.row.start_ns, x.start_ns);
+          pn.row.end_ns = std::max(pn.row.end_ns, std::max(x.end_ns, x.start_ns));
         }
         continue;
       }
-      if (slot != nullptr) continue;  // in another trace (a context carried across): left as it is
+      // Held open in another trace (a context carried across), or waiting for its begin:
+      // left as it is (an orphan).
+      if (index_.find(x.parent_id) != nullptr) continue;
       Node ph;
       ph.row.span_id = x.parent_id;
       ph.row.parent_id = ts.root_span_id != x.parent_id ? ts.root_span_id : 0;
@@ -794,9 +893,9 @@ void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool
       ph.begun = ph.ended = true;
       const auto at = static_cast<std::uint32_t>(ts.nodes.size());
       ts.nodes.push_back(std::move(ph));
-      auto& s = index_.insert(x.parent_id);
-      s.owner = ts.number;
-      s.index = at;
+      // Indexed: records of the lost span that still come find it (and are ignored).
+      index_node(ts.nodes.back(), x.parent_id, ts.number, at);
+      local.insert(x.parent_id, static_cast<std::uint32_t>(which.size()));
       which.push_back(at);
       ++placeholders_;
     }
@@ -810,25 +909,15 @@ void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool
   t.partial = partial;
   t.drops_since_previous = std::exchange(pending_drops_, DropCounts{});
 
-  std::pmr::memory_resource* mr = &scratch_;
   const auto n = static_cast<std::uint32_t>(which.size());
   auto node = [&](std::uint32_t k) -> Node& { return ts.nodes[which[k]]; };
-  // One thread's nested spans arrive depth-first with children in start order, and
-  // siblings on one thread rarely overlap: then the rows go out in arrival order and
-  // nothing below (parents, sorting, groups) needs working out.
-  const bool in_order = depth_first_without_overlap(ts, which, whole);
   std::pmr::vector<std::uint32_t> parent(mr), first(mr), roots(mr), kids(mr), order(mr), pos(mr);
   if (!in_order) {
-    std::pmr::vector<std::uint32_t> local(ts.nodes.size(), kNone, mr);
-    for (std::uint32_t k = 0; k < n; ++k) local[which[k]] = k;
     parent.assign(n, kNone);
     first.assign(n + 1, 0);  // children of k: kids[first[k], first[k+1])
     for (std::uint32_t k = 0; k < n; ++k) {
       Node& x = node(k);
-      if (x.row.parent_id != 0) {
-        const auto* slot = index_.find(x.row.parent_id);
-        if (slot != nullptr && slot->owner == ts.number) parent[k] = local[slot->index];
-      }
+      if (x.row.parent_id != 0) parent[k] = local.find(x.row.parent_id);
       if (parent[k] == kNone) {
         if (x.row.parent_id != 0 && whole && !(x.row.flags & (kSpanTraceRoot | kSpanPlaceholder)))
           x.row.flags |= kSpanOrphan;  // its parent lies in another trace

@@ -234,10 +234,16 @@ class Assembler {
   struct TraceState;
 
  private:
+  // The node of span_id: among the open spans of the ring being read, else in the index.
   Node* find_node(std::uint64_t span_id, TraceState** owner);
-  // The node an end record names: the span most recently begun on the same ring and still
-  // open (a thread's spans nest, so most ends find theirs there), else find_node().
+  // The node an end record names, taken off the ring's open spans when it is there (a
+  // thread's spans nest, so most ends find theirs on top), else find_node().
   Node* ended_node(std::uint64_t span_id, TraceState** owner);
+  // Puts the spans still open on the ring just read into the index (where records of other
+  // rings, later passes and hand-overs find them) and empties the open-span stack.
+  void settle_open();
+  // Records the slot of a node that is put into the index.
+  void index_node(Node& n, std::uint64_t span_id, std::uint32_t owner, std::uint32_t at);
   Node& waiting_node(std::uint64_t span_id);
   void on_begin(const Record& r, std::uint64_t thread);
   // The end of span_id at ts_raw (clock ticks, or wall-clock ns under kWallClock).
@@ -253,7 +259,9 @@ class Assembler {
             std::vector<CompactTrace>& out, bool keep_open = false);
   // True when the nodes at `which` are, in that order, depth-first with children in start
   // order, one root, and no two siblings overlap (no parallel group).
-  bool depth_first_without_overlap(TraceState& ts, const std::pmr::vector<std::uint32_t>& which, bool whole);
+  // first_part: nothing of the trace was handed over before, so a root of the part with a
+  // parent (not the trace's root) lost it, or lies in another trace: worked out by emit().
+  bool depth_first_without_overlap(TraceState& ts, const std::pmr::vector<std::uint32_t>& which, bool first_part);
   // A pooled trace whose row vector holds at least `spans` (else a fresh one).
   CompactTrace take_pooled(std::size_t spans);
   // 0 .. ts.nodes.size()-1, for emitting a whole trace.
@@ -275,6 +283,7 @@ class Assembler {
   std::vector<std::uint32_t> free_numbers_;
   std::vector<Node> waiting_;  // spans whose records came before their begin
   std::vector<std::uint32_t> waiting_free_;
+  std::size_t waiting_live_ = 0;  // entries of waiting_ in use: while 0, a begin needs no lookup
   std::unordered_map<TraceId, std::unique_ptr<TraceState>, TraceIdHash> traces_;
   std::vector<std::unique_ptr<TraceState>> spare_traces_;  // closed, kept for their capacity
   TraceState* last_trace_ = nullptr;  // the trace of the latest begin: most records hit it
@@ -293,8 +302,11 @@ class Assembler {
     return closed_[TraceIdHash{}(id) & (kClosedTraces - 1)];
   }
   // The spans begun on the ring being read and not ended yet, innermost last, as (id,
-  // trace number, node index): ends pop them without a lookup in the index. Valid within
-  // a pass (nodes move only between passes); cleared when the ring changes.
+  // trace number, node index). A span enters the index only when it is still open as
+  // its ring's records run out (or has records that came before its begin): most spans
+  // begin and end within one read of their ring, and never cost an insert and an erase
+  // in the index, nor a cache miss on it. Valid within a pass (nodes move only between
+  // passes); settled into the index when the ring changes and at the end of a pass.
   struct OpenSpan {
     std::uint64_t id;
     std::uint32_t owner;
