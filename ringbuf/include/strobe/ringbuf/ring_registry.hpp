@@ -32,10 +32,39 @@ class RingRegistry {
  public:
   static constexpr std::uint32_t kMaxSlots = 65535;
 
+  // Where rings' memory comes from when not from the heap (strobe's recovery mode: file
+  // mappings). Called by whichever thread acquires or frees an entry, under no lock of the
+  // registry's; an implementation synchronises itself.
+  class RingStorage {
+   public:
+    virtual ~RingStorage() = default;
+    // A ring of `capacity` slots for registry slot `slot`, built in memory this owns.
+    // Throws (std::bad_alloc, std::system_error) when it cannot.
+    virtual SpscRing<T>* make(std::size_t capacity, std::uint32_t slot) = 0;
+    // The ring's owner changed (acquire): os thread id.
+    virtual void owned(SpscRing<T>* ring, std::uint64_t owner_thread) noexcept = 0;
+    // Destroys a ring make() returned; nobody uses it any more.
+    virtual void destroy(SpscRing<T>* ring) noexcept = 0;
+  };
+
   struct Entry {
-    Entry(std::size_t capacity, std::uint32_t slot_number) : ring(capacity), slot(slot_number) {}
-    SpscRing<T> ring;
+    Entry(std::size_t capacity, std::uint32_t slot_number, RingStorage* from)
+        : ring(from != nullptr ? *from->make(capacity, slot_number) : *new SpscRing<T>(capacity)),
+          slot(slot_number),
+          storage(from) {}
+    ~Entry() {
+      if (storage != nullptr) {
+        storage->destroy(&ring);
+      } else {
+        delete &ring;
+      }
+    }
+    Entry(const Entry&) = delete;
+    Entry& operator=(const Entry&) = delete;
+    SpscRing<T>& ring;
     const std::uint32_t slot;
+    // Where ring lives: null for the heap.
+    RingStorage* const storage;
     // Set by the owning thread when it exits; read by the consumer.
     std::atomic<bool> retired{false};
     // Owned by whichever thread holds the entry; preserved across recycling.
@@ -73,22 +102,36 @@ class RingRegistry {
     }
   }
 
-  // Any thread (a thread's first record). Takes an entry of the given capacity from the
-  // free pool, or builds one (allocates and pre-faults), and registers it. An entry of
-  // another capacity taken from the pool is replaced, keeping its slot and cookie.
-  // Throws std::length_error when kMaxSlots entries exist, std::bad_alloc.
-  Entry* acquire(std::size_t capacity, std::uint64_t owner_thread) {
+  // Any thread (a thread's first record). Takes an entry of the given capacity and storage
+  // (null: the heap) from the free pool, or builds one (allocates and pre-faults), and
+  // registers it. An entry of another capacity or storage taken from the pool is
+  // replaced, keeping its slot and cookie. Throws std::length_error when kMaxSlots
+  // entries exist, std::bad_alloc, or what the storage throws.
+  Entry* acquire(std::size_t capacity, std::uint64_t owner_thread, RingStorage* storage = nullptr) {
     Entry* e = nullptr;
     if (free_.try_dequeue(e)) {
       spare_.fetch_sub(1, std::memory_order_relaxed);
-      if (e->ring.capacity() != capacity) {
-        auto* replacement = make(capacity, e->slot);
+      if (e->ring.capacity() != capacity || e->storage != storage) {
+        Entry* replacement = nullptr;
+        try {
+          replacement = make(capacity, e->slot, storage);
+        } catch (...) {
+          spare_.fetch_add(1, std::memory_order_relaxed);
+          free_.enqueue(e);
+          throw;
+        }
         replacement->cookie = e->cookie;
         destroy(e);
         e = replacement;
       }
     } else if (std::pair<std::uint32_t, std::uint64_t> kept; take_free_slot(kept)) {
-      e = make(capacity, kept.first);
+      try {
+        e = make(capacity, kept.first, storage);
+      } catch (...) {
+        std::lock_guard lock(mutex_);
+        free_slots_.push_back(kept);
+        throw;
+      }
       e->cookie = kept.second;
     } else {
       const std::uint32_t slot = next_slot_.fetch_add(1, std::memory_order_relaxed);
@@ -96,10 +139,17 @@ class RingRegistry {
         next_slot_.fetch_sub(1, std::memory_order_relaxed);
         throw std::length_error("strobe: too many concurrent recording threads");
       }
-      e = make(capacity, slot);
+      try {
+        e = make(capacity, slot, storage);
+      } catch (...) {
+        std::lock_guard lock(mutex_);
+        free_slots_.emplace_back(slot, 0);
+        throw;
+      }
     }
     e->retired.store(false, std::memory_order_relaxed);
     e->owner_thread.store(owner_thread, std::memory_order_relaxed);
+    if (storage != nullptr) storage->owned(&e->ring, owner_thread);
     std::lock_guard lock(mutex_);  // publishes the entry's fields to the consumer's snapshot
     registered_.push_back(e);
     return e;
@@ -144,8 +194,8 @@ class RingRegistry {
   }
 
  private:
-  Entry* make(std::size_t capacity, std::uint32_t slot) {
-    auto* e = new Entry(capacity, slot);
+  Entry* make(std::size_t capacity, std::uint32_t slot, RingStorage* storage) {
+    auto* e = new Entry(capacity, slot, storage);
     bytes_.fetch_add(capacity * sizeof(T), std::memory_order_relaxed);
     return e;
   }

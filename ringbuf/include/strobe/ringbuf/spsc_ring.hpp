@@ -35,7 +35,16 @@ class SpscRing {
   explicit SpscRing(std::size_t capacity)
       : capacity_(checked(capacity)), mask_(capacity - 1), slots_(allocate(capacity)) {}
 
-  ~SpscRing() { ::operator delete(slots_, std::align_val_t{kCacheLine}); }
+  // Any thread. A ring over the caller's slots: capacity * sizeof(T) bytes, aligned to a
+  // cache line, outliving the ring, used as they are (neither cleared nor freed). strobe's
+  // recovery mode places such a ring, positions and slots, in a shared file mapping, so
+  // another process can read what a killed one left; the ring's code is the same.
+  SpscRing(std::size_t capacity, T* slots)
+      : capacity_(checked(capacity)), mask_(capacity - 1), slots_(slots), owns_slots_(false) {}
+
+  ~SpscRing() {
+    if (owns_slots_) ::operator delete(slots_, std::align_val_t{kCacheLine});
+  }
 
   SpscRing(const SpscRing&) = delete;
   SpscRing& operator=(const SpscRing&) = delete;
@@ -112,6 +121,9 @@ class SpscRing {
     tail_.store(consumer_.tail_local, std::memory_order_release);
   }
 
+  // Consumer only. The read position: slots released since the ring was made.
+  [[nodiscard]] std::uint64_t read_position() const noexcept { return consumer_.tail_local; }
+
   // Consumer only. Discards everything published so far; returns how many slots.
   std::size_t discard_all() noexcept {
     const std::size_t n = available();
@@ -124,6 +136,11 @@ class SpscRing {
     return static_cast<std::size_t>(head_.load(std::memory_order_relaxed) -
                                     tail_.load(std::memory_order_relaxed));
   }
+
+  // Where the write and read positions (uint64 each) sit in the object, for a reader of a
+  // ring placed in a file by another process (see the constructor taking slots).
+  static std::size_t head_offset() noexcept;
+  static std::size_t tail_offset() noexcept;
 
  private:
   static std::size_t checked(std::size_t capacity) {
@@ -176,6 +193,17 @@ class SpscRing {
   alignas(kCacheLine) const std::size_t capacity_;
   const std::size_t mask_;
   T* const slots_;
+  const bool owns_slots_ = true;
 };
+
+template <class T>
+std::size_t SpscRing<T>::head_offset() noexcept {
+  static_assert(std::is_standard_layout_v<SpscRing<T>>, "offsetof needs a standard-layout ring");
+  return offsetof(SpscRing<T>, head_);
+}
+template <class T>
+std::size_t SpscRing<T>::tail_offset() noexcept {
+  return offsetof(SpscRing<T>, tail_);
+}
 
 }  // namespace strobe::ringbuf
