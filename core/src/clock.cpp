@@ -164,7 +164,7 @@ std::int64_t published_wall_ns(std::uint64_t ticks) noexcept {
 std::uint64_t Clock::now_ticks() const noexcept { return tsc_ ? __rdtsc() : steady_ticks(); }
 
 void Clock::recalibrate() noexcept {
-  if (!tsc_) return;
+  if (!tsc_ || fixed_) return;
   const Sample s = sample_tsc();
   if (s.ticks <= base_ticks_ || s.mono - base_mono_ < 50'000'000) return;  // baseline too short
   const std::int64_t wall_now = to_wall_ns(s.ticks);

@@ -22,6 +22,19 @@ class Clock {
  public:
   // Measures the tick rate (about 10 ms on first use in a process; later reuses it).
   explicit Clock(bool use_tsc);
+  // The map as it stands: a recovery directory keeps it (see recovery.hpp), so that the
+  // records a killed process left convert as its drainer would have converted them.
+  struct Map {
+    bool tsc = false;
+    double ns_per_tick = 1.0;
+    std::uint64_t anchor_ticks = 0;
+    std::int64_t anchor_wall = 0;
+  };
+  [[nodiscard]] Map map() const noexcept { return {tsc_, ns_per_tick_, anchor_ticks_, anchor_wall_}; }
+  // A fixed map (another process's): not published, and recalibrate() does nothing.
+  explicit Clock(const Map& m) noexcept
+      : tsc_(m.tsc), ns_per_tick_(m.ns_per_tick), anchor_ticks_(m.anchor_ticks), anchor_wall_(m.anchor_wall),
+        fixed_(true) {}
   [[nodiscard]] bool uses_tsc() const noexcept { return tsc_; }
   // Inline: the drainer converts two timestamps per span.
   [[nodiscard]] std::int64_t to_wall_ns(std::uint64_t ticks) const noexcept {
@@ -42,6 +55,7 @@ class Clock {
   std::int64_t anchor_wall_ = 0;  // integer: a double holds 1.8e18 ns only to ~256 ns
   std::uint64_t base_ticks_ = 0;  // first calibration sample, for long-baseline refinement
   std::int64_t base_mono_ = 0;
+  bool fixed_ = false;
 };
 
 // Any thread, lock-free: the wall-clock ns the published map (see Clock) gives ticks of

@@ -41,6 +41,8 @@ struct AttachConfig {
   std::uint32_t max_string = 0;
   bool use_tsc = false;
   bool wait_policy = false;
+  // Where rings come from (Config::recovery_dir: files); null for the heap.
+  Registry::RingStorage* storage = nullptr;
 };
 
 struct Globals {

@@ -75,6 +75,20 @@ class InternTable {
   std::uint32_t count() const noexcept { return count_.load(std::memory_order_acquire); }
   std::mutex& mutex() noexcept { return mutex_; }
 
+  void observe(InternObserver observer, void* context) noexcept {
+    FlagScope inserting(t_inserting);
+    std::lock_guard lock(mutex_);
+    if (observer != nullptr) {
+      const std::uint32_t n = count_.load(std::memory_order_relaxed);
+      for (std::uint32_t id = 0; id < n; ++id) {
+        const Entry* e = by_id_[id].load(std::memory_order_relaxed);
+        observer(context, id, e->text, e->size);
+      }
+    }
+    observer_ = observer;
+    observer_context_ = context;
+  }
+
  private:
   const Entry* find(const char* p, std::size_t n, std::uint64_t h) const noexcept {
     for (std::size_t i = h & (kSlots - 1);; i = (i + 1) & (kSlots - 1)) {
@@ -121,6 +135,7 @@ class InternTable {
     by_id_[e->id].store(e, std::memory_order_release);
     slots_[i].store(e, std::memory_order_release);
     count_.store(e->id + 1, std::memory_order_release);
+    if (observer_ != nullptr) observer_(observer_context_, e->id, e->text, e->size);
     return e;
   }
 
@@ -128,6 +143,8 @@ class InternTable {
   std::atomic<std::uint32_t> count_{0};
   std::atomic<const Entry*> slots_[kSlots]{};
   std::atomic<const Entry*> by_id_[kMaxNames]{};
+  InternObserver observer_ = nullptr;  // under mutex_
+  void* observer_context_ = nullptr;
 };
 
 InternTable& table() {
@@ -142,6 +159,7 @@ std::uint32_t intern(const char* data, std::size_t size) noexcept {
 }
 std::string_view name_of(std::uint32_t id) noexcept { return table().name(id); }
 std::uint32_t intern_count() noexcept { return table().count(); }
+void observe_interned(InternObserver observer, void* context) noexcept { table().observe(observer, context); }
 void intern_lock_for_fork() noexcept { table().mutex().lock(); }
 void intern_unlock_after_fork() noexcept { table().mutex().unlock(); }
 

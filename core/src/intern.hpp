@@ -30,6 +30,13 @@ inline std::atomic<std::uint64_t> g_repaired_names[kMaxNames / 64] = {};
   return id < kMaxNames && (g_repaired_names[id / 64].load(std::memory_order_relaxed) >> (id % 64) & 1) != 0;
 }
 
+// The recovery mode's names log (see recovery.hpp). Called under the table's lock with
+// every name in id order: those interned so far at once, then each new one when it is
+// inserted, before its id is returned to anyone. The text is as given (before any UTF-8
+// repair): interning the texts again in id order gives the same ids. Null stops it.
+using InternObserver = void (*)(void* context, std::uint32_t id, const char* text, std::size_t size) noexcept;
+void observe_interned(InternObserver observer, void* context) noexcept;
+
 // Names asked for once the table was full (each got kOverflowNameId). Process-wide.
 inline std::atomic<std::uint64_t> g_names_overflowed{0};
 

@@ -29,6 +29,7 @@
 #include "clock.hpp"
 #include "globals.hpp"
 #include "intern.hpp"
+#include "recovery.hpp"
 #include "strobe/detail/utf8.hpp"
 #include "strobe/span.hpp"
 
@@ -163,6 +164,9 @@ class RecorderCore {
   std::uint64_t reentrant_base_ = 0;
   std::uint64_t ringless_base_ = 0;
   bool forked_ = false;  // this is a copy in a forked child (see fork_child)
+  // Config::recovery_dir's files; null when off. Never freed: rings in its files may
+  // outlive the recorder (running threads keep theirs).
+  RecoveryStore* recovery_ = nullptr;
   std::mutex& stats_mutex() noexcept { return stats_mutex_; }
 
  private:
@@ -421,6 +425,7 @@ class RecorderCore {
       assembler_.on_record(r, thread, std::move(text));
       i += 1 + cont;
     }
+    if (recovery_ != nullptr) recovery_->drained(e, i, clock_);  // journaled before the space is given back
     ring.release(i);  // one store per pass: space goes back in bulk
     return i;
   }
@@ -688,6 +693,12 @@ void validate(const Config& c, bool& use_tsc) {
                       std::to_string(c.expected_trace_spans));
   for (const auto& s : c.sinks)
     if (!s) throw ConfigError("strobe: Config::sinks holds a null sink");
+  if (!c.recovery_dir.empty()) {
+    const std::size_t j = c.recovery_journal_records;
+    if (j < 2 * cap || (j & (j - 1)) != 0 || j > (std::size_t{1} << 28))
+      throw ConfigError("strobe: Config::recovery_journal_records must be a power of two, at least twice "
+                        "ring_capacity and at most 2^28, got " + std::to_string(j));
+  }
   switch (c.clock) {
     case ClockSource::automatic: use_tsc = tsc_is_invariant(); break;
     case ClockSource::tsc:
@@ -879,7 +890,18 @@ Recorder::Recorder(Config config) {
     throw ConfigError("strobe: this process was forked while a Recorder was active; recording is off in it");
   if (g.active) throw ConfigError("strobe: a Recorder is already active in this process");
   const std::uint32_t generation = g.generation + 1 == 0 ? 1 : g.generation + 1;
+  detail::RecoveryStore* recovery = nullptr;
+  if (!config.recovery_dir.empty()) {
+    try {
+      recovery = new detail::RecoveryStore({config.recovery_dir, config.recovery_journal_records, generation,
+                                            config.service_name, config.partial_trace_spans,
+                                            std::chrono::duration_cast<std::chrono::nanoseconds>(config.partial_trace_age).count()});
+    } catch (const std::exception& e) {
+      throw ConfigError(e.what());
+    }
+  }
   core_ = std::make_unique<detail::RecorderCore>(std::move(config), use_tsc, generation);
+  core_->recovery_ = recovery;
   core_->adopt_rings();
   core_->misuse_base_ = detail::g_misuse.load(std::memory_order_relaxed);
   core_->names_base_ = detail::g_names_overflowed.load(std::memory_order_relaxed);
@@ -895,6 +917,7 @@ Recorder::Recorder(Config config) {
        std::size_t{0xffffffffu}}));
   g.attach.use_tsc = use_tsc;
   g.attach.wait_policy = c.overflow == OverflowPolicy::wait;
+  g.attach.storage = recovery;  // threads move to rings in its files at their next span
   g.generation = generation;
   g.active = true;
   detail::g_active_core = core_.get();
@@ -920,6 +943,8 @@ Recorder::~Recorder() {
     detail::remove_crash_handlers();
   }
   core_->stop();
+  // The sinks have everything: a recovery directory has nothing left to give.
+  if (core_->recovery_ != nullptr) core_->recovery_->close();
   g.registry.release_spare();  // the free pool's rings; rings of running threads stay theirs
 }
 

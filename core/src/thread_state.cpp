@@ -86,18 +86,18 @@ bool attach_slow(std::uint32_t generation) noexcept {
   if (!g.active || g.generation != generation) return false;
   ThreadState& t = t_state;
   auto* entry = static_cast<RingEntry*>(t.entry);
-  if (entry == nullptr || entry->ring.capacity() != g.attach.ring_capacity) {
+  if (entry == nullptr || entry->ring.capacity() != g.attach.ring_capacity || entry->storage != g.attach.storage) {
     if (t.os_thread == 0) t.os_thread = static_cast<std::uint64_t>(::syscall(SYS_gettid));
     RingEntry* fresh = nullptr;
     try {
-      fresh = g.registry.acquire(g.attach.ring_capacity, t.os_thread);
+      fresh = g.registry.acquire(g.attach.ring_capacity, t.os_thread, g.attach.storage);
     } catch (...) {
       // No memory or too many threads: this call records nothing, counted (the next one
       // tries again).
       g_ringless_spans.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
       return false;
     }
-    if (entry != nullptr) {  // a ring of the previous recorder's size: hand it back
+    if (entry != nullptr) {  // a ring of the previous recorder's size or storage: hand it back
       entry->cookie = t.next_local;
       g.registry.retire(entry);
     }

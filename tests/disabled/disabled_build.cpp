@@ -183,6 +183,9 @@ static_assert(has<Stats (Recorder::*)() const>(&Recorder::stats));
 static_assert(has<const Config& (Recorder::*)() const noexcept>(&Recorder::config));
 static_assert(has<bool (*)() noexcept>(&Recorder::active));
 static_assert(has<void (*)(std::string_view) noexcept>(&strobe::set_thread_name));
+// The recovery mode is a Config field in both builds (a disabled Recorder creates nothing).
+static_assert(std::is_same_v<decltype(Config::recovery_dir), std::string> &&
+              std::is_same_v<decltype(Config::recovery_journal_records), std::size_t>);
 
 #if defined(STROBE_DISABLE)
 static_assert(std::is_empty_v<Span> && std::is_empty_v<Name> && std::is_empty_v<Context>,

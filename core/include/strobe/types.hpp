@@ -118,6 +118,18 @@ struct Config {
   // drain_interval: keep the timeout well above it. Within [0, 60 s].
   bool crash_flush = true;
   std::chrono::milliseconds crash_flush_timeout{3000};
+  // Post-mortem recovery, for what no handler sees (SIGKILL, the OOM killer): a directory
+  // (by convention the output's path + ".recovery") in which the rings live, as shared
+  // file mappings, and the drainer journals every record it takes before handing it on;
+  // `strobe recover` rebuilds from it what the process had not written. Empty: off. The
+  // hot path is the same code in this mode; the drainer copies each record once more.
+  // Created (emptied) when the Recorder starts, removed when it ends after its sinks
+  // flushed. An error creating it is a ConfigError.
+  std::string recovery_dir;
+  // Records the journal holds (64 bytes each, on disk beside the rings): it must cover
+  // what the drainer and the sinks hold unwritten (open traces' parts, the sink queue,
+  // a FileSink's batch). A power of two, at least 2 x ring_capacity, at most 2^28.
+  std::size_t recovery_journal_records = std::size_t{1} << 22;  // 256 MiB
 };
 
 // Thrown by Recorder's constructor for an invalid Config or a second active recorder.
