@@ -172,7 +172,7 @@ struct FileSink::Impl {
     flatbuffers::FlatBufferBuilder fbb(128);
     fbb.Finish(fb::CreateFileEnd(fbb, file_traces, file_spans, file_batches, file_lost.frames, file_lost.traces,
                                  file_lost.spans, file_drops.spans, file_drops.records, file_drops.sink_spans,
-                                 crash.signal, crash.address));
+                                 crash.signal, crash.address, options.recovered));
     write_frame(FrameType::end, {fbb.GetBufferPointer(), fbb.GetSize()});
     ::close(fd);
     fd = -1;

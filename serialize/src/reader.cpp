@@ -513,7 +513,7 @@ bool Reader::next(BatchView& out) {
       m.end = FileEndInfo{e->traces(),        e->spans(),         e->batches(),
                           e->lost_frames(),   e->lost_traces(),   e->lost_spans(),
                           e->spans_dropped(), e->records_dropped(), e->sink_dropped_spans(),
-                          e->crash_signal(),  e->crash_address()};
+                          e->crash_signal(),  e->crash_address(),  e->recovered()};
       m.loss = WriteLoss{std::max(m.loss.frames, e->lost_frames()), std::max(m.loss.traces, e->lost_traces()),
                          std::max(m.loss.spans, e->lost_spans())};
       m.ended = true;

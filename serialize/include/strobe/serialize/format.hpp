@@ -18,7 +18,7 @@
 namespace strobe::serialize {
 
 inline constexpr std::uint16_t kFormatMajor = 1;
-inline constexpr std::uint16_t kFormatMinor = 3;
+inline constexpr std::uint16_t kFormatMinor = 4;
 inline constexpr char kMagic[10] = {'\x89', 'S', 'T', 'R', 'O', 'B', 'E', '\r', '\n', '\x1a'};
 inline constexpr std::size_t kPreambleSize = 16;
 inline constexpr std::size_t kFrameHeaderSize = 16;

@@ -143,6 +143,8 @@ struct FileEndInfo {
   // Format 1.3: the process crashed, and the crash flush wrote this end frame (0: it did not).
   int crash_signal = 0;
   std::uint64_t crash_address = 0;
+  // Format 1.4: strobe recover rebuilt the file after its process died unannounced.
+  bool recovered = false;
 };
 
 // What the writer said it failed to write, as of the latest frame read.

@@ -53,6 +53,8 @@ struct FileSinkOptions {
   std::uint64_t rotate_bytes = 0;
   // Called (sink thread) with a one-line message for every I/O error.
   std::function<void(const std::string&)> on_error;
+  // The end frame says the file was rebuilt by strobe recover (FileEnd.recovered).
+  bool recovered = false;
 };
 
 // A Sink that writes a strobe file. Runs on the recorder's sink thread; neither the
