@@ -92,6 +92,9 @@ void add_info(CLI::App& app, int& status) {
     if (reader.ended_cleanly() && reader.end_info().crash_signal != 0) {
       std::printf("ended       by a CRASH: %s; the crash flush wrote what the rings held\n",
                   crash_description(reader.end_info()).c_str());
+    } else if (reader.ended_cleanly() && reader.end_info().recovered) {
+      std::printf("ended       RECOVERED: the process died without closing the file (SIGKILL, the OOM killer?); "
+                  "strobe recover rebuilt what its recovery directory held\n");
     } else if (reader.ended_cleanly()) {
       std::printf("ended       cleanly\n");
     } else {
@@ -162,6 +165,7 @@ void add_validate(CLI::App& app, int& status) {
     }
     if (reader->end_info().crash_signal != 0)
       counts += "; the process crashed (" + crash_description(reader->end_info()) + "): the crash flush wrote it";
+    if (reader->end_info().recovered) counts += "; recovered by strobe recover after the process died";
     if (!loss.lost_data()) {
       std::printf("%s: ok (%s, ended cleanly)\n", o->file.c_str(), counts.c_str());
       return;

@@ -233,6 +233,11 @@ void add_tree(CLI::App& app, int& status) {
                     crash_description(loss.crash_signal(), loss.crash_address()).c_str());
         first = false;
       }
+      if (first && loss.recovered()) {
+        std::printf("note: the process died without closing its file; strobe recover rebuilt this file from what "
+                    "it left\n");
+        first = false;
+      }
       if (first && loss.lost_data()) {
         std::printf("warning: the run lost data: %s\n", loss.describe().c_str());
         if (const std::string where = loss.most_affected(); !where.empty())

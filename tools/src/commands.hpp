@@ -14,5 +14,6 @@ void add_diff(CLI::App& app, int& status);
 void add_export(CLI::App& app, int& status);
 void add_push(CLI::App& app, int& status);
 void add_html(CLI::App& app, int& status);
+void add_recover(CLI::App& app, int& status);
 
 }  // namespace strobe::tool

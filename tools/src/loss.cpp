@@ -100,6 +100,7 @@ void LossSummary::add_file_totals(const serialize::Reader& reader) {
     trailing.records_dropped = beyond(e.records_dropped, file_drops_.records_dropped);
     trailing.sink_spans_dropped = beyond(e.sink_dropped_spans, file_drops_.sink_spans_dropped);
     total_.add(trailing);
+    recovered_ |= e.recovered;
     if (e.crash_signal != 0) {
       crash_signal_ = e.crash_signal;
       crash_address_ = e.crash_address;

@@ -74,6 +74,8 @@ class LossSummary {
   // The process crashed and the crash flush wrote the file's end (0: it did not).
   [[nodiscard]] int crash_signal() const noexcept { return crash_signal_; }
   [[nodiscard]] std::uint64_t crash_address() const noexcept { return crash_address_; }
+  // strobe recover rebuilt the file after its process died without closing it.
+  [[nodiscard]] bool recovered() const noexcept { return recovered_; }
   [[nodiscard]] std::uint64_t spans() const noexcept { return spans_; }    // spans in the file
   [[nodiscard]] std::uint64_t traces() const noexcept { return traces_; }  // traces (parts) in the file
   [[nodiscard]] std::uint64_t incomplete() const noexcept { return incomplete_; }  // not ended, not continued
@@ -97,6 +99,7 @@ class LossSummary {
   Counts file_drops_;  // the drops of the current file's traces (add_file_totals resets it)
   int crash_signal_ = 0;
   std::uint64_t crash_address_ = 0;
+  bool recovered_ = false;
   serialize::WriteLoss unwritten_;
   std::uint64_t spans_ = 0, traces_ = 0, incomplete_ = 0, continued_ = 0, traces_affected_ = 0;
   std::vector<TraceLoss> top_;
@@ -132,6 +135,10 @@ void write_loss_json(W& w, const LossSummary& s) {
     key("crash");
     const std::string c = crash_description(s.crash_signal(), s.crash_address());
     str(c);
+  }
+  if (s.recovered()) {
+    key("recovered");
+    w.Bool(true);
   }
   key("summary"); str(s.describe());
   counts(s.counts());

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   add_push(app, status);
   add_html(app, status);
   add_validate(app, status);
+  add_recover(app, status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
