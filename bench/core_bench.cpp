@@ -11,7 +11,9 @@
 //
 // BM_SpanScopeDisabled runs first, with no Recorder active. The Recorder is created by
 // the first strobe case and destroyed (after a check that nothing was dropped) before
-// the baselines, which need none.
+// the baselines, which need none. The *Recovery cases run right after their plain twins
+// under a Recorder with Config::recovery_dir (rings in shared file mappings in a
+// temporary directory, the drainer journaling): the same hot path, to compare in one run.
 
 #include <benchmark/benchmark.h>
 #include <concurrentqueue/concurrentqueue.h>
@@ -22,9 +24,12 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include <strobe/strobe.hpp>
@@ -38,6 +43,7 @@ constexpr std::size_t kRingCapacity = std::size_t{1} << 16;
 constexpr std::int64_t kBatchRecords = static_cast<std::int64_t>(kRingCapacity / 2);
 
 std::unique_ptr<strobe::Recorder> g_recorder;
+bool g_recorder_recovers = false;  // g_recorder has Config::recovery_dir
 // The threads of a multi-threaded strobe case meet here around each catch-up.
 std::unique_ptr<std::barrier<>> g_batch_barrier;
 
@@ -54,11 +60,23 @@ strobe::Config bench_config() {
   return c;
 }
 
+void stop_recorder();
+
 // Benchmark setup hooks (run on the main thread before a case's threads start).
-void start_recorder(const benchmark::State& state) {
-  if (!g_recorder) g_recorder = std::make_unique<strobe::Recorder>(bench_config());
+void start_recorder(const benchmark::State& state, bool recovery) {
+  if (g_recorder && g_recorder_recovers != recovery) stop_recorder();
+  if (!g_recorder) {
+    strobe::Config c = bench_config();
+    if (recovery)
+      c.recovery_dir = (std::filesystem::temp_directory_path() /
+                        ("strobe_core_bench." + std::to_string(::getpid()) + ".recovery")).string();
+    g_recorder = std::make_unique<strobe::Recorder>(std::move(c));
+    g_recorder_recovers = recovery;
+  }
   g_batch_barrier = std::make_unique<std::barrier<>>(state.threads());
 }
+void start_recorder(const benchmark::State& state) { start_recorder(state, false); }
+void start_recovering_recorder(const benchmark::State& state) { start_recorder(state, true); }
 
 // Flushes, reports the recorder's counts on stderr (with a warning when anything was
 // dropped), and destroys the Recorder.
@@ -132,6 +150,9 @@ void BM_SpanScope(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_SpanScope)->Setup(start_recorder)->MinTime(kStrobeMinTime);
+// The same with the recovery mode on: the rings in file mappings, the drainer journaling.
+void BM_SpanScopeRecovery(benchmark::State& state) { BM_SpanScope(state); }
+BENCHMARK(BM_SpanScopeRecovery)->Setup(start_recovering_recorder)->MinTime(kStrobeMinTime);
 // The same per recording thread with one and two threads recording at once (each thread
 // has its own ring; Time is per span across all threads, CPU is per span per thread).
 BENCHMARK(BM_SpanScope)->Setup(start_recorder)->MinTime(kStrobeMinTime)->Threads(1)->Threads(2);
@@ -188,6 +209,8 @@ void BM_SpanChain(benchmark::State& state) {
       kChain, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_SpanChain)->Setup(start_recorder)->MinTime(kStrobeMinTime);
+void BM_SpanChainRecovery(benchmark::State& state) { BM_SpanChain(state); }
+BENCHMARK(BM_SpanChainRecovery)->Setup(start_recovering_recorder)->MinTime(kStrobeMinTime);
 
 // ---- baselines: the same two timestamps and two 64-byte records ----
 
