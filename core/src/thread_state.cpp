@@ -19,6 +19,10 @@
 namespace strobe::detail {
 
 constinit thread_local ThreadState t_state{};
+constinit std::atomic<std::uint32_t> g_generation{0};
+constinit std::atomic<std::uint64_t> g_misuse{0};
+constinit std::atomic<std::uint64_t> g_reentrant_spans{0};
+constinit std::atomic<std::uint64_t> g_ringless_spans{0};
 
 Globals& globals() noexcept {
   static auto* g = new Globals();

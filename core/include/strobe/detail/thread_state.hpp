@@ -60,7 +60,14 @@ struct ThreadState {
   std::uint32_t busy = 0;
 };
 
-extern constinit thread_local ThreadState t_state;
+// The process-wide state the inline hot path reads is declared here and defined once, in
+// thread_state.cpp (not as inline variables): a shared library that includes this header
+// (a Python extension, built with -fvisibility=hidden and LTO, say) would otherwise hold
+// a copy of its own, bind to it, and see no recorder. Default visibility for the same
+// reason.
+#define STROBE_DETAIL_SHARED [[gnu::visibility("default")]]
+
+STROBE_DETAIL_SHARED extern constinit thread_local ThreadState t_state;
 
 // Marks a section of the calling thread's recording that a signal handler must not
 // interleave with. A span the handler begins meanwhile (on this thread) is dropped and
@@ -144,14 +151,15 @@ void leave_ended_current(ThreadState& t) noexcept;
   if (current_ended_elsewhere(t)) [[unlikely]] leave_ended_current(t);
 }
 
+// Process-wide, defined in thread_state.cpp (see STROBE_DETAIL_SHARED).
 // The active recorder's generation; 0 when none is active. Written only by Recorder.
-inline std::atomic<std::uint32_t> g_generation{0};
+STROBE_DETAIL_SHARED extern std::atomic<std::uint32_t> g_generation;
 // Calls with a defined no-op result (double end, ...); see Stats::misuse.
-inline std::atomic<std::uint64_t> g_misuse{0};
+STROBE_DETAIL_SHARED extern std::atomic<std::uint64_t> g_misuse;
 // Stats::reentrant_spans, process-wide.
-inline std::atomic<std::uint64_t> g_reentrant_spans{0};
+STROBE_DETAIL_SHARED extern std::atomic<std::uint64_t> g_reentrant_spans;
 // Stats::ringless_spans, process-wide.
-inline std::atomic<std::uint64_t> g_ringless_spans{0};
+STROBE_DETAIL_SHARED extern std::atomic<std::uint64_t> g_ringless_spans;
 
 // Attaches the calling thread to recorder `generation`: takes a ring, copies the config.
 // Returns false (the call becomes a no-op) when that recorder is gone or no ring can be had.
