@@ -13,6 +13,7 @@ packages=(
   libprotozero-dev zlib1g-dev  # strobe::otlp: the OTLP protobuf encoding, gzip
   chromium
   nodejs  # bench/html_bench.mjs drives chromium over the DevTools protocol
+  python3-dev pybind11-dev python3-pytest  # the Python package (python/) and its tests
 )
 
 missing=()

@@ -1,0 +1,14 @@
+#pragma once
+// The span half of strobe._strobe, written against the CPython C API: `with
+// strobe.span(...)` is the call a Python program makes most, and pybind11's dispatch
+// would cost it more than the span itself (python/bench/span_bench.py measures both).
+
+#include <Python.h>
+
+namespace strobe::python {
+
+// Adds the types Span and SuspendToken and the functions span, trace, resume,
+// record_span, current_span and _set_helpers to `module`. False with a Python error set.
+bool add_span_api(PyObject* module);
+
+}  // namespace strobe::python
