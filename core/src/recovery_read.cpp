@@ -280,12 +280,14 @@ std::vector<AssembledTrace> replay_recovery(const RecoveredRun& run, std::vector
       // As the drainer reads a string: its header and continuations were committed
       // together; a string cut off at the end of what survived is skipped.
       const std::uint32_t len = r.payload.str.length;
-      const std::uint32_t cont = continuation_records(len);
+      // In 64 bits: continuation_records() wraps for lengths near 2^32, which no producer
+      // writes but a damaged file may hold.
+      const std::uint64_t cont = len <= kInlineString ? 0 : (std::uint64_t{len} - kInlineString + 63) / 64;
       if (cont >= avail - i) break;
       std::string text(len, '\0');
       std::memcpy(text.data(), r.payload.str.inline_bytes, std::min<std::uint32_t>(len, kInlineString));
       std::size_t off = kInlineString;
-      for (std::uint32_t k = 1; k <= cont; ++k, off += sizeof(Record))
+      for (std::uint64_t k = 1; k <= cont; ++k, off += sizeof(Record))
         std::memcpy(text.data() + off, static_cast<const void*>(&b.records[i + k]),
                     std::min<std::size_t>(sizeof(Record), len - off));
       assembler.on_record(r, b.thread, std::move(text));
