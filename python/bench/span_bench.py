@@ -3,8 +3,9 @@
 The baseline is the least a Python span recorder can do: a context manager that reads
 time.perf_counter_ns() on entry and on exit and appends (name, start, end) to a list.
 strobe's span is measured with a Recorder open (a MemorySink, drop policy), as a child
-of a root span, and with no Recorder (the no-op). Each case is timed in batches; the
-figure is the median over --runs runs of the best batch's ns per span.
+of a root span, and with no Recorder (the no-op). Each case is timed in batches that
+alternate with the other cases'; a run keeps each case's best batch (ns per span), and
+the figures are medians over --runs runs, the ratio taken within each run.
 
     PYTHONPATH=build/python python3 python/bench/span_bench.py --runs 7
 """
@@ -59,13 +60,35 @@ def empty_loop(n):
         pass
 
 
-def per_span_ns(fn, n, batches):
-    best = float("inf")
+def timed(fn, n):
+    t0 = time.perf_counter_ns()
+    fn(n)
+    ns = (time.perf_counter_ns() - t0) / n
+    _log.clear()
+    return ns
+
+
+def one_run(spans, batches):
+    """The best batch of each case; the cases alternate batch by batch, so that a shared
+    machine's slow and fast periods fall on all of them alike."""
+    best = {}
+
+    def keep(name, ns):
+        best[name] = min(best.get(name, float("inf")), ns)
+
     for _ in range(batches):
-        t0 = time.perf_counter_ns()
-        fn(n)
-        best = min(best, (time.perf_counter_ns() - t0) / n)
-        _log.clear()
+        keep("empty loop", timed(empty_loop, spans))
+        keep("baseline (pure Python)", timed(baseline, spans))
+        keep("strobe.span, no recorder", timed(strobe_span, spans))
+    sink = strobe.MemorySink()
+    with strobe.Recorder(service_name="span_bench", sinks=[sink], partial_trace_spans=1 << 20):
+        with strobe.trace("bench"):
+            strobe_span(1000)  # this thread's ring attached and warm
+            for _ in range(batches):
+                keep("baseline (pure Python), recorder open", timed(baseline, spans))
+                keep("strobe.span", timed(strobe_span, spans))
+                keep("strobe.span + kind + 1 attribute", timed(strobe_span_kind_attr, spans))
+    sink.take()
     return best
 
 
@@ -73,28 +96,18 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--spans", type=int, default=20000, help="spans per batch")
-    ap.add_argument("--batches", type=int, default=15, help="batches per run (the best counts)")
+    ap.add_argument("--batches", type=int, default=15, help="batches per case in a run (the best counts)")
     args = ap.parse_args()
-    cases = {"baseline (pure Python)": [], "strobe.span": [], "strobe.span + kind + 1 attribute": [],
-             "strobe.span, no recorder": [], "empty loop": []}
-    for _ in range(args.runs):
-        cases["empty loop"].append(per_span_ns(empty_loop, args.spans, args.batches))
-        cases["baseline (pure Python)"].append(per_span_ns(baseline, args.spans, args.batches))
-        cases["strobe.span, no recorder"].append(per_span_ns(strobe_span, args.spans, args.batches))
-        sink = strobe.MemorySink()
-        with strobe.Recorder(service_name="span_bench", sinks=[sink], partial_trace_spans=1 << 20):
-            with strobe.trace("bench"):
-                strobe_span(1000)  # this thread's ring attached and warm
-                cases["strobe.span"].append(per_span_ns(strobe_span, args.spans, args.batches))
-                cases["strobe.span + kind + 1 attribute"].append(
-                    per_span_ns(strobe_span_kind_attr, args.spans, args.batches))
-        sink.take()
-    base = statistics.median(cases["baseline (pure Python)"])
-    print(f"{'case':36} {'median ns/span':>15} {'runs (ns)':>40} {'x baseline':>11}")
-    for name, v in cases.items():
-        m = statistics.median(v)
-        runs = " ".join(f"{x:.0f}" for x in v)
-        print(f"{name:36} {m:15.1f} {runs:>40} {m / base:11.2f}")
+    runs = [one_run(args.spans, args.batches) for _ in range(args.runs)]
+    order = ["baseline (pure Python)", "baseline (pure Python), recorder open", "strobe.span",
+             "strobe.span + kind + 1 attribute", "strobe.span, no recorder", "empty loop"]
+    print(f"{'case':40} {'median ns':>10} {'x baseline':>11}   runs: ns (x baseline of the same run)")
+    for name in order:
+        ns = [r[name] for r in runs]
+        ratios = [r[name] / r["baseline (pure Python), recorder open"] for r in runs]
+        detail = " ".join(f"{a:.0f} ({b:.2f})" for a, b in zip(ns, ratios))
+        print(f"{name:40} {statistics.median(ns):10.1f} {statistics.median(ratios):11.2f}   {detail}")
+    print("x baseline: against the pure-Python baseline timed beside it, with the recorder open")
 
 
 if __name__ == "__main__":

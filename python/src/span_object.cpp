@@ -438,8 +438,21 @@ bool record_exception(SpanObject* s, PyObject* exc) {
 
 // ---- Span methods ----
 
+// begin(), and when it fails after the span began (an attribute given when it was made
+// could not be converted), the span ended again: no __exit__ will come.
+bool begin_or_undo(SpanObject* s, bool make_current) {
+  if (begin(s, make_current)) return true;
+  if (s->state == State::open) {
+    PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
+    PyErr_Fetch(&type, &value, &tb);
+    end(s, true);
+    PyErr_Restore(type, value, tb);
+  }
+  return false;
+}
+
 PyObject* span_enter(PyObject* self, PyObject*) {
-  if (!begin(reinterpret_cast<SpanObject*>(self), true)) return nullptr;
+  if (!begin_or_undo(reinterpret_cast<SpanObject*>(self), true)) return nullptr;
   Py_INCREF(self);
   return self;
 }
@@ -495,7 +508,7 @@ PyObject* span_start(PyObject* self, PyObject* const* args, Py_ssize_t nargs, Py
   const Py_ssize_t nkw = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
   for (Py_ssize_t i = 0; i < nkw; ++i)
     if (kw_is(PyTuple_GET_ITEM(kwnames, i), "mark_as_current")) mark = PyObject_IsTrue(args[nargs + i]) == 1;
-  if (!begin(reinterpret_cast<SpanObject*>(self), mark)) return nullptr;
+  if (!begin_or_undo(reinterpret_cast<SpanObject*>(self), mark)) return nullptr;
   Py_INCREF(self);
   return self;
 }

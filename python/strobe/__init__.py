@@ -18,10 +18,12 @@ is a cheap no-op.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import inspect
 import json
 import traceback as _traceback
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional
 
@@ -229,6 +231,17 @@ def CallbackSink(fn: Callable[[Trace], Any]) -> Sink:
 
 # ---- the recorder ----
 
+# Recorders still open when the interpreter exits are closed before it finalizes: a
+# CallbackSink's last traces need the GIL on the sink thread, which finalization refuses.
+_open_recorders: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_recorders() -> None:
+    for r in list(_open_recorders):
+        r.close()
+
+
 class Recorder:
     """strobe's recorder: drains the spans of every thread, assembles traces and hands
     them to the sinks (a FileSink at `path`, and `sinks`). At most one is open at a time.
@@ -241,6 +254,7 @@ class Recorder:
         self._rec = _strobe._Recorder(None if path is None else str(path), service_name, list(sinks),
                                       ring_capacity, overflow, drain_interval_ms, partial_trace_spans,
                                       crash_flush, max_string_bytes)
+        _open_recorders.add(self)
 
     def flush(self) -> None:
         """Everything recorded so far is assembled and handed to the sinks when it returns."""

@@ -197,3 +197,19 @@ def test_traceparent_and_links(recording):
     assert header == f"00-{a.trace_id}-{a.span_id}-01"
     t = recording.trace()
     assert t.find("batch").links == [(a.trace_id, a.span_id)]
+
+
+def test_a_bad_attribute_given_when_made_leaves_nothing_current(recording):
+    class Unprintable:
+        def __str__(self):
+            raise RuntimeError("no text")
+
+    with strobe.trace("agent") as root:
+        with pytest.raises(RuntimeError):
+            with strobe.span("bad", attributes={"x": Unprintable()}):
+                pass
+        assert strobe.current_span() is root
+        with strobe.span("next") as n:
+            assert n.parent_id == root.span_id
+    t = recording.trace()
+    assert [c.name for c in t.children(t.find("agent"))] == ["bad", "next"]
