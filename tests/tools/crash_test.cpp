@@ -23,6 +23,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -206,13 +208,20 @@ TEST(CrashFlush, WithoutItTheLastSpansAreLost) {
 
 enum class Shape { endless_root, root_every_1000 };
 
-[[noreturn]] void kill_child(const std::string& path, Shape shape, bool recovery) {
+[[noreturn]] void kill_child(const std::string& path, Shape shape, bool recovery, std::size_t journal) {
   {
     auto file = std::make_shared<strobe::serialize::FileSink>(strobe::serialize::FileSinkOptions{.path = path});
-    strobe::Config config{.overflow = strobe::OverflowPolicy::wait, .service_name = "victim", .sinks = {file}};
+    // The wait policy keeps every span (a full ring or sink queue waits): what was ended
+    // is then in the file, the sink queue, the assembler or a ring. The journal must hold
+    // what the last three hold unwritten: a queue of 2^16 spans (three records each), a
+    // FileSink batch and a part of 16,384 spans each, a ring: ~330,000 records.
+    strobe::Config config{.overflow = strobe::OverflowPolicy::wait,
+                          .sink_queue_spans = std::size_t{1} << 16,
+                          .service_name = "victim",
+                          .sinks = {file}};
     if (recovery) {
       config.recovery_dir = path + ".recovery";
-      config.recovery_journal_records = std::size_t{1} << 21;  // small enough to wrap in the longest run
+      config.recovery_journal_records = journal;
     }
     strobe::Recorder recorder(std::move(config));
     // A second thread with spans of its own, so recovery reads more than one ring.
@@ -248,6 +257,7 @@ struct Killed {
   int recover_status = -1, validate_status = -1;
   bool marked_recovered = false;
   std::uint64_t repeated = 0;    // spans the recovered file holds twice
+  bool html_says_recovered = false;
 };
 
 std::uint64_t count_steps(const std::string& path, bool& recovered, std::uint64_t* repeated = nullptr) {
@@ -264,14 +274,16 @@ std::uint64_t count_steps(const std::string& path, bool& recovered, std::uint64_
   return ids.size();
 }
 
-Killed kill_at(std::uint64_t spans, Shape shape, bool recovery = true) {
+// journal: Config::recovery_journal_records. pages: also ask info, tree and html.
+Killed kill_at(std::uint64_t spans, Shape shape, bool recovery = true, std::size_t journal = std::size_t{1} << 21,
+               bool pages = true) {
   strobe::test::TempDir dir;
   const std::string path = dir / "killed.strobe";
   void* mem = ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   EXPECT_NE(mem, MAP_FAILED);
   g_shared = new (mem) Shared;
   const pid_t pid = ::fork();
-  if (pid == 0) kill_child(path, shape, recovery);
+  if (pid == 0) kill_child(path, shape, recovery, journal);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(8);
   while (g_shared->ended.load(std::memory_order_acquire) < spans && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::microseconds(200));
@@ -293,12 +305,19 @@ Killed kill_at(std::uint64_t spans, Shape shape, bool recovery = true) {
   r = strobe::test::run_tool({"validate", out});
   k.validate = r.out + r.err;
   k.validate_status = r.exit_status;
+  if (!pages) return k;
   k.info = strobe::test::run_tool({"info", out}).out;
   k.tree = strobe::test::run_tool({"tree", out, "--limit", "1", "--max-children", "2"}).out;
+  const std::string page = dir / "killed.html";
+  if (strobe::test::run_tool({"html", out, "-o", page}).exit_status == 0) {
+    std::ifstream in(page);
+    const std::string html{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    k.html_says_recovered = html.find("\"recovered\":true") != std::string::npos;
+  }
   return k;
 }
 
-void expect_recovered(const Killed& k) {
+void expect_recovered(const Killed& k, bool pages = true) {
   std::printf("killed after %llu steps ended: the file held %llu, the recovered file %llu\n",
               static_cast<unsigned long long>(k.ended), static_cast<unsigned long long>(k.in_file),
               static_cast<unsigned long long>(k.recovered));
@@ -312,20 +331,23 @@ void expect_recovered(const Killed& k) {
   EXPECT_EQ(k.validate_status, 0) << k.validate;
   EXPECT_NE(k.validate.find("recovered by strobe recover"), std::string::npos) << k.validate;
   EXPECT_TRUE(k.marked_recovered);
+  if (!pages) return;
   EXPECT_NE(k.info.find("ended       RECOVERED"), std::string::npos) << k.info;
   EXPECT_NE(k.tree.find("note: the process died without closing its file"), std::string::npos) << k.tree;
+  EXPECT_TRUE(k.html_says_recovered) << "the HTML page's loss object";
 }
 
 TEST(KillRecovery, AnEndlessRootKilledEarlyAndLate) {
   STROBE_SKIP_CRASH;
   expect_recovered(kill_at(60000, Shape::endless_root));
-  // Past the journal's capacity (2^21 records, three a span): it has wrapped.
-  expect_recovered(kill_at(900000, Shape::endless_root));
+  // Past the journal's capacity (2^19 records, three a span): it has wrapped, and still
+  // covers what can be unwritten.
+  expect_recovered(kill_at(400000, Shape::endless_root, true, std::size_t{1} << 19, false), false);
 }
 
 TEST(KillRecovery, ManyTracesKilledMidway) {
   STROBE_SKIP_CRASH;
-  expect_recovered(kill_at(250000, Shape::root_every_1000));
+  expect_recovered(kill_at(150000, Shape::root_every_1000, true, std::size_t{1} << 19, false), false);
 }
 
 // Without the recovery directory a SIGKILL loses what was in flight: what the test above
