@@ -246,6 +246,7 @@ std::vector<AssembledTrace> replay_recovery(const RecoveredRun& run, std::vector
   auto take = [&] {
     for (CompactTrace& t : compact) {
       AssembledTrace a = t.to_assembled();
+      a.thread_names.clear();  // named here, from the ring files, as the drainer names them
       std::unordered_set<std::uint64_t> seen;
       for (const SpanData& s : a.spans)
         for (std::uint64_t thread : {s.thread_id, s.end_thread_id})
