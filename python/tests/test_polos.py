@@ -177,3 +177,12 @@ def test_file_and_strobe_tool(tmp_path):
     if tool:
         out = subprocess.run([tool, "tree", str(path)], check=True, capture_output=True, text=True).stdout
         assert "workflow" in out and "step_one" in out
+        # OpenTelemetry export of what Python recorded
+        otlp = tmp_path / "run.jsonl"
+        subprocess.run([tool, "export", "--format", "otlp", str(path), "-o", str(otlp)], check=True)
+        import json
+
+        spans = [s for line in otlp.read_text().splitlines()
+                 for rs in json.loads(line)["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"]]
+        assert {s["spanId"] for s in spans} == {x.span_id for x in t.spans}
+        assert {s["traceId"] for s in spans} == {t.trace_id}
