@@ -15,11 +15,11 @@
 
 namespace strobe::detail {
 
-// A span while its trace is assembled: the row it is handed over as, plus what only some
-// spans have (attributes, events, strings, tags, tokens) behind one pointer. Emitting a
-// span copies its row; nothing is resolved into a string.
+// A span while its trace is assembled is a row (what it is handed over as, kept in the
+// trace's row array: a part whose rows need no reordering hands that array over whole)
+// and this: its bookkeeping, plus what only some spans have (attributes, events,
+// strings, tags, tokens) behind one pointer. Nothing is resolved into a string.
 struct Assembler::Node {
-  SpanRow row;  // row.extra and row.group are set when it is emitted
   // Everything else: strings, attributes, events, tokens, a custom kind's name, the thread
   // that ended it when another, its place in a suspended operation.
   std::unique_ptr<SpanExtra> extra;
@@ -34,11 +34,14 @@ struct Assembler::Node {
     return *extra;
   }
 };
+static_assert(sizeof(Assembler::Node) == 16);  // scans of a trace's bookkeeping stay in cache
 
 struct Assembler::TraceState {
   TraceId id;
   std::uint32_t number = 0;  // what the span index holds for it (never 0), while it is open
-  std::vector<Node> nodes;  // begun spans, in arrival order
+  // Begun spans, in arrival order: their rows (extra and group unset) and bookkeeping.
+  std::vector<SpanRow> rows;
+  std::vector<Node> nodes;
   std::size_t open = 0;     // begun, not ended
   std::size_t ended = 0;
   std::int64_t suspended = 0;  // segments suspended and not (yet seen) resumed
@@ -53,12 +56,24 @@ struct Assembler::TraceState {
   std::uint64_t root_span_id = 0;   // the root's id once its begin came (placeholders hang under it)
   std::size_t pending_events = 0;   // events on open spans not handed over yet
   std::uint32_t next_part = 0;      // parts handed over so far (the next one's number)
+  std::int64_t last_end_ns = 0;     // the latest end since the previous part
+  // The threads the spans held began or ended on (for the names a part carries), noted
+  // as a ring's records come, not looked for in every row of a part.
+  std::vector<std::uint64_t> threads;
+  std::uint64_t last_thread = 0;
+
+  void note_thread(std::uint64_t thread) {
+    if (thread == last_thread) return;
+    last_thread = thread;
+    if (std::find(threads.begin(), threads.end(), thread) == threads.end()) threads.push_back(thread);
+  }
 
   // Complete: a root has ended, nothing is open, and no operation waits to be resumed.
   [[nodiscard]] bool closable() const noexcept { return root_ended && open == 0 && suspended <= 0; }
 
   // Makes a closed trace's state (and its nodes' capacity) serve a new trace.
   void reset(const TraceId& trace, std::uint64_t order) noexcept {
+    rows.clear();
     nodes.clear();
     id = trace;
     open = ended = 0;
@@ -71,6 +86,9 @@ struct Assembler::TraceState {
     root_span_id = 0;
     pending_events = 0;
     next_part = 0;
+    last_end_ns = 0;
+    threads.clear();
+    last_thread = 0;
   }
 };
 
@@ -231,6 +249,8 @@ Assembler::Assembler(Options options, const Clock& clock)
   // vector, each constructed in full once (which touches every page) and emptied.
   if (const std::size_t n = options_.prepared_spans; n != 0) {
     auto spare = std::make_unique<TraceState>();
+    spare->rows.resize(n);
+    spare->rows.clear();
     spare->nodes.resize(n);
     spare->nodes.clear();
     spare_traces_.push_back(std::move(spare));
@@ -255,36 +275,33 @@ void Assembler::recycle(CompactTrace&& t) {
   pool_.push_back(std::move(t));
 }
 
-Assembler::Node* Assembler::find_node(std::uint64_t span_id, TraceState** owner) {
-  for (std::size_t i = open_depth_; i-- > 0;) {
-    if (open_[i].id != span_id) continue;
-    *owner = by_number_[open_[i].owner];
-    return &(*owner)->nodes[open_[i].index];
-  }
-  auto* slot = index_.find(span_id);
-  if (slot == nullptr) return nullptr;
-  *owner = by_number_[slot->owner];
-  return slot->owner != 0 ? &(*owner)->nodes[slot->index] : &waiting_[slot->index];
+inline Assembler::Ref Assembler::at(std::uint32_t owner, std::uint32_t index) noexcept {
+  if (owner == 0) return {&waiting_[index], &waiting_rows_[index], nullptr};
+  TraceState* ts = by_number_[owner];
+  return {&ts->nodes[index], &ts->rows[index], ts};
 }
 
-inline Assembler::Node* Assembler::ended_node(std::uint64_t span_id, TraceState** owner) {
+Assembler::Ref Assembler::find_node(std::uint64_t span_id) {
+  for (std::size_t i = open_depth_; i-- > 0;)
+    if (open_[i].id == span_id) return at(open_[i].owner, open_[i].index);
+  const auto* slot = index_.find(span_id);
+  return slot != nullptr ? at(slot->owner, slot->index) : Ref{};
+}
+
+inline Assembler::Ref Assembler::ended_node(std::uint64_t span_id) {
   if (open_depth_ != 0 && open_[open_depth_ - 1].id == span_id) [[likely]] {
     const OpenSpan& o = open_[--open_depth_];
-    *owner = by_number_[o.owner];
-    return &(*owner)->nodes[o.index];
+    return at(o.owner, o.index);
   }
   for (std::size_t i = open_depth_; i-- > 0;) {  // it ends before a span begun inside it
     if (open_[i].id != span_id) continue;
-    *owner = by_number_[open_[i].owner];
-    Node* n = &(*owner)->nodes[open_[i].index];
+    const Ref r = at(open_[i].owner, open_[i].index);
     std::copy(open_ + i + 1, open_ + open_depth_, open_ + i);
     --open_depth_;
-    return n;
+    return r;
   }
-  auto* slot = index_.find(span_id);
-  if (slot == nullptr) return nullptr;
-  *owner = by_number_[slot->owner];
-  return slot->owner != 0 ? &(*owner)->nodes[slot->index] : &waiting_[slot->index];
+  const auto* slot = index_.find(span_id);
+  return slot != nullptr ? at(slot->owner, slot->index) : Ref{};
 }
 
 void Assembler::index_node(Node& n, std::uint64_t span_id, std::uint32_t owner, std::uint32_t at) {
@@ -303,20 +320,20 @@ void Assembler::settle_open() {
   open_depth_ = 0;
 }
 
-Assembler::Node& Assembler::waiting_node(std::uint64_t span_id) {
-  std::uint32_t at;
+Assembler::Ref Assembler::waiting_node(std::uint64_t span_id) {
+  std::uint32_t i;
   if (!waiting_free_.empty()) {
-    at = waiting_free_.back();
+    i = waiting_free_.back();
     waiting_free_.pop_back();
   } else {
-    at = static_cast<std::uint32_t>(waiting_.size());
+    i = static_cast<std::uint32_t>(waiting_.size());
     waiting_.emplace_back();
+    waiting_rows_.emplace_back();
   }
-  Node& n = waiting_[at];
-  index_node(n, span_id, 0, at);
+  index_node(waiting_[i], span_id, 0, i);
   ++waiting_live_;
-  n.row.span_id = span_id;
-  return n;
+  waiting_rows_[i].span_id = span_id;
+  return {&waiting_[i], &waiting_rows_[i], nullptr};
 }
 
 Assembler::TraceState& Assembler::trace_of(const TraceId& id) {
@@ -328,7 +345,7 @@ Assembler::TraceState& Assembler::trace_of(const TraceId& id) {
       // loop's trace per request), and growing its node array again means copying it
       // into fresh memory, which costs the drainer milliseconds at tens of thousands of spans.
       auto roomiest = std::max_element(spare_traces_.begin(), spare_traces_.end(), [](const auto& a, const auto& b) {
-        return a->nodes.capacity() < b->nodes.capacity();
+        return a->rows.capacity() < b->rows.capacity();
       });
       slot = std::move(*roomiest);
       *roomiest = std::move(spare_traces_.back());
@@ -382,17 +399,20 @@ void Assembler::on_begin(const Record& r, std::uint64_t thread) {
   if (slot != nullptr && slot->owner != 0) return;  // a duplicate begin of a span held: ignored defensively
   if (slot != nullptr) {  // records of this span came first: they join it now
     ts.nodes.push_back(std::move(waiting_[slot->index]));
+    ts.rows.push_back(waiting_rows_[slot->index]);
     waiting_[slot->index] = Node{};
+    waiting_rows_[slot->index] = SpanRow{};
     waiting_free_.push_back(slot->index);
     --waiting_live_;
     slot->owner = ts.number;
     slot->index = at;
   } else {
     ts.nodes.emplace_back();
+    ts.rows.emplace_back();
   }
 
   Node& n = ts.nodes.back();
-  SpanRow& row = n.row;
+  SpanRow& row = ts.rows.back();
   row.span_id = r.span_id;
   n.begun = true;
   n.records = 0;
@@ -405,7 +425,9 @@ void Assembler::on_begin(const Record& r, std::uint64_t thread) {
     SpanExtra& e = n.more();
     if (e.kind_name.empty()) e.kind_name = std::string(name_of(r.payload.begin.kind_name_id));
   }
+  ts.note_thread(thread);
   if (n.extra && n.extra->end_thread_id == thread) n.extra->end_thread_id = 0;  // it ended where it began
+  if (n.extra && n.extra->end_thread_id != 0) ts.note_thread(n.extra->end_thread_id);
   row.start_ns = (r.flags & kWallClock) ? static_cast<std::int64_t>(r.ts) : clock_.to_wall_ns(r.ts);
   row.thread_id = thread;
   if (r.flags & kWallClock) row.flags |= kSpanOneShot;
@@ -422,6 +444,7 @@ void Assembler::on_begin(const Record& r, std::uint64_t thread) {
   }
   if (n.ended) {
     ++ts.ended;
+    ts.last_end_ns = std::max(ts.last_end_ns, row.end_ns);
     if (n.is_root) ts.root_ended = true;
     if (row.flags & kSpanSuspended) ++ts.suspended;
   } else {
@@ -437,15 +460,19 @@ void Assembler::on_begin(const Record& r, std::uint64_t thread) {
 
 void Assembler::on_end(std::uint64_t span_id, std::uint64_t ts_raw, std::uint8_t flags,
                        std::uint16_t status, std::uint64_t thread) {
-  TraceState* ts = nullptr;
-  Node* found = ended_node(span_id, &ts);
-  Node& n = found != nullptr ? *found : waiting_node(span_id);
+  Ref found = ended_node(span_id);
+  if (!found) found = waiting_node(span_id);
+  Node& n = *found.node;
+  TraceState* ts = found.owner;
   if (!n.begun) ++n.records;
   if (n.ended) return;
-  SpanRow& row = n.row;
+  SpanRow& row = *found.row;
   n.ended = true;
   row.end_ns = (flags & kWallClock) ? static_cast<std::int64_t>(ts_raw) : clock_.to_wall_ns(ts_raw);
-  if (thread != row.thread_id) n.more().end_thread_id = thread;  // or its begin has not come yet
+  if (thread != row.thread_id) {  // or its begin has not come yet
+    n.more().end_thread_id = thread;
+    if (ts != nullptr) ts->note_thread(thread);
+  }
   row.status = status <= static_cast<std::uint16_t>(Status::incomplete) ? static_cast<Status>(status)
                                                                         : Status::failed;
   if (flags & kLostRecords) row.flags |= kSpanLostRecords;
@@ -463,6 +490,7 @@ void Assembler::on_end(std::uint64_t span_id, std::uint64_t ts_raw, std::uint8_t
   if (ts != nullptr) {
     --ts->open;
     ++ts->ended;
+    ts->last_end_ns = std::max(ts->last_end_ns, row.end_ns);
     if (n.is_root) ts->root_ended = true;
     if (flags & kSuspended) ++ts->suspended;
     if (ts->closable()) {
@@ -474,11 +502,10 @@ void Assembler::on_end(std::uint64_t span_id, std::uint64_t ts_raw, std::uint8_t
 }
 
 void Assembler::mark_crash(std::uint64_t span_id, const std::string& description) {
-  TraceState* ts = nullptr;
-  Node* n = span_id != 0 ? find_node(span_id, &ts) : nullptr;
-  if (n == nullptr || !n->begun || n->ended) return;
-  n->row.flags |= kSpanCrashed;
-  n->more().error_message = "crashed here: " + description;
+  const Ref f = span_id != 0 ? find_node(span_id) : Ref{};
+  if (!f || !f.node->begun || f.node->ended) return;
+  f.row->flags |= kSpanCrashed;
+  f.node->more().error_message = "crashed here: " + description;
 }
 
 void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& text) {
@@ -506,13 +533,15 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
       break;
   }
 
-  TraceState* ts = nullptr;
-  Node* found = find_node(r.span_id, &ts);
-  Node& n = found != nullptr ? *found : waiting_node(r.span_id);
+  Ref found = find_node(r.span_id);
+  if (!found) found = waiting_node(r.span_id);
+  Node& n = *found.node;
+  SpanRow& row = *found.row;
+  TraceState* ts = found.owner;
   if (!n.begun) ++n.records;
   if (r.type != RecType::tokens && r.type != RecType::link && r.type != RecType::span_link) {  // r.key: a key or an event
-    if (r.key == kOverflowNameId) n.row.flags |= kSpanNameOverflow;
-    if (name_was_repaired(r.key)) n.row.flags |= kSpanInvalidUtf8;
+    if (r.key == kOverflowNameId) row.flags |= kSpanNameOverflow;
+    if (name_was_repaired(r.key)) row.flags |= kSpanInvalidUtf8;
   }
   // A new event on a span still open counts towards its trace's partial hand-over, so a
   // long-lived span that keeps logging is handed over in parts like one with children.
@@ -533,8 +562,8 @@ void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& t
       return;
     }
     case RecType::string: {
-      if (r.flags & kTruncated) n.row.flags |= kSpanTruncated;
-      if (repair_utf8(text)) n.row.flags |= kSpanInvalidUtf8;
+      if (r.flags & kTruncated) row.flags |= kSpanTruncated;
+      if (repair_utf8(text)) row.flags |= kSpanInvalidUtf8;
       SpanExtra& d = n.more();
       switch (static_cast<StrKind>(r.aux)) {
         case StrKind::attr_value: {
@@ -609,7 +638,7 @@ void Assembler::end_of_pass(std::vector<CompactTrace>& out, std::int64_t now_ns)
       continue;
     }
     if (ts.closable_pass + 1 < pass_) {
-      emit(ts, every_node(ts), false, out);
+      emit(ts, false, out, false, now_ns, false);
       close_trace(ts);
       continue;
     }
@@ -642,87 +671,70 @@ void Assembler::end_of_pass(std::vector<CompactTrace>& out, std::int64_t now_ns)
 void Assembler::end_of_pass(std::vector<AssembledTrace>& out, std::int64_t now_ns) {
   std::vector<CompactTrace> compact;
   end_of_pass(compact, now_ns);
-  for (const CompactTrace& t : compact) out.push_back(t.to_assembled());
+  for (CompactTrace& t : compact) {
+    t.thread_names.clear();  // ids only: the drainer names them
+    out.push_back(t.to_assembled());
+  }
 }
 
-std::pmr::vector<std::uint32_t> Assembler::every_node(const TraceState& ts) {
-  std::pmr::vector<std::uint32_t> all(ts.nodes.size(), &scratch_);
-  std::iota(all.begin(), all.end(), 0u);
-  return all;
+void Assembler::hand_over_open(SpanRow& row, std::int64_t now_ns, bool continued) noexcept {
+  row.flags |= kSpanIncomplete | (continued ? kSpanContinued : 0u);
+  row.end_ns = std::max(now_ns, row.start_ns);
+  row.status = Status::incomplete;
 }
 
-void Assembler::hand_over_open(Node& n, std::int64_t now_ns, bool continued) noexcept {
-  n.row.flags |= kSpanIncomplete | (continued ? kSpanContinued : 0u);
-  n.row.end_ns = std::max(now_ns, n.row.start_ns);
-  n.row.status = Status::incomplete;
+void Assembler::reopen(SpanRow& row) noexcept {
+  row.flags &= ~static_cast<std::uint32_t>(kSpanIncomplete | kSpanContinued);
+  row.status = Status::ok;
+  row.end_ns = 0;
+  row.extra = SpanRow::kNoExtra;
+  row.group = -1;
 }
 
-void Assembler::keep_open_nodes(TraceState& ts) {
+void Assembler::moved_open(TraceState& ts, Node& n, std::uint64_t span_id, std::uint32_t at) {
+  if (n.indexed) {  // every open span is, once its ring's stack is settled
+    index_.find(span_id)->index = at;
+  } else {
+    index_node(n, span_id, ts.number, at);
+  }
+}
+
+void Assembler::forget_handed_over(TraceState& ts, bool keep_open) {
   std::size_t kept = 0;
   for (std::size_t i = 0; i < ts.nodes.size(); ++i) {
     Node& n = ts.nodes[i];
-    if (n.ended) {
-      if (n.indexed) index_.erase(n.row.span_id);
+    if (n.ended || !keep_open) {
+      if (n.indexed) index_.erase(ts.rows[i].span_id);
       continue;
     }
-    // It continues: whatever marked it for the part just handed over is undone.
-    n.row.flags &= ~static_cast<std::uint32_t>(kSpanIncomplete | kSpanContinued);
-    n.row.status = Status::ok;
-    n.row.end_ns = 0;
-    if (kept != i) ts.nodes[kept] = std::move(n);
-    Node& k = ts.nodes[kept];
-    const auto at = static_cast<std::uint32_t>(kept);
-    if (k.indexed) {  // every open span is, once its ring's stack is settled
-      index_.find(k.row.span_id)->index = at;
-    } else {
-      index_node(k, k.row.span_id, ts.number, at);
+    if (kept != i) {
+      ts.nodes[kept] = std::move(n);
+      ts.rows[kept] = ts.rows[i];
     }
+    reopen(ts.rows[kept]);
+    moved_open(ts, ts.nodes[kept], ts.rows[kept].span_id, static_cast<std::uint32_t>(kept));
     ++kept;
   }
   ts.nodes.resize(kept);
+  ts.rows.resize(kept);
   ts.ended = 0;
   ts.pending_events = 0;
+  ts.last_end_ns = 0;
+  kept_threads(ts);
+}
+
+void Assembler::kept_threads(TraceState& ts) {
+  ts.threads.clear();
+  ts.last_thread = 0;
+  for (const SpanRow& row : ts.rows) ts.note_thread(row.thread_id);
 }
 
 void Assembler::emit_part(TraceState& ts, std::vector<CompactTrace>& out, std::int64_t now_ns) {
-  // The ended spans, the open spans that logged since the last part, and every open
-  // ancestor of those (the root among them), so that each part is a tree with its root.
-  std::pmr::vector<std::uint8_t> in(ts.nodes.size(), 0, &scratch_);
-  std::int64_t last_end = 0;
-  std::size_t count = 0;
-  std::uint64_t last_taken = 0;  // a parent whose ancestors are taken
-  for (std::uint32_t i = 0; i < ts.nodes.size(); ++i) {
-    const Node& n = ts.nodes[i];
-    const bool events = !n.ended && n.extra && !n.extra->events.empty();
-    if (!n.ended && !events) continue;
-    if (n.ended) last_end = std::max(last_end, n.row.end_ns);
-    if (!in[i]) {
-      in[i] = 1;
-      ++count;
-    }
-    // Up through open ancestors not taken yet (each is walked once). Siblings share a
-    // parent: the last one taken ends the walk without a lookup.
-    if (n.row.parent_id == last_taken) continue;
-    last_taken = n.row.parent_id;
-    for (std::uint64_t parent = n.row.parent_id; parent != 0;) {
-      const auto* slot = index_.find(parent);
-      if (slot == nullptr || slot->owner != ts.number || in[slot->index]) break;
-      in[slot->index] = 1;
-      ++count;
-      parent = ts.nodes[slot->index].row.parent_id;
-    }
-  }
-  std::pmr::vector<std::uint32_t> which(&scratch_);  // in arrival order
-  which.reserve(count);
-  for (std::uint32_t i = 0; i < ts.nodes.size(); ++i)
-    if (in[i]) which.push_back(i);
-  if (which.empty()) return;
-  for (const std::uint32_t i : which)
-    if (!ts.nodes[i].ended) hand_over_open(ts.nodes[i], now_ns, true);
-  emit(ts, std::move(which), true, out, true);
-  keep_open_nodes(ts);
-  ts.first_ns = std::max(last_end, ts.first_ns);  // the age limit counts from the last part handed over
-  if (last_end == 0) ts.first_ns = now_ns;
+  if (ts.ended == 0 && ts.pending_events == 0) return;  // nothing new since the previous part
+  const std::int64_t last_end = ts.last_end_ns;
+  emit(ts, true, out, true, now_ns, true);
+  // The age limit counts from the last part handed over.
+  ts.first_ns = last_end != 0 ? std::max(last_end, ts.first_ns) : now_ns;
 }
 
 void Assembler::flush(std::vector<CompactTrace>& out, std::int64_t now_ns, bool final) {
@@ -738,26 +750,16 @@ void Assembler::flush(std::vector<CompactTrace>& out, std::int64_t now_ns, bool 
     if (ts.nodes.empty()) {  // everything already handed over in earlier parts
       if (continues && ts.suspended > 0) continue;  // an operation waits to be resumed
       // The parts so far said more would follow: an empty last part says none does.
-      if (ts.next_part != 0) emit(ts, every_node(ts), false, out);
+      if (ts.next_part != 0) emit(ts, false, out, false, now_ns, false);
       close_trace(ts);
       continue;
-    }
-    bool any_open = false;
-    for (Node& n : ts.nodes) {
-      if (n.ended) continue;
-      any_open = true;
-      hand_over_open(n, now_ns, continues);
     }
     // It continues while a span is open or a suspended operation waits to be resumed. With
     // neither, the trace is whole as it is (a root lost whole never ends): its lost
     // parents get placeholders.
-    const bool more = continues && (any_open || ts.suspended > 0);
-    emit(ts, every_node(ts), more, out, !final);
-    if (!more) {
-      close_trace(ts);
-      continue;
-    }
-    keep_open_nodes(ts);
+    const bool more = continues && (ts.open > 0 || ts.suspended > 0);
+    emit(ts, more, out, !final, now_ns, continues);
+    if (!more) close_trace(ts);
   }
   candidates_.clear();
   grown_.clear();
@@ -767,6 +769,7 @@ void Assembler::flush(std::vector<CompactTrace>& out, std::int64_t now_ns, bool 
     // Records whose span never began (begun before this recorder, or never): counted, dropped.
     for (const Node& n : waiting_) orphan_records_ += n.records;
     waiting_.clear();
+    waiting_rows_.clear();
     waiting_free_.clear();
     waiting_live_ = 0;
     index_.clear();
@@ -781,25 +784,28 @@ void Assembler::flush(std::vector<CompactTrace>& out, std::int64_t now_ns, bool 
 void Assembler::flush(std::vector<AssembledTrace>& out, std::int64_t now_ns, bool final) {
   std::vector<CompactTrace> compact;
   flush(compact, now_ns, final);
-  for (const CompactTrace& t : compact) out.push_back(t.to_assembled());
+  for (CompactTrace& t : compact) {
+    t.thread_names.clear();  // ids only: the drainer names them
+    out.push_back(t.to_assembled());
+  }
 }
 
 void Assembler::close_trace(TraceState& ts) {
-  for (const Node& n : ts.nodes)
-    if (n.indexed) index_.erase(n.row.span_id);
+  for (std::size_t i = 0; i < ts.nodes.size(); ++i)
+    if (ts.nodes[i].indexed) index_.erase(ts.rows[i].span_id);
   ts.nodes.clear();  // frees what the spans still held; the capacity stays for the next trace
+  ts.rows.clear();
   if (last_trace_ == &ts) last_trace_ = nullptr;
   by_number_[ts.number] = nullptr;
   free_numbers_.push_back(ts.number);
   if (ts.next_part != 0) closed_slot(ts.id) = ClosedTrace{ts.id, ts.next_part};
   auto it = traces_.find(ts.id);
-  if (spare_traces_.size() < 16 && ts.nodes.capacity() <= std::max<std::size_t>(65536, options_.prepared_spans))
+  if (spare_traces_.size() < 16 && ts.rows.capacity() <= std::max<std::size_t>(65536, options_.prepared_spans))
     spare_traces_.push_back(std::move(it->second));
   traces_.erase(it);
 }
 
-bool Assembler::depth_first_without_overlap(TraceState& ts, const std::pmr::vector<std::uint32_t>& which,
-                                            bool first_part) {
+bool Assembler::depth_first_without_overlap(const TraceState& ts, bool first_part) {
   struct Open {
     std::uint64_t id;
     std::int64_t last_start;  // of its latest child
@@ -808,18 +814,14 @@ bool Assembler::depth_first_without_overlap(TraceState& ts, const std::pmr::vect
   };
   std::pmr::vector<Open> stack(&scratch_);
   std::size_t roots = 0;
-  std::uint32_t previous = 0;
-  for (std::size_t k = 0; k < which.size(); ++k) {
-    if (k != 0 && which[k] <= previous) return false;  // not in arrival order
-    previous = which[k];
-    const SpanRow& x = ts.nodes[which[k]].row;
+  for (const SpanRow& x : ts.rows) {
     while (!stack.empty() && stack.back().id != x.parent_id) stack.pop_back();
     if (stack.empty()) {
       // The root of the part, alone: a second one (a parent that came later, say) needs
       // sorting. Where nothing of the trace went before, a root with a parent that is not
       // the trace's lost it or has it in another trace: placeholder or orphan, below. In a
-      // later part, its parent went in an earlier one (an open ancestor of a span in the
-      // part is always in the part).
+      // later part, its parent went in an earlier one (every span still held, open or
+      // not, is in the part).
       if (++roots > 1) return false;
       if (x.parent_id != 0 && first_part && !(x.flags & (kSpanTraceRoot | kSpanPlaceholder))) return false;
     } else {
@@ -848,79 +850,86 @@ CompactTrace Assembler::take_pooled(std::size_t spans) {
   return t;
 }
 
-void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool partial,
-                     std::vector<CompactTrace>& out, bool keep_open) {
+void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& out, bool keep_open,
+                     std::int64_t now_ns, bool continued) {
   const bool first_part = ts.next_part == 0;
   const bool whole = !partial && first_part;
   std::pmr::memory_resource* mr = &scratch_;
+  // The open spans go as incomplete, ending now (undone on those that stay).
+  if (ts.open != 0)
+    for (std::size_t k = 0; k < ts.nodes.size(); ++k)
+      if (!ts.nodes[k].ended) hand_over_open(ts.rows[k], now_ns, continued);
   // One thread's nested spans arrive depth-first with children in start order, and
-  // siblings on one thread rarely overlap: then the rows go out in arrival order and
-  // nothing below (parents, placeholders, sorting, groups) needs working out.
-  const bool in_order = depth_first_without_overlap(ts, which, first_part);
-  // Else parents are looked up among the spans of the part (an open ancestor of a span in
-  // the part is always in it): most spans are never in the span index.
-  LocalIds local(in_order ? 0 : which.size(), mr);
+  // siblings on one thread rarely overlap: then the rows go out in arrival order, as they
+  // are held, and nothing below (parents, placeholders, sorting, groups) needs working out.
+  const bool in_order = depth_first_without_overlap(ts, first_part);
+  // Else parents are looked up among the spans of the part (which holds every span of the
+  // trace held): most spans are never in the span index.
+  LocalIds local(in_order ? 0 : ts.rows.size(), mr);
   if (!in_order)
-    for (std::uint32_t k = 0; k < which.size(); ++k) local.insert(ts.nodes[which[k]].row.span_id, k);
+    for (std::uint32_t k = 0; k < ts.rows.size(); ++k) local.insert(ts.rows[k].span_id, k);
   // Nothing of the trace was handed over before, so a parent that is missing lost its
   // begin (its ring was full; or it is still running with its begin late, and comes in a
   // later part). A placeholder takes its id, so its children stay under their true parent.
   if (first_part && !in_order) {
-    for (std::size_t k = 0, n = which.size(); k < n; ++k) {
-      const SpanRow x = ts.nodes[which[k]].row;  // a copy: placeholders grow ts.nodes
+    for (std::size_t k = 0, n = ts.rows.size(); k < n; ++k) {
+      const SpanRow x = ts.rows[k];  // a copy: placeholders grow ts.rows
       if (x.parent_id == 0 || (x.flags & kSpanTraceRoot)) continue;
       if (const std::uint32_t p = local.find(x.parent_id); p != kNone) {
-        Node& pn = ts.nodes[which[p]];
-        if (pn.row.flags & kSpanPlaceholder) {  // widen it to cover this child too
-          pn.row.start_ns = std::min(pn.row.start_ns, x.start_ns);
-          pn.row.end_ns = std::max(pn.row.end_ns, std::max(x.end_ns, x.start_ns));
+        SpanRow& pr = ts.rows[p];
+        if (pr.flags & kSpanPlaceholder) {  // widen it to cover this child too
+          pr.start_ns = std::min(pr.start_ns, x.start_ns);
+          pr.end_ns = std::max(pr.end_ns, std::max(x.end_ns, x.start_ns));
         }
         continue;
       }
       // Held open in another trace (a context carried across), or waiting for its begin:
       // left as it is (an orphan).
       if (index_.find(x.parent_id) != nullptr) continue;
-      Node ph;
-      ph.row.span_id = x.parent_id;
-      ph.row.parent_id = ts.root_span_id != x.parent_id ? ts.root_span_id : 0;
-      ph.row.name = lost_span_name();
-      ph.row.kind = Kind::span;
-      ph.row.status = Status::incomplete;
-      ph.row.flags = kSpanPlaceholder | kSpanIncomplete | kSpanLostRecords;
-      ph.row.start_ns = x.start_ns;
-      ph.row.end_ns = std::max(x.end_ns, x.start_ns);
-      ph.row.thread_id = x.thread_id;
-      ph.begun = ph.ended = true;
-      const auto at = static_cast<std::uint32_t>(ts.nodes.size());
-      ts.nodes.push_back(std::move(ph));
+      SpanRow ph;
+      ph.span_id = x.parent_id;
+      ph.parent_id = ts.root_span_id != x.parent_id ? ts.root_span_id : 0;
+      ph.name = lost_span_name();
+      ph.kind = Kind::span;
+      ph.status = Status::incomplete;
+      ph.flags = kSpanPlaceholder | kSpanIncomplete | kSpanLostRecords;
+      ph.start_ns = x.start_ns;
+      ph.end_ns = std::max(x.end_ns, x.start_ns);
+      ph.thread_id = x.thread_id;
+      const auto at = static_cast<std::uint32_t>(ts.rows.size());
+      ts.rows.push_back(ph);
+      Node& pn = ts.nodes.emplace_back();
+      pn.begun = pn.ended = true;
       // Indexed: records of the lost span that still come find it (and are ignored).
-      index_node(ts.nodes.back(), x.parent_id, ts.number, at);
-      local.insert(x.parent_id, static_cast<std::uint32_t>(which.size()));
-      which.push_back(at);
+      index_node(pn, x.parent_id, ts.number, at);
+      local.insert(x.parent_id, at);
       ++placeholders_;
     }
   }
 
-  CompactTrace t = take_pooled(which.size());
+  const auto n = static_cast<std::uint32_t>(ts.rows.size());
+  CompactTrace t = take_pooled(n);
   t.trace_id = ts.id;
   t.service_name = options_.service_name;
   t.process_id = options_.process_id;
   t.part = ts.next_part++;
   t.partial = partial;
   t.drops_since_previous = std::exchange(pending_drops_, DropCounts{});
+  // The threads, by id; the drainer adds their names.
+  t.thread_names.clear();
+  for (const std::uint64_t thread : ts.threads) t.thread_names.push_back(ThreadName{thread, {}});
 
-  const auto n = static_cast<std::uint32_t>(which.size());
-  auto node = [&](std::uint32_t k) -> Node& { return ts.nodes[which[k]]; };
+  auto row_of = [&](std::uint32_t k) -> SpanRow& { return ts.rows[k]; };
   std::pmr::vector<std::uint32_t> parent(mr), first(mr), roots(mr), kids(mr), order(mr), pos(mr);
   if (!in_order) {
     parent.assign(n, kNone);
     first.assign(n + 1, 0);  // children of k: kids[first[k], first[k+1])
     for (std::uint32_t k = 0; k < n; ++k) {
-      Node& x = node(k);
-      if (x.row.parent_id != 0) parent[k] = local.find(x.row.parent_id);
+      SpanRow& x = row_of(k);
+      if (x.parent_id != 0) parent[k] = local.find(x.parent_id);
       if (parent[k] == kNone) {
-        if (x.row.parent_id != 0 && whole && !(x.row.flags & (kSpanTraceRoot | kSpanPlaceholder)))
-          x.row.flags |= kSpanOrphan;  // its parent lies in another trace
+        if (x.parent_id != 0 && whole && !(x.flags & (kSpanTraceRoot | kSpanPlaceholder)))
+          x.flags |= kSpanOrphan;  // its parent lies in another trace
         roots.push_back(k);
       } else {
         ++first[parent[k] + 1];
@@ -934,8 +943,8 @@ void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool
         if (parent[k] != kNone) kids[fill[parent[k]]++] = k;
     }
     auto earlier = [&](std::uint32_t a, std::uint32_t b) {
-      const SpanRow& x = node(a).row;
-      const SpanRow& y = node(b).row;
+      const SpanRow& x = row_of(a);
+      const SpanRow& y = row_of(b);
       return x.start_ns != y.start_ns ? x.start_ns < y.start_ns : x.span_id < y.span_id;
     };
     auto sort_siblings = [&](auto from, auto to) {
@@ -959,15 +968,9 @@ void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool
     }
   }
 
-  // The rows, copied in order; the extras of the spans that have any.
-  t.spans.reserve(n);
+  // The extra of the span at k, which goes as the row at `row`.
   bool segmented = false;
-  for (std::uint32_t i = 0; i < n; ++i) {
-    Node& x = node(in_order ? i : order[i]);  // in order: the arrival order is the output order
-    SpanRow& row = t.spans.emplace_back(x.row);  // a copy: no default construction first
-    row.extra = SpanRow::kNoExtra;
-    row.group = -1;
-    if (!x.extra) continue;
+  auto take_extra = [&](Node& x, SpanRow& row) {
     row.extra = static_cast<std::uint32_t>(t.extras.size());
     if (keep_open && !x.ended) {
       t.extras.push_back(take_recent(*x.extra));  // it stays open and appears again later
@@ -975,8 +978,41 @@ void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool
       t.extras.push_back(std::move(*x.extra));
     }
     SpanExtra& e = t.extras.back();
-    if (!x.ended || e.end_thread_id == x.row.thread_id) e.end_thread_id = 0;
+    if (!x.ended || e.end_thread_id == row.thread_id) e.end_thread_id = 0;
     segmented |= e.segment_of != 0;
+  };
+  if (in_order) {
+    // The rows go as they are: the trace's row array is the part's, and the trace keeps
+    // (a copy of) the rows of the spans still open in the pooled array it gets instead.
+    std::swap(t.spans, ts.rows);
+    ts.rows.clear();
+    std::size_t kept = 0;
+    for (std::uint32_t k = 0; k < n; ++k) {
+      Node& x = ts.nodes[k];
+      SpanRow& row = t.spans[k];
+      if (x.extra) take_extra(x, row);
+      if (x.ended || !keep_open) {
+        if (x.indexed) index_.erase(row.span_id);
+        continue;
+      }
+      reopen(ts.rows.emplace_back(row));
+      if (kept != k) ts.nodes[kept] = std::move(x);
+      moved_open(ts, ts.nodes[kept], row.span_id, static_cast<std::uint32_t>(kept));
+      ++kept;
+    }
+    ts.nodes.resize(kept);
+    ts.ended = 0;
+    ts.pending_events = 0;
+    ts.last_end_ns = 0;
+    kept_threads(ts);
+  } else {
+    t.spans.reserve(n);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const std::uint32_t k = order[i];
+      SpanRow& row = t.spans.emplace_back(ts.rows[k]);  // a copy: no default construction first
+      if (ts.nodes[k].extra) take_extra(ts.nodes[k], row);
+    }
+    forget_handed_over(ts, keep_open);
   }
 
   // The trace's name: its root's.
@@ -1014,7 +1050,7 @@ void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool
       open_at = static_cast<std::uint32_t>(members.size());
     };
     for (auto it = from; it != to; ++it) {
-      const SpanRow& x = node(*it).row;
+      const SpanRow& x = t.spans[pos[*it]];
       if (x.end_ns <= x.start_ns) continue;
       if (key == kNone) key = pos[*it];
       if (members.size() > open_at && x.start_ns >= reach) close_run();  // no overlap: a new run
@@ -1028,10 +1064,10 @@ void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool
       if (first[k + 1] - first[k] >= 2) groups_of(kids.begin() + first[k], kids.begin() + first[k + 1]);
   if (!in_order && roots.size() >= 2) {  // roots of a part: siblings when they share a parent id
     std::stable_sort(roots.begin(), roots.end(),
-                     [&](std::uint32_t a, std::uint32_t b) { return node(a).row.parent_id < node(b).row.parent_id; });
+                     [&](std::uint32_t a, std::uint32_t b) { return t.spans[pos[a]].parent_id < t.spans[pos[b]].parent_id; });
     for (std::size_t i = 0; i < roots.size();) {
       std::size_t j = i + 1;
-      while (j < roots.size() && node(roots[j]).row.parent_id == node(roots[i]).row.parent_id) ++j;
+      while (j < roots.size() && t.spans[pos[roots[j]]].parent_id == t.spans[pos[roots[i]]].parent_id) ++j;
       if (j - i >= 2) groups_of(roots.begin() + static_cast<std::ptrdiff_t>(i), roots.begin() + static_cast<std::ptrdiff_t>(j));
       i = j;
     }
@@ -1042,8 +1078,8 @@ void Assembler::emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool
   for (const Found& f : found) {
     ParallelGroup g;
     g.id = static_cast<std::uint32_t>(t.groups.size());
-    g.parent_id = node(members[f.begin]).row.parent_id;
-    g.start_ns = node(members[f.begin]).row.start_ns;
+    g.parent_id = t.spans[pos[members[f.begin]]].parent_id;
+    g.start_ns = t.spans[pos[members[f.begin]]].start_ns;
     edges.clear();
     for (std::uint32_t m = f.begin; m < f.end; ++m) {
       SpanRow& s = t.spans[pos[members[m]]];

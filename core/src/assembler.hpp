@@ -192,6 +192,8 @@ class Assembler {
   // string record. `thread` is the OS thread that owns the ring.
   void on_record(const Record& r, std::uint64_t thread, std::string&& text = {});
 
+  // A trace handed over lists in thread_names the threads its spans began or ended on,
+  // by id, with empty names (the drainer fills them in).
   // After every pass over all rings: closes traces that were complete a whole pass ago
   // (so a child's records still waiting in another ring are not missed) and hands over
   // parts of traces grown past the partial limits. Appends to out.
@@ -234,17 +236,25 @@ class Assembler {
   struct TraceState;
 
  private:
-  // The node of span_id: among the open spans of the ring being read, else in the index.
-  Node* find_node(std::uint64_t span_id, TraceState** owner);
-  // The node an end record names, taken off the ring's open spans when it is there (a
+  // A span held: its bookkeeping, its row, and its trace (nullptr while its begin is missing).
+  struct Ref {
+    Node* node = nullptr;
+    SpanRow* row = nullptr;
+    TraceState* owner = nullptr;
+    explicit operator bool() const noexcept { return node != nullptr; }
+  };
+  Ref at(std::uint32_t owner, std::uint32_t index) noexcept;
+  // The span span_id: among the open spans of the ring being read, else in the index.
+  Ref find_node(std::uint64_t span_id);
+  // The span an end record names, taken off the ring's open spans when it is there (a
   // thread's spans nest, so most ends find theirs on top), else find_node().
-  Node* ended_node(std::uint64_t span_id, TraceState** owner);
+  Ref ended_node(std::uint64_t span_id);
   // Puts the spans still open on the ring just read into the index (where records of other
   // rings, later passes and hand-overs find them) and empties the open-span stack.
   void settle_open();
   // Records the slot of a node that is put into the index.
   void index_node(Node& n, std::uint64_t span_id, std::uint32_t owner, std::uint32_t at);
-  Node& waiting_node(std::uint64_t span_id);
+  Ref waiting_node(std::uint64_t span_id);
   void on_begin(const Record& r, std::uint64_t thread);
   // The end of span_id at ts_raw (clock ticks, or wall-clock ns under kWallClock).
   void on_end(std::uint64_t span_id, std::uint64_t ts_raw, std::uint8_t flags, std::uint16_t status,
@@ -253,26 +263,31 @@ class Assembler {
   void became_closable(TraceState& ts);
   // Queues ts for a partial hand-over once it holds partial_trace_spans ended spans or new events.
   void check_grown(TraceState& ts);
-  // Hands over the nodes of ts at `which` (indices into its node array). keep_open: spans
-  // not ended stay in ts, and what they carried so far goes with this part.
-  void emit(TraceState& ts, std::pmr::vector<std::uint32_t> which, bool partial,
-            std::vector<CompactTrace>& out, bool keep_open = false);
-  // True when the nodes at `which` are, in that order, depth-first with children in start
+  // Hands over every span ts holds, the open ones marked incomplete (ending at now_ns, and
+  // `continued` when they come again in a later part), and forgets them; keep_open: the
+  // open spans stay in ts, and what they carried so far goes with this part.
+  void emit(TraceState& ts, bool partial, std::vector<CompactTrace>& out, bool keep_open, std::int64_t now_ns,
+            bool continued);
+  // True when the spans of ts are, in arrival order, depth-first with children in start
   // order, one root, and no two siblings overlap (no parallel group).
   // first_part: nothing of the trace was handed over before, so a root of the part with a
   // parent (not the trace's root) lost it, or lies in another trace: worked out by emit().
-  bool depth_first_without_overlap(TraceState& ts, const std::pmr::vector<std::uint32_t>& which, bool first_part);
+  bool depth_first_without_overlap(const TraceState& ts, bool first_part);
   // A pooled trace whose row vector holds at least `spans` (else a fresh one).
   CompactTrace take_pooled(std::size_t spans);
-  // 0 .. ts.nodes.size()-1, for emitting a whole trace.
-  std::pmr::vector<std::uint32_t> every_node(const TraceState& ts);
   // An open span in a hand-over: incomplete, ending now, and (continued) back in a later part.
-  static void hand_over_open(Node& n, std::int64_t now_ns, bool continued) noexcept;
-  // Keeps only the nodes of ts that have not ended (reindexing them, and undoing what
-  // hand_over_open marked on them); the ended are forgotten.
-  void keep_open_nodes(TraceState& ts);
-  // A part of a trace whose root is still open: its ended spans, the open spans with new
-  // events, and their open ancestors (marked continued); the ended are then forgotten.
+  static void hand_over_open(SpanRow& row, std::int64_t now_ns, bool continued) noexcept;
+  // Undoes hand_over_open on a span that stays open.
+  static void reopen(SpanRow& row) noexcept;
+  // After a hand-over: keeps (keep_open) the spans of ts that have not ended, reindexed and
+  // reopened; forgets the others.
+  void forget_handed_over(TraceState& ts, bool keep_open);
+  // The threads of the spans ts still holds, after a part.
+  void kept_threads(TraceState& ts);
+  // An open span kept, now at position `at` of ts: its index slot follows it.
+  void moved_open(TraceState& ts, Node& n, std::uint64_t span_id, std::uint32_t at);
+  // A part of a trace whose root is still open: its ended spans and every span still open
+  // (marked continued); the ended are then forgotten.
   void emit_part(TraceState& ts, std::vector<CompactTrace>& out, std::int64_t now_ns);
   void close_trace(TraceState& ts);
 
@@ -282,6 +297,7 @@ class Assembler {
   std::vector<TraceState*> by_number_{nullptr};  // TraceState::number -> state; 0: none
   std::vector<std::uint32_t> free_numbers_;
   std::vector<Node> waiting_;  // spans whose records came before their begin
+  std::vector<SpanRow> waiting_rows_;  // their rows
   std::vector<std::uint32_t> waiting_free_;
   std::size_t waiting_live_ = 0;  // entries of waiting_ in use: while 0, a begin needs no lookup
   std::unordered_map<TraceId, std::unique_ptr<TraceState>, TraceIdHash> traces_;

@@ -23,7 +23,6 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "assembler.hpp"
 #include "clock.hpp"
@@ -464,21 +463,17 @@ class RecorderCore {
     }
   }
 
-  // Fills t.thread_names: the names of the threads its spans began or ended on.
+  // Names the threads the assembler listed in t.thread_names (those its spans began or
+  // ended on); those without a name are left out.
   void name_threads(CompactTrace& t) {
-    t.thread_names.clear();
-    if (thread_names_.empty()) return;
-    seen_threads_.clear();
-    std::uint64_t last = 0;
-    auto add = [&](std::uint64_t thread) {
-      if (thread == last || thread == 0) return;  // rows of one thread come in runs
-      last = thread;
-      if (!seen_threads_.insert(thread).second) return;
-      auto it = thread_names_.find(thread);
-      if (it != thread_names_.end() && !it->second.name.empty()) t.thread_names.push_back({thread, it->second.name});
-    };
-    for (const SpanRow& row : t.spans) add(row.thread_id);
-    for (const SpanExtra& x : t.extras) add(x.end_thread_id);
+    std::size_t kept = 0;
+    for (ThreadName& thread : t.thread_names) {
+      auto it = thread_names_.find(thread.thread_id);
+      if (thread.thread_id == 0 || it == thread_names_.end() || it->second.name.empty()) continue;
+      t.thread_names[kept].thread_id = thread.thread_id;
+      t.thread_names[kept++].name = it->second.name;
+    }
+    t.thread_names.resize(kept);
     std::sort(t.thread_names.begin(), t.thread_names.end(),
               [](const ThreadName& a, const ThreadName& b) { return a.thread_id < b.thread_id; });
   }
@@ -624,7 +619,6 @@ class RecorderCore {
   static constexpr std::size_t kExitedNamesKept = 4096;
   std::unordered_map<std::uint64_t, KnownName> thread_names_;
   std::deque<std::uint64_t> exited_threads_;
-  std::unordered_set<std::uint64_t> seen_threads_;  // name_threads' scratch
   std::vector<CompactTrace> out_;
   std::vector<CompactTrace> recycled_;  // drainer-only: storage back from the sink thread
 
