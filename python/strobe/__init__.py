@@ -22,6 +22,7 @@ import atexit
 import functools
 import inspect
 import json
+import os
 import traceback as _traceback
 import weakref
 from dataclasses import dataclass, field
@@ -49,11 +50,18 @@ __all__ = [
     "Recorder", "span", "traced", "trace", "resume", "record_span", "current_span",
     "Span", "SuspendToken", "Sink", "MemorySink", "CallbackSink", "FileSink",
     "Trace", "SpanRecord", "read_file", "recorder_active", "set_thread_name",
-    "KINDS", "sync_context",
+    "KINDS", "sync_context", "runtime_library",
 ]
 
 # The kinds strobe knows; any other name makes a custom kind carrying that name.
 KINDS = ("span", "llm", "retrieval", "tool", "plan", "action", "agent", "step")
+
+
+def runtime_library() -> str:
+    """The path of libstrobe_runtime.so, the one strobe runtime of the process: a C++
+    extension whose spans should join this package's traces links it (and the headers
+    cmake --install puts under include/strobe), not strobe::core."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "libstrobe_runtime.so")
 
 
 # ---- helpers the extension calls ----

@@ -49,6 +49,12 @@ def test_one_runtime():
     with strobe.Recorder(sinks=[strobe.MemorySink()]):
         assert ext.recorder_active()
     assert not ext.recorder_active()
+    # and one copy of the library is mapped, the package's
+    import os
+
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "libstrobe_runtime" in line}
+    assert paths == {os.path.realpath(strobe.runtime_library())}
 
 
 def test_cpp_called_from_interleaved_tasks(recording):
