@@ -1,5 +1,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <flatbuffers/flatbuffers.h>
@@ -30,7 +31,6 @@ struct FileSink::Impl {
   Encoder::Lost file_lost;  // of the current file
   DropCounts file_drops;    // the recorder's drops reported by the traces given to this file
   CrashInfo crash;          // signal != 0: the process is crashing; the next flush closes the file
-  std::vector<unsigned char> frame;
 
   mutable std::mutex counters_mutex;
   Counters counters;
@@ -77,31 +77,49 @@ struct FileSink::Impl {
     throw std::system_error(err, std::generic_category(), msg);
   }
 
-  void write_all(const unsigned char* p, std::size_t n) {
-    while (n > 0) {
-      const ssize_t w = ::write(fd, p, n);
+  // Every byte of parts[0, count), however the kernel splits the writes.
+  void write_all(iovec* parts, int count) {
+    while (count > 0) {
+      if (parts[0].iov_len == 0) {
+        ++parts;
+        --count;
+        continue;
+      }
+      const ssize_t w = ::writev(fd, parts, count);
       if (w < 0) {
         if (errno == EINTR) continue;
         fail("write failed", errno);
       }
-      p += w;
-      n -= static_cast<std::size_t>(w);
+      auto done = static_cast<std::size_t>(w);
+      while (count > 0 && done >= parts[0].iov_len) {
+        done -= parts[0].iov_len;
+        ++parts;
+        --count;
+      }
+      if (count > 0) {
+        parts[0].iov_base = static_cast<unsigned char*>(parts[0].iov_base) + done;
+        parts[0].iov_len -= done;
+      }
     }
   }
 
+  // Header, payload and padding in one writev: the payload (a batch can be megabytes)
+  // goes from the encoder's buffer to the file without a copy.
   void write_frame(FrameType type, std::span<const std::uint8_t> payload) {
     if (fd < 0) open_file();
     if (payload.size() > kMaxFrameBytes) fail("batch too large for one frame", EFBIG);
     const auto len = static_cast<std::uint32_t>(payload.size());
     const detail::FrameHeader h = detail::make_frame_header(type, payload.data(), len);
-    frame.resize(kFrameHeaderSize + detail::padded(len));
-    std::memcpy(frame.data(), &h, kFrameHeaderSize);
-    std::memcpy(frame.data() + kFrameHeaderSize, payload.data(), len);
-    std::memset(frame.data() + kFrameHeaderSize + len, 0, detail::padded(len) - len);
-    write_all(frame.data(), frame.size());
-    good_offset += frame.size();
+    static constexpr unsigned char kZeros[8] = {};
+    static_assert(sizeof h == kFrameHeaderSize);
+    iovec parts[3] = {{const_cast<detail::FrameHeader*>(&h), kFrameHeaderSize},
+                      {const_cast<std::uint8_t*>(payload.data()), len},
+                      {const_cast<unsigned char*>(kZeros), detail::padded(len) - len}};
+    write_all(parts, 3);
+    const std::size_t size = kFrameHeaderSize + detail::padded(len);
+    good_offset += size;
     std::lock_guard lock(counters_mutex);
-    counters.bytes += frame.size();
+    counters.bytes += size;
   }
 
   void ensure_header() {
@@ -113,7 +131,8 @@ struct FileSink::Impl {
       unsigned char pre[kPreambleSize];
       detail::make_preamble(pre);
       good_offset = 0;
-      write_all(pre, sizeof pre);
+      iovec part{pre, sizeof pre};
+      write_all(&part, 1);
       good_offset = kPreambleSize;
       std::lock_guard lock(counters_mutex);
       counters.bytes += sizeof pre;
