@@ -717,7 +717,8 @@ PyObject* span_link(PyObject* self, PyObject* other) {
 
 PyObject* span_call(PyObject* self, PyObject* args, PyObject* kwargs) {
   // @strobe.span(...) on a function or coroutine function (strobe._decorate).
-  if (kwargs != nullptr || PyTuple_GET_SIZE(args) != 1 || !PyCallable_Check(PyTuple_GET_ITEM(args, 0))) {
+  if (g_decorate == nullptr || kwargs != nullptr || PyTuple_GET_SIZE(args) != 1 ||
+      !PyCallable_Check(PyTuple_GET_ITEM(args, 0))) {
     PyErr_SetString(PyExc_TypeError, "a strobe.Span decorates one callable");
     return nullptr;
   }
