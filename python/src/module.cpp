@@ -13,6 +13,10 @@
 #include <strobe/recorder.hpp>
 #include <strobe/serialize/reader.hpp>
 #include <strobe/serialize/writer.hpp>
+#if defined(STROBE_PYTHON_OTLP)
+#include <strobe/serialize/otlp.hpp>
+#include <strobe/serialize/otlp_sink.hpp>
+#endif
 #include <strobe/sink.hpp>
 
 #include <chrono>
@@ -260,6 +264,50 @@ PYBIND11_MODULE(_strobe, m) {
         file.batch_spans = batch_spans;
         return std::make_shared<serialize::FileSink>(std::move(file));
       }), py::arg("path"), py::arg("batch_spans") = 16384);
+
+#if defined(STROBE_PYTHON_OTLP)
+  // Live export over OTLP/HTTP from the sink's own sender thread (libcurl): no GIL.
+  py::class_<serialize::OtlpSink, Sink, std::shared_ptr<serialize::OtlpSink>>(
+      m, "OtlpSink", "Sends traces live over OTLP/HTTP; unset options come from the OTEL_* variables")
+      .def(py::init([](const std::string& endpoint, const std::optional<std::string>& protocol,
+                       const std::optional<std::string>& compression, const std::string& service_name,
+                       const std::vector<std::pair<std::string, std::string>>& headers, bool read_environment,
+                       double batch_delay_ms, double flush_timeout_ms) {
+             serialize::OtlpSinkOptions o;
+             o.endpoint = endpoint;
+             o.headers = headers;
+             if (protocol) {
+               serialize::otlp::Protocol p{};
+               if (!serialize::otlp::parse_protocol(*protocol, p))
+                 throw py::value_error("protocol must be 'http/protobuf' or 'http/json'");
+               o.protocol = p;
+             }
+             if (compression) {
+               serialize::otlp::Compression c{};
+               if (!serialize::otlp::parse_compression(*compression, c))
+                 throw py::value_error("compression must be 'gzip' or 'none'");
+               o.compression = c;
+             }
+             o.service_name = service_name;
+             o.read_environment = read_environment;
+             o.batch_delay = std::chrono::milliseconds(static_cast<std::int64_t>(batch_delay_ms));
+             o.flush_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(flush_timeout_ms));
+             return std::make_shared<serialize::OtlpSink>(std::move(o));
+           }),
+           py::arg("endpoint") = "", py::arg("protocol") = py::none(), py::arg("compression") = py::none(),
+           py::arg("service_name") = "", py::arg("headers") = std::vector<std::pair<std::string, std::string>>{},
+           py::arg("read_environment") = true, py::arg("batch_delay_ms") = 200.0,
+           py::arg("flush_timeout_ms") = 5000.0)
+      .def("stats", [](const serialize::OtlpSink& s) {
+        const auto st = s.stats();
+        py::dict d;
+        d["spans_queued"] = st.spans_queued;
+        d["spans_sent"] = st.spans_sent;
+        d["spans_dropped"] = st.spans_dropped;
+        return d;
+      })
+      .def_property_readonly("endpoint", [](const serialize::OtlpSink& s) { return s.options().endpoint; });
+#endif
 
   py::class_<PyRecorder>(m, "_Recorder")
       .def(py::init<std::optional<std::string>, std::string, std::vector<std::shared_ptr<Sink>>, std::size_t,

@@ -105,6 +105,12 @@ def _decorate(spec: Span, fn: Callable) -> Callable:
 
 _strobe._set_helpers(_to_text, _describe_exception, _decorate)
 
+# strobe.OtlpSink(endpoint="http://host:4318/v1/traces", protocol="http/json", ...): built
+# when strobe::otlp is (zlib and libcurl found).
+if hasattr(_strobe, "OtlpSink"):
+    OtlpSink = _strobe.OtlpSink
+    __all__.append("OtlpSink")
+
 
 def traced(fn: Optional[Callable] = None, *, name: Optional[str] = None, kind: Optional[str] = None,
            attributes: Optional[dict] = None):
