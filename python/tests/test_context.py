@@ -213,3 +213,21 @@ def test_a_bad_attribute_given_when_made_leaves_nothing_current(recording):
             assert n.parent_id == root.span_id
     t = recording.trace()
     assert [c.name for c in t.children(t.find("agent"))] == ["bad", "next"]
+
+
+def test_asyncio_to_thread_joins_the_trace(recording):
+    # asyncio.to_thread runs the function in a copy of the caller's context
+    def blocking_io():
+        with strobe.span("read_file", "tool") as s:
+            return s.parent_id, threading.get_ident()
+
+    async def main():
+        with strobe.trace("agent") as root:
+            parent, ident = await asyncio.to_thread(blocking_io)
+            return root, parent, ident
+
+    root, parent, ident = asyncio.run(main())
+    assert parent == root.span_id and ident != threading.get_ident()
+    t = recording.trace()
+    assert t.tree() == "agent agent [ok]\n  tool read_file [ok]\n"
+    assert t.find("read_file").thread_id != t.find("agent").thread_id
