@@ -84,6 +84,17 @@ def test_lifecycle_started_completed_failed(recording):
     assert abs(good.start_ns // 1000 - int(started.timestamp() * 1e6)) <= 1
     assert bad.status == "failed" and bad.error_message == "RuntimeError: disk full"
     assert bad.duration_ns >= 1_000_000
+    # Plato's lifecycle log lines, as a span read back gives them
+    assert lifecycle(good) == [("ok_operation started", good.start_ns), ("ok_operation completed", good.end_ns)]
+    assert lifecycle(bad) == [("risky_operation started", bad.start_ns),
+                              ("risky_operation failed: RuntimeError: disk full", bad.end_ns)]
+    assert "in risky_task" in bad.error_data  # the error details: where it was raised
+
+
+def lifecycle(s):
+    """Plato's "{name} started" / "{name} completed" / "{name} failed" with their times."""
+    end = f"{s.name} completed" if s.status == "ok" else f"{s.name} failed: {s.error_message}"
+    return [(f"{s.name} started", s.start_ns), (end, s.end_ns)]
 
 
 def plato_event(s, session_id="session-123"):
