@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -67,9 +68,14 @@ void start_recorder(const benchmark::State& state, bool recovery) {
   if (g_recorder && g_recorder_recovers != recovery) stop_recorder();
   if (!g_recorder) {
     strobe::Config c = bench_config();
-    if (recovery)
-      c.recovery_dir = (std::filesystem::temp_directory_path() /
-                        ("strobe_core_bench." + std::to_string(::getpid()) + ".recovery")).string();
+    if (recovery) {
+      // STROBE_BENCH_RECOVERY_DIR: where the directory goes (the file system matters:
+      // see the README), else the temporary directory.
+      const char* where = std::getenv("STROBE_BENCH_RECOVERY_DIR");
+      const std::filesystem::path base = where != nullptr ? std::filesystem::path(where)
+                                                          : std::filesystem::temp_directory_path();
+      c.recovery_dir = (base / ("strobe_core_bench." + std::to_string(::getpid()) + ".recovery")).string();
+    }
     g_recorder = std::make_unique<strobe::Recorder>(std::move(c));
     g_recorder_recovers = recovery;
   }

@@ -13,6 +13,7 @@
 // Usage: strobe_paced_bench [--threads N] [--rate SPANS_PER_S_PER_THREAD] [--seconds S]
 //                           [--spans-per-root N] [--warmup S] [--out PATH] [--policy drop|wait]
 //                           [--partial-spans N]   (Config::partial_trace_spans)
+//                           [--recovery DIR]      (Config::recovery_dir: the drainer journals)
 
 #include <pthread.h>
 #include <time.h>
@@ -44,6 +45,7 @@ struct Options {
   long spans_per_root = 0;  // 0: one root that never ends
   long partial_spans = 0;   // Config::partial_trace_spans; 0: the default
   std::string out;
+  std::string recovery;  // Config::recovery_dir; empty: off
   strobe::OverflowPolicy policy = strobe::OverflowPolicy::drop;
 };
 
@@ -110,6 +112,8 @@ Options parse(int argc, char** argv) {
       o.spans_per_root = std::atol(argv[++i]);
     } else if (arg("--partial-spans")) {
       o.partial_spans = std::atol(argv[++i]);
+    } else if (arg("--recovery")) {
+      o.recovery = argv[++i];
     } else if (arg("--out")) {
       o.out = argv[++i];
     } else if (arg("--policy")) {
@@ -117,7 +121,7 @@ Options parse(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: %s [--threads N] [--rate SPANS_PER_S] [--seconds S] [--warmup S] "
-                   "[--spans-per-root N] [--out PATH] [--policy drop|wait] [--partial-spans N]\n",
+                   "[--spans-per-root N] [--out PATH] [--policy drop|wait] [--partial-spans N] [--recovery DIR]\n",
                    argv[0]);
       std::exit(2);
     }
@@ -152,6 +156,7 @@ int main(int argc, char** argv) {
     config.overflow = opt.policy;
     if (opt.partial_spans > 0) config.partial_trace_spans = static_cast<std::size_t>(opt.partial_spans);
     config.sinks = {file};
+    config.recovery_dir = opt.recovery;
     strobe::Recorder recorder(config);
 
     std::atomic<bool> stop{false}, measuring{false};
