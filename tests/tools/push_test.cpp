@@ -9,8 +9,12 @@
 #include <strobe/serialize/reader.hpp>
 #include <strobe/serialize/writer.hpp>
 
+#include <rapidjson/document.h>
+
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -279,3 +283,65 @@ TEST(Push, AnUnknownProtocolOrCompressionIsABadArgument) {
 }
 
 }  // namespace
+
+// The OTEL_* variables an SDK reads fill in what the flags leave unset.
+class PushEnvironment : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    for (const char* v : {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS",
+                          "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_COMPRESSION", "OTEL_SERVICE_NAME",
+                          "OTEL_RESOURCE_ATTRIBUTES"})
+      ::unsetenv(v);
+  }
+};
+
+TEST_F(PushEnvironment, EndpointHeadersProtocolAndResourceComeFromTheVariables) {
+  Collector collector({Reply{200, "{}"}});
+  ::setenv("OTEL_EXPORTER_OTLP_ENDPOINT", ("http://127.0.0.1:" + std::to_string(collector.port())).c_str(), 1);
+  ::setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=blue,authorization=Bearer%20env", 1);
+  ::setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", 1);
+  ::setenv("OTEL_SERVICE_NAME", "from-env", 1);
+  ::setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=staging", 1);
+  const strobe::test::Run r = run_tool({"push", kGolden, "-H", "Authorization: Bearer flag"});
+  collector.stop();
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  ASSERT_EQ(collector.requests().size(), 1u);
+  const Request& req = collector.requests()[0];
+  EXPECT_EQ(req.target, "/v1/traces");  // appended to OTEL_EXPORTER_OTLP_ENDPOINT
+  EXPECT_EQ(header(req, "content-type"), "application/json");
+  EXPECT_EQ(header(req, "x-tenant"), "blue");
+  EXPECT_EQ(header(req, "authorization"), "Bearer flag");  // a flag wins over the variable
+  rapidjson::Document d;
+  d.Parse(req.body.c_str());
+  ASSERT_FALSE(d.HasParseError());
+  std::map<std::string, std::string> resource;
+  for (const auto& a : d["resourceSpans"][0]["resource"]["attributes"].GetArray())
+    if (a["value"].HasMember("stringValue")) resource[a["key"].GetString()] = a["value"]["stringValue"].GetString();
+  EXPECT_EQ(resource["service.name"], "from-env");
+  EXPECT_EQ(resource["deployment.environment"], "staging");
+  const std::vector<std::string> ids = span_ids_of(req.body);
+  EXPECT_EQ(std::multiset<std::string>(ids.begin(), ids.end()), golden_span_ids());
+}
+
+TEST_F(PushEnvironment, TracesEndpointIsUsedAsItIsAndFlagsWin) {
+  Collector collector({Reply{200, "{}"}});
+  ::setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ("http://127.0.0.1:" + std::to_string(collector.port()) + "/custom").c_str(), 1);
+  ::setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", 1);
+  const strobe::test::Run r = run_tool({"push", kGolden, "--protocol", "http/protobuf"});
+  collector.stop();
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  ASSERT_EQ(collector.requests().size(), 1u);
+  EXPECT_EQ(collector.requests()[0].target, "/custom");
+  EXPECT_EQ(header(collector.requests()[0], "content-type"), "application/x-protobuf");
+}
+
+TEST_F(PushEnvironment, NoEndpointAnywhereOrABadVariableIsABadArgument) {
+  strobe::test::Run r = run_tool({"push", kGolden});
+  EXPECT_EQ(r.exit_status, 2) << r.describe();
+  EXPECT_NE(r.err.find("OTEL_EXPORTER_OTLP_ENDPOINT"), std::string::npos) << r.err;
+  ::setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9", 1);
+  ::setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", 1);
+  r = run_tool({"push", kGolden});
+  EXPECT_EQ(r.exit_status, 2) << r.describe();
+  EXPECT_NE(r.err.find("OTEL_EXPORTER_OTLP_PROTOCOL"), std::string::npos) << r.err;
+}

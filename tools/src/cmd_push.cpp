@@ -1,5 +1,12 @@
-// strobe push FILE --endpoint http://HOST:4318/v1/traces [--protocol http/protobuf|http/json]
+// strobe push FILE [--endpoint http://HOST:4318/v1/traces] [--protocol http/protobuf|http/json]
 //                  [--compression none|gzip]
+//
+// What a flag leaves unset comes from the standard OpenTelemetry variables, as an SDK
+// reads them: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT (the
+// endpoint; one of the two or --endpoint is needed), OTEL_EXPORTER_OTLP_HEADERS (added
+// to -H; a name given with -H wins), OTEL_EXPORTER_OTLP_PROTOCOL,
+// OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (over
+// the resource the file gives: service.name, host.name, process.pid).
 //
 // OTLP/HTTP: protobuf ExportTraceServiceRequest bodies (application/x-protobuf, the
 // default, as the OpenTelemetry SDKs') or their JSON form (application/json), gzip
@@ -14,8 +21,10 @@
 #include <rapidjson/document.h>
 #include <protozero/pbf_reader.hpp>
 #include <strobe/serialize/otlp.hpp>
+#include <strobe/serialize/otlp_sink.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <optional>
 #include <string_view>
 #include <cstdio>
@@ -36,7 +45,48 @@ struct PushOptions {
   int backoff_ms = 500;
   std::string protocol = "http/protobuf";
   std::string compression = "none";
+  // From OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES: set over the file's resource.
+  std::string service_name;
+  std::vector<Attribute> resource_attributes;
 };
+
+// Fills what the flags left unset from the OTEL_* variables (resolve_otlp_options, as
+// OtlpSink reads them); a value that cannot be used is a bad argument, named.
+void apply_environment(PushOptions& o, bool endpoint_given, bool protocol_given, bool compression_given) {
+  serialize::OtlpSinkOptions so;
+  so.endpoint = o.endpoint;
+  if (protocol_given) so.protocol = o.protocol == "http/json" ? serialize::otlp::Protocol::json : serialize::otlp::Protocol::protobuf;
+  if (compression_given)
+    so.compression = o.compression == "gzip" ? serialize::otlp::Compression::gzip : serialize::otlp::Compression::none;
+  for (const std::string& h : o.headers) {
+    const auto colon = h.find(':');
+    if (colon == std::string::npos) continue;  // passed to curl as it is
+    std::string_view value = std::string_view(h).substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    so.headers.emplace_back(h.substr(0, colon), std::string(value));
+  }
+  try {
+    so = serialize::resolve_otlp_options(std::move(so));
+  } catch (const ConfigError& e) {
+    throw ToolError(kExitUsage, e.what());
+  }
+  const char* traces = std::getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+  const char* base = std::getenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+  if (!endpoint_given && (traces == nullptr || *traces == '\0') && (base == nullptr || *base == '\0'))
+    throw ToolError(kExitUsage,
+                    "push: no endpoint: give --endpoint, or set OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or "
+                    "OTEL_EXPORTER_OTLP_ENDPOINT");
+  o.endpoint = so.endpoint;
+  o.protocol = so.protocol == serialize::otlp::Protocol::json ? "http/json" : "http/protobuf";
+  o.compression = so.compression == serialize::otlp::Compression::gzip ? "gzip" : "none";
+  std::vector<std::string> headers;
+  for (const auto& [name, value] : so.headers) headers.push_back(name + ": " + value);
+  for (const std::string& h : o.headers)
+    if (h.find(':') == std::string::npos) headers.push_back(h);
+  o.headers = std::move(headers);
+  o.service_name = so.service_name;
+  o.resource_attributes = so.resource_attributes;
+}
 
 struct Reply {
   long code = 0;
@@ -115,7 +165,17 @@ class Pusher {
       : o_(o), poster_(o), writer_(o.protocol == "http/json" ? serialize::otlp::Protocol::json : serialize::otlp::Protocol::protobuf) {}
 
   void add(const serialize::FileInfo& info, const AssembledTrace& t) {
-    if (!resource_) resource_ = serialize::otlp::resource_of(info);
+    if (!resource_) {
+      resource_ = serialize::otlp::resource_of(info);
+      for (const Attribute& a : o_.resource_attributes) {
+        if (a.value.type == AttrValue::Type::string) {
+          resource_->set(a.key, a.value.s);
+        } else if (a.value.type == AttrValue::Type::i64) {
+          resource_->set(a.key, a.value.i);
+        }
+      }
+      if (!o_.service_name.empty()) resource_->set("service.name", o_.service_name);
+    }
     writer_.begin_trace(t);
     for (std::size_t i = 0; i < t.spans.size(); ++i) {
       // Each span is encoded on its own first, so that a body is sent before the span
@@ -254,17 +314,22 @@ void add_push(CLI::App& app, int& status) {
   auto* cmd = app.add_subcommand("push", "Send the traces to an OpenTelemetry collector over OTLP/HTTP (protobuf or JSON)");
   auto o = std::make_shared<PushOptions>();
   cmd->add_option("FILE", o->file, "strobe file")->required();
-  cmd->add_option("--endpoint", o->endpoint, "OTLP/HTTP traces URL, e.g. http://localhost:4318/v1/traces")->required();
+  auto* endpoint = cmd->add_option("--endpoint", o->endpoint,
+                                   "OTLP/HTTP traces URL, e.g. http://localhost:4318/v1/traces (default: "
+                                   "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces)");
   cmd->add_option("--header,-H", o->headers, "extra HTTP header 'Name: value' (repeatable)");
   cmd->add_option("--timeout", o->timeout_s, "seconds per request")->check(CLI::Range(0.1, 600.0));
   cmd->add_option("--retries", o->retries, "retries of a request on 429/5xx/network errors")->check(CLI::Range(0, 20));
   cmd->add_option("--batch-bytes", o->batch_bytes, "largest request body")->check(CLI::Range(std::size_t{1024}, std::size_t{64} << 20));
   cmd->add_option("--backoff-ms", o->backoff_ms, "first retry delay; doubles each time")->check(CLI::Range(0, 60000));
-  cmd->add_option("--protocol", o->protocol, "http/protobuf (default) or http/json")
-      ->check(CLI::IsMember({"http/protobuf", "http/json"}));
-  cmd->add_option("--compression", o->compression, "none (default) or gzip (Content-Encoding: gzip)")
-      ->check(CLI::IsMember({"none", "gzip"}));
-  cmd->callback([o, &status] {
+  auto* protocol = cmd->add_option("--protocol", o->protocol,
+                                   "http/protobuf (default, or OTEL_EXPORTER_OTLP_PROTOCOL) or http/json")
+                       ->check(CLI::IsMember({"http/protobuf", "http/json"}));
+  auto* compression = cmd->add_option("--compression", o->compression,
+                                      "none (default, or OTEL_EXPORTER_OTLP_COMPRESSION) or gzip (Content-Encoding: gzip)")
+                          ->check(CLI::IsMember({"none", "gzip"}));
+  cmd->callback([o, &status, endpoint, protocol, compression] {
+    apply_environment(*o, endpoint->count() != 0, protocol->count() != 0, compression->count() != 0);
     Pusher pusher(*o);
     serialize::FileInfo info;
     status = for_each_trace(o->file, [&](const serialize::TraceView& tv) { pusher.add(info, tv.materialize()); }, &info);
