@@ -283,10 +283,10 @@ TEST(OtlpSink, AReceiverDownThenUpGetsWhatTheQueueHeldAndHearsOfTheRest) {
   auto otlp = std::make_shared<OtlpSink>(o);
   strobe::Recorder recorder({.sinks = {otlp}});
 
-  // Down: 300 spans, within the queue.
+  // Down for 10 s: 300 spans, within the queue, retried all along.
   small_traces(30);
   recorder.flush();
-  std::this_thread::sleep_for(1s);
+  std::this_thread::sleep_for(10s);
   EXPECT_EQ(otlp->stats().spans_sent, 0u);
   EXPECT_EQ(otlp->stats().spans_queued, 300u);
   EXPECT_EQ(otlp->stats().spans_dropped, 0u);
