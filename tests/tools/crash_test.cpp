@@ -61,7 +61,8 @@ int* volatile g_null = nullptr;
 void thrower() noexcept { throw std::runtime_error("out of cheese"); }
 #pragma GCC diagnostic pop
 
-[[noreturn]] void child(const std::string& path, How how, bool with_previous_handler, bool crash_flush) {
+[[noreturn]] void child(const std::string& path, How how, bool with_previous_handler, bool crash_flush,
+                        bool recovery = false) {
   if (with_previous_handler) std::signal(SIGSEGV, previous_handler);
   {
     auto file = std::make_shared<strobe::serialize::FileSink>(strobe::serialize::FileSinkOptions{.path = path});
@@ -70,7 +71,9 @@ void thrower() noexcept { throw std::runtime_error("out of cheese"); }
     strobe::Recorder recorder({.overflow = strobe::OverflowPolicy::wait,
                                .service_name = "crasher",
                                .sinks = {file},
-                               .crash_flush = crash_flush});
+                               .crash_flush = crash_flush,
+                               .recovery_dir = recovery ? path + ".recovery" : std::string(),
+                               .recovery_journal_records = std::size_t{1} << 21});
     auto request = strobe::trace("request");
     for (std::uint64_t i = 0; i < 300000; ++i) {
       {
@@ -104,16 +107,19 @@ struct Outcome {
   strobe::serialize::FileEndInfo end;
   bool ended_cleanly = false;
   bool previous_handler_ran = false;
+  int recover_status = -1;
+  std::uint64_t recovered_steps = 0;
+  strobe::serialize::FileEndInfo recovered_end;
 };
 
-Outcome crash(How how, bool with_previous_handler = false, bool crash_flush = true) {
+Outcome crash(How how, bool with_previous_handler = false, bool crash_flush = true, bool recovery = false) {
   strobe::test::TempDir dir;
   const std::string path = dir / "crash.strobe";
   void* mem = ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   EXPECT_NE(mem, MAP_FAILED);
   g_shared = new (mem) Shared;
   const pid_t pid = ::fork();
-  if (pid == 0) child(path, how, with_previous_handler, crash_flush);
+  if (pid == 0) child(path, how, with_previous_handler, crash_flush, recovery);
   Outcome o;
   EXPECT_EQ(::waitpid(pid, &o.status, 0), pid);
   o.ended = g_shared->ended.load();
@@ -139,6 +145,20 @@ Outcome crash(How how, bool with_previous_handler = false, bool crash_flush = tr
   o.validate_status = r.exit_status;
   o.info = strobe::test::run_tool({"info", path}).out;
   o.tree = strobe::test::run_tool({"tree", path, "--max-children", "2"}).out;  // the last child of each part too
+  if (recovery) {
+    // The directory the crash flush left: recovering adds nothing new and keeps the crash.
+    const std::string out = dir / "crash.recovered.strobe";
+    strobe::test::Run r = strobe::test::run_tool({"recover", path, "-o", out});
+    o.recover_status = r.exit_status;
+    strobe::serialize::Reader again(out);
+    std::uint64_t steps = 0;
+    while (again.next(batch))
+      for (std::size_t i = 0; i < batch.trace_count(); ++i)
+        for (strobe::serialize::SpanView s : batch.trace(i).spans())
+          steps += s.name() == "step" && s.status() == strobe::Status::ok;
+    o.recovered_steps = steps;
+    o.recovered_end = again.end_info();
+  }
   return o;
 }
 
@@ -170,6 +190,18 @@ TEST(CrashFlush, RaiseAndAbortLoseNothingThatEnded) {
   const Outcome a = crash(How::abort);
   expect_saved(a, SIGABRT);
   EXPECT_EQ(a.crash_site_error, "crashed here: SIGABRT");
+}
+
+// With the recovery directory too: the crash flush still writes the file whole, and
+// strobe recover then finds nothing more (no span twice) and keeps the crash's mark.
+TEST(CrashFlush, WithRecoveryOnRecoverAddsNothingAndKeepsTheCrash) {
+  STROBE_SKIP_CRASH;
+  const Outcome o = crash(How::raise_segv, false, true, /*recovery=*/true);
+  expect_saved(o, SIGSEGV);
+  EXPECT_EQ(o.recover_status, 0);
+  EXPECT_EQ(o.recovered_steps, o.steps);
+  EXPECT_EQ(o.recovered_end.crash_signal, SIGSEGV);
+  EXPECT_TRUE(o.recovered_end.recovered);
 }
 
 TEST(CrashFlush, StdTerminateSaysWhatEscaped) {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -36,6 +37,7 @@ struct Held {
   std::unordered_set<SpanKey, SpanKeyHash> continued;  // open when a part was handed over
   std::unordered_map<SpanKey, std::uint32_t, SpanKeyHash> next_part;  // by trace (span = 0)
   std::optional<serialize::FileInfo> info;
+  std::optional<serialize::FileEndInfo> end;  // when the file was closed (a crash flush, say)
   std::uint64_t spans = 0;
   std::string damage;
 };
@@ -67,6 +69,7 @@ Held read_held(const std::string& path) {
     }
   }
   if (reader->error()) h.damage = reader->error()->what();
+  if (reader->ended_cleanly()) h.end = reader->end_info();
   return h;
 }
 
@@ -189,6 +192,8 @@ void add_recover(CLI::App& app, int& status) {
       sink.open(info);
       for (const AssembledTrace& t : held.traces) sink.consume(t);
       for (const AssembledTrace& t : added) sink.consume(t);
+      if (held.end && held.end->crash_signal != 0)  // the crash flush had closed it: say so again
+        sink.crashed(CrashInfo{held.end->crash_signal, held.end->crash_address, {}});
       sink.close();
       if (sink.counters().io_errors != 0) throw ToolError(kExitOutput, "strobe: cannot write " + out);
     } catch (const std::system_error& e) {
