@@ -221,7 +221,11 @@ inline void put_kv_value(PbBuf& b, std::uint32_t field, std::string_view key, co
 // Writes one Span message's fields into `out` (appended).
 class ProtoSpanWriter {
  public:
-  explicit ProtoSpanWriter(std::string& out) : b_(out) {}
+  explicit ProtoSpanWriter(std::string& out) : b_(out), base_(out.size()) {}
+
+  // Where span_begin() put the start time's 8 bytes (the end time's follow 1 byte
+  // later), from where the writer began: a span template patches them there.
+  [[nodiscard]] std::size_t start_time_at() const noexcept { return start_at_; }
 
   void span_begin(const TraceId& trace, std::uint64_t span_id, std::uint64_t parent_id, std::string_view name_head,
                   std::string_view name_tail, int kind, std::int64_t start, std::int64_t end) {
@@ -237,6 +241,7 @@ class ProtoSpanWriter {
       b_.raw(name_tail.data(), name_tail.size());
     }
     b_.varint_field(pb::kSpanKind, static_cast<std::uint64_t>(kind));
+    start_at_ = b_.size() - base_ + 1;
     b_.fixed64_field(pb::kSpanStartTime, static_cast<std::uint64_t>(start));
     b_.fixed64_field(pb::kSpanEndTime, static_cast<std::uint64_t>(end));
   }
@@ -280,6 +285,8 @@ class ProtoSpanWriter {
 
  private:
   PbBuf b_;
+  std::size_t base_;
+  std::size_t start_at_ = 0;
 };
 
 }  // namespace strobe::serialize::otlp::detail

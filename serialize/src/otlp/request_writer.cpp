@@ -7,6 +7,8 @@
 
 #include <zlib.h>
 
+#include <array>
+#include <bit>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
@@ -100,6 +102,50 @@ std::string span_name(const SpanData& span) {
   return out;
 }
 
+namespace {
+// A plain span's Span message (a SpanRow without extras that resumes nothing) depends,
+// beside its ids and times, only on its name, kind, status, flags, thread and whether it
+// has a parent; the ids and times are fixed-width and sit at fixed places. So such a span
+// is written as a copy of a template with those bytes written over: an interned name's
+// text, the attribute keys and the thread's attributes are encoded once, not per span.
+// map_span() itself makes the template, so the bytes are those of the general path.
+struct SpanTemplate {
+  bool valid = false;
+  bool has_parent = false;
+  Kind kind = Kind::span;
+  Status status = Status::ok;
+  std::uint32_t name = 0;
+  std::uint32_t flags = 0;
+  std::uint64_t thread_id = 0;
+  std::uint64_t checked_in = 0;  // the trace (Impl::traces) whose thread name it matches
+  std::string thread_name;
+  std::string bytes;
+  std::size_t start_at = 0;  // ProtoSpanWriter::start_time_at()
+
+  [[nodiscard]] bool fits(const SpanRow& r) const noexcept {
+    return valid && r.name == name && r.thread_id == thread_id && r.kind == kind && r.status == status &&
+           r.flags == flags && (r.parent_id != 0) == has_parent;
+  }
+};
+// Span.trace_id is the first field (tag, length, 16 bytes), span_id the second,
+// parent_span_id the third when there is one: see ProtoSpanWriter::span_begin().
+constexpr std::size_t kTraceIdAt = 2;
+constexpr std::size_t kSpanIdAt = kTraceIdAt + 16 + 2;
+constexpr std::size_t kParentIdAt = kSpanIdAt + 8 + 2;
+// Direct-mapped: a program has few (name, kind, thread) combinations at a time; a
+// collision costs one map_span().
+constexpr std::size_t kTemplates = 256;
+
+void put_be64(char* p, std::uint64_t v) noexcept {
+  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
+  std::memcpy(p, &v, 8);
+}
+void put_le64(char* p, std::uint64_t v) noexcept {
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+  std::memcpy(p, &v, 8);
+}
+}  // namespace
+
 struct RequestWriter::Impl {
   Protocol protocol;
   std::string body;      // protobuf: a gap for the request's head, then the Span fields
@@ -113,6 +159,59 @@ struct RequestWriter::Impl {
   const AssembledTrace* assembled = nullptr;
   const CompactTrace* compact = nullptr;
   std::unordered_map<std::uint64_t, std::uint64_t> resumes;  // segment -> the one it resumes
+  // Protobuf, CompactTrace: plain spans' templates, kept across traces and requests (name
+  // ids are the process's); the current trace's id as Span.trace_id's bytes.
+  std::unique_ptr<std::array<SpanTemplate, kTemplates>> templates;
+  std::uint64_t traces = 0;  // begin_trace() calls
+  char trace_id_bytes[16] = {};
+
+  // The template of plain span `index` (row r) of the compact trace, made when missing.
+  const SpanTemplate& template_for(std::size_t index, const SpanRow& r) {
+    if (!templates) templates = std::make_unique<std::array<SpanTemplate, kTemplates>>();
+    const std::uint64_t h = (r.name * 0x9e3779b97f4a7c15ull) ^ (r.thread_id * 0xc2b2ae3d27d4eb4full) ^
+                            (static_cast<std::uint64_t>(r.kind) << 8) ^ (static_cast<std::uint64_t>(r.status) << 16) ^
+                            (r.parent_id != 0 ? 1u : 0u);
+    SpanTemplate& t = (*templates)[(h ^ (h >> 29)) % kTemplates];
+    if (t.fits(r)) {
+      if (t.checked_in == traces) return t;
+      if (thread_name_of(r.thread_id) == t.thread_name) {
+        t.checked_in = traces;
+        return t;
+      }
+    }
+    detail::SpanIn in;
+    TraceId trace;
+    span_in(index, in, trace);
+    t.bytes.clear();
+    {
+      detail::ProtoSpanWriter w(t.bytes);  // sizes t.bytes when it goes
+      detail::map_span(w, trace, in, scratch);
+      t.start_at = w.start_time_at();
+    }
+    t.valid = true;
+    t.has_parent = r.parent_id != 0;
+    t.kind = r.kind;
+    t.status = r.status;
+    t.name = r.name;
+    t.flags = r.flags;
+    t.thread_id = r.thread_id;
+    t.thread_name.assign(in.thread_name);
+    t.checked_in = traces;
+    return t;
+  }
+  // A copy of t's bytes at p becomes row r's Span.
+  void patch(char* p, const SpanTemplate& t, const SpanRow& r) const noexcept {
+    std::memcpy(p + kTraceIdAt, trace_id_bytes, 16);
+    put_be64(p + kSpanIdAt, r.span_id);
+    if (r.parent_id != 0) put_be64(p + kParentIdAt, r.parent_id);
+    put_le64(p + t.start_at, static_cast<std::uint64_t>(r.start_ns));
+    put_le64(p + t.start_at + 9, static_cast<std::uint64_t>(r.end_ns));
+  }
+  std::string_view thread_name_of(std::uint64_t thread_id) const noexcept {
+    for (const ThreadName& n : compact->thread_names)
+      if (n.thread_id == thread_id) return n.name;
+    return {};
+  }
 
   void links_of(const std::vector<SegmentChain>& chains) {
     resumes.clear();
@@ -195,9 +294,13 @@ void RequestWriter::begin_trace(const AssembledTrace& trace) {
   impl_->links_of(trace.chains);
 }
 void RequestWriter::begin_trace(const CompactTrace& trace) {
-  impl_->compact = &trace;
-  impl_->assembled = nullptr;
-  impl_->links_of(trace.chains);
+  Impl& m = *impl_;
+  m.compact = &trace;
+  m.assembled = nullptr;
+  m.links_of(trace.chains);
+  ++m.traces;
+  put_be64(m.trace_id_bytes, trace.trace_id.hi);
+  put_be64(m.trace_id_bytes + 8, trace.trace_id.lo);
 }
 
 // Span `index` of the current trace as the mapping reads it.
@@ -295,6 +398,27 @@ bool RequestWriter::add_within(std::size_t index, std::size_t limit) {
     if (m.spans > 0 && size() + n > limit) return false;
     append_prepared();
     return true;
+  }
+  if (m.compact) {
+    const SpanRow& r = m.compact->spans[index];
+    if (r.extra == SpanRow::kNoExtra && m.resumed_by(r.span_id) == 0) {
+      const SpanTemplate& t = m.template_for(index, r);
+      char head[11];
+      head[0] = static_cast<char>((detail::pb::kScopeSpansSpans << 3) | 2);
+      const std::size_t head_size =
+          static_cast<std::size_t>(detail::PbBuf::write_varint(head + 1, t.bytes.size()) - head);
+      if (m.spans > 0 && m.body.size() + head_size + t.bytes.size() > limit) {  // for the next request
+        m.span = t.bytes;
+        m.patch(m.span.data(), t, r);
+        return false;
+      }
+      const std::size_t at = m.body.size() + head_size;
+      m.body.append(head, head_size);
+      m.body.append(t.bytes);
+      m.patch(m.body.data() + at, t, r);
+      ++m.spans;
+      return true;
+    }
   }
   // Straight into the request: ScopeSpans.spans' tag, two bytes for the length (a span
   // of 128 bytes to 16 KiB, the usual, needs exactly two), the Span.
