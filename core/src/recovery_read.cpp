@@ -69,10 +69,23 @@ std::string text_of(const char* p, std::uint32_t size, std::size_t room) {
   return s;
 }
 
-struct RingLeft {
-  std::uint64_t seq;
-  std::string path;
-};
+// The times a replay may meet, in ns: a record's clock offset beyond this (a damaged or
+// hostile file) would overflow the conversion to int64 or the durations computed from it.
+constexpr std::int64_t kMaxWallNs = std::int64_t{1} << 62;
+constexpr double kMaxOffsetNs = 2.3e18;  // ~2^61: 73 years of ticks either side of the anchor
+
+// r with a time the clock converts without overflow (else the anchor's).
+Record sane_time(const Record& in, const Clock::Map& m) noexcept {
+  Record r = in;
+  if ((r.flags & kWallClock) != 0) {
+    const auto wall = static_cast<std::int64_t>(r.ts);
+    if (wall > kMaxWallNs || wall < -kMaxWallNs) r.ts = static_cast<std::uint64_t>(m.anchor_wall);
+    return r;
+  }
+  const double ns = double(static_cast<std::int64_t>(r.ts - m.anchor_ticks)) * m.ns_per_tick;
+  if (!(ns < kMaxOffsetNs && ns > -kMaxOffsetNs)) r.ts = m.anchor_ticks;
+  return r;
+}
 
 }  // namespace
 
@@ -101,6 +114,10 @@ RecoveredRun read_recovery(const std::string& dir) {
   if (!std::isfinite(h.ns_per_tick) || h.ns_per_tick <= 0 || h.ns_per_tick > 1e6) {
     run.warnings.push_back(journal_path + ": bad clock rate; times are taken as nanoseconds");
     run.clock.ns_per_tick = 1.0;
+  }
+  if (h.anchor_wall > kMaxWallNs || h.anchor_wall < -kMaxWallNs) {
+    run.warnings.push_back(journal_path + ": bad clock anchor; times are taken from the tick count alone");
+    run.clock.anchor_wall = 0;
   }
   run.process_id = h.process_id;
   run.generation = h.generation;
@@ -268,7 +285,7 @@ std::vector<AssembledTrace> replay_recovery(const RecoveredRun& run, std::vector
     }
     const std::size_t avail = b.records.size();
     for (std::size_t i = 0; i < avail;) {
-      const Record& r = b.records[i];
+      const Record r = sane_time(b.records[i], run.clock);
       if ((r.flags & kWallClock) == 0 && (r.type == RecType::begin || r.type == RecType::end || r.type == RecType::next ||
                                           r.type == RecType::event))
         now_ns = std::max(now_ns, clock.to_wall_ns(r.ts));

@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
     for (const auto& e : fs::directory_iterator(dir))
       if (e.path().filename().string().rfind("ring-", 0) == 0)
         pack(dir, e.path(), out / ("seed-ring-" + std::to_string(n++)));
+    fs::remove_all(dir);
     std::fflush(nullptr);
     std::_Exit(0);
   } catch (const std::exception& e) {

@@ -49,11 +49,6 @@ struct Dir {
   }
 };
 
-Dir& dir() {
-  static Dir d;
-  return d;
-}
-
 volatile std::uint64_t g_sink;
 
 void read_and_replay(const std::string& path) {
@@ -105,7 +100,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::size_t journal = std::min<std::size_t>(jn, rest);
   const std::size_t names = std::min<std::size_t>(nn, rest - journal);
   const std::uint8_t* p = data + 8;
-  const Dir& d = dir();
+  const Dir d;  // one per input, removed after it: nothing is left behind however the run ends
   d.put("journal", p, journal);
   d.put("names", p + journal, names);
   d.put("ring-1-1", p + journal + names, rest - journal - names);
