@@ -98,11 +98,7 @@ class RecorderCore {
       s = totals_;
       std::vector<RingEntry*> entries;
       globals().registry.snapshot(entries);
-      for (RingEntry* e : entries) {
-        s.records_dropped += e->extra.records_dropped.load(std::memory_order_relaxed) - e->extra.base_records;
-        s.spans_dropped += e->extra.spans_dropped.load(std::memory_order_relaxed) - e->extra.base_spans;
-        if (!e->retired.load(std::memory_order_relaxed)) ++s.rings_live;
-      }
+      add_ring_drops(entries, s);
     }
     s.misuse = g_misuse.load(std::memory_order_relaxed) - misuse_base_;
     s.reentrant_spans = g_reentrant_spans.load(std::memory_order_relaxed) - reentrant_base_;
@@ -113,6 +109,15 @@ class RecorderCore {
     s.drainer_cpu_ns = thread_cpu_ns(drainer_clock_);
     s.sink_cpu_ns = thread_cpu_ns(sink_clock_);
     return s;
+  }
+
+  // What the rings dropped (under stats_mutex_): their counters since they were taken.
+  static void add_ring_drops(const std::vector<RingEntry*>& entries, Stats& s) noexcept {
+    for (const RingEntry* e : entries) {
+      s.records_dropped += e->extra.records_dropped.load(std::memory_order_relaxed) - e->extra.base_records;
+      s.spans_dropped += e->extra.spans_dropped.load(std::memory_order_relaxed) - e->extra.base_spans;
+      if (!e->retired.load(std::memory_order_relaxed)) ++s.rings_live;
+    }
   }
 
   const Config& config() const noexcept { return config_; }
@@ -478,8 +483,20 @@ class RecorderCore {
               [](const ThreadName& a, const ThreadName& b) { return a.thread_id < b.thread_id; });
   }
 
+  // The drops since the previous call. Drainer only, every pass: the counters alone (what
+  // stats() adds, the threads' CPU clocks among it, costs two system calls).
   DropCounts drops_delta() {
-    const Stats s = stats();
+    Stats s;
+    {
+      std::lock_guard lock(stats_mutex_);
+      s.spans_dropped = totals_.spans_dropped;
+      s.records_dropped = totals_.records_dropped;
+      // Rings as registered now (the pass may have recycled some, their drops moved to
+      // totals_); only the drainer frees entries, so they stay valid while read here.
+      globals().registry.snapshot(drops_snapshot_);
+      add_ring_drops(drops_snapshot_, s);
+    }
+    s.spans_dropped += g_ringless_spans.load(std::memory_order_relaxed) - ringless_base_;
     DropCounts now{s.spans_dropped, s.records_dropped};
     DropCounts d{now.spans - std::min(now.spans, reported_drops_.spans),
                  now.records - std::min(now.records, reported_drops_.records)};
@@ -609,6 +626,7 @@ class RecorderCore {
   std::thread sink_thread_;
   ThreadClock sink_clock_;
   std::vector<RingEntry*> snapshot_;
+  std::vector<RingEntry*> drops_snapshot_;  // drops_delta's, kept for its capacity
   // Drainer-only: the threads' names by OS thread id, and the threads that exited, oldest
   // first, whose names go once kExitedNamesKept more have exited.
   struct KnownName {
