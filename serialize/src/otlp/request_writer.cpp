@@ -119,8 +119,9 @@ struct SpanTemplate {
   std::uint64_t thread_id = 0;
   std::uint64_t checked_in = 0;  // the trace (Impl::traces) whose thread name it matches
   std::string thread_name;
-  std::string bytes;
-  std::size_t start_at = 0;  // ProtoSpanWriter::start_time_at()
+  std::string bytes;          // ScopeSpans.spans' tag and length, then the Span
+  std::size_t span_at = 0;    // of the Span in bytes
+  std::size_t start_at = 0;   // ProtoSpanWriter::start_time_at()
 
   [[nodiscard]] bool fits(const SpanRow& r) const noexcept {
     return valid && r.name == name && r.thread_id == thread_id && r.kind == kind && r.status == status &&
@@ -136,6 +137,17 @@ constexpr std::size_t kParentIdAt = kSpanIdAt + 8 + 2;
 // collision costs one map_span().
 constexpr std::size_t kTemplates = 256;
 
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+void put_head(std::string& out, std::uint32_t tag, std::size_t length) {
+  out.push_back(static_cast<char>((tag << 3) | 2));
+  put_varint(out, length);
+}
 void put_be64(char* p, std::uint64_t v) noexcept {
   if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
   std::memcpy(p, &v, 8);
@@ -151,6 +163,7 @@ struct RequestWriter::Impl {
   std::string body;      // protobuf: a gap for the request's head, then the Span fields
   std::string span;      // the span prepare() encoded
   std::string scratch;   // the mapping's (message arrays)
+  std::string scratch_span;  // a span template's Span
   std::string resource;  // protobuf: Resource's fields; JSON: its attributes array's items
   std::size_t gap = 0;
   std::size_t start = 0;  // of data() in body
@@ -182,12 +195,16 @@ struct RequestWriter::Impl {
     detail::SpanIn in;
     TraceId trace;
     span_in(index, in, trace);
-    t.bytes.clear();
+    scratch_span.clear();
     {
-      detail::ProtoSpanWriter w(t.bytes);  // sizes t.bytes when it goes
+      detail::ProtoSpanWriter w(scratch_span);  // sizes scratch_span when it goes
       detail::map_span(w, trace, in, scratch);
       t.start_at = w.start_time_at();
     }
+    t.bytes.clear();
+    put_head(t.bytes, detail::pb::kScopeSpansSpans, scratch_span.size());
+    t.span_at = t.bytes.size();
+    t.bytes.append(scratch_span);
     t.valid = true;
     t.has_parent = r.parent_id != 0;
     t.kind = r.kind;
@@ -242,17 +259,6 @@ Protocol RequestWriter::protocol() const noexcept { return impl_->protocol; }
 namespace {
 constexpr std::string_view kScopeName = "strobe";
 
-void put_varint(std::string& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-void put_head(std::string& out, std::uint32_t tag, std::size_t length) {
-  out.push_back(static_cast<char>((tag << 3) | 2));
-  put_varint(out, length);
-}
 std::size_t scope_size() {
   return detail::delimited_size(kScopeName.size()) + detail::delimited_size(std::strlen(kVersion));
 }
@@ -403,17 +409,12 @@ bool RequestWriter::add_within(std::size_t index, std::size_t limit) {
     const SpanRow& r = m.compact->spans[index];
     if (r.extra == SpanRow::kNoExtra && m.resumed_by(r.span_id) == 0) {
       const SpanTemplate& t = m.template_for(index, r);
-      char head[11];
-      head[0] = static_cast<char>((detail::pb::kScopeSpansSpans << 3) | 2);
-      const std::size_t head_size =
-          static_cast<std::size_t>(detail::PbBuf::write_varint(head + 1, t.bytes.size()) - head);
-      if (m.spans > 0 && m.body.size() + head_size + t.bytes.size() > limit) {  // for the next request
-        m.span = t.bytes;
+      if (m.spans > 0 && m.body.size() + t.bytes.size() > limit) {  // for the next request
+        m.span.assign(t.bytes, t.span_at);
         m.patch(m.span.data(), t, r);
         return false;
       }
-      const std::size_t at = m.body.size() + head_size;
-      m.body.append(head, head_size);
+      const std::size_t at = m.body.size() + t.span_at;
       m.body.append(t.bytes);
       m.patch(m.body.data() + at, t, r);
       ++m.spans;
