@@ -328,7 +328,7 @@ class Assembler {
     std::uint32_t owner;
     std::uint32_t index;
   };
-  static constexpr std::size_t kOpenSpans = 32;
+  static constexpr std::size_t kOpenSpans = 64;  // deeper nesting goes to the index
   OpenSpan open_[kOpenSpans]{};
   std::size_t open_depth_ = 0;
   std::uint64_t open_thread_ = 0;
