@@ -14,6 +14,7 @@
 //
 // Usage: strobe_otlp_bench [--rate SPANS_PER_S] [--seconds S] [--spans-per-root N]
 //                          [--protocol http/protobuf|http/json] [--compression none|gzip]
+//                          [--batch-spans N]
 
 #include <netinet/in.h>
 #include <poll.h>
@@ -40,6 +41,7 @@ struct Options {
   long spans_per_root = 1024;
   std::string protocol = "http/protobuf";
   std::string compression = "none";
+  long batch_spans = 0;  // 0: OtlpSinkOptions' default
 };
 
 std::int64_t now_ns() {
@@ -146,10 +148,12 @@ Options parse(int argc, char** argv) {
       o.protocol = argv[++i];
     } else if (arg("--compression")) {
       o.compression = argv[++i];
+    } else if (arg("--batch-spans")) {
+      o.batch_spans = std::atol(argv[++i]);
     } else {
       std::fprintf(stderr,
                    "usage: %s [--rate SPANS_PER_S] [--seconds S] [--spans-per-root N] "
-                   "[--protocol http/protobuf|http/json] [--compression none|gzip]\n",
+                   "[--protocol http/protobuf|http/json] [--compression none|gzip] [--batch-spans N]\n",
                    argv[0]);
       std::exit(2);
     }
@@ -157,7 +161,7 @@ Options parse(int argc, char** argv) {
   strobe::serialize::otlp::Protocol p;
   strobe::serialize::otlp::Compression c;
   if (o.rate <= 0 || o.seconds <= 0 || o.spans_per_root < 1 || !strobe::serialize::otlp::parse_protocol(o.protocol, p) ||
-      !strobe::serialize::otlp::parse_compression(o.compression, c)) {
+      !strobe::serialize::otlp::parse_compression(o.compression, c) || o.batch_spans < 0) {
     std::fprintf(stderr, "strobe_otlp_bench: bad arguments\n");
     std::exit(2);
   }
@@ -175,6 +179,7 @@ int main(int argc, char** argv) {
   so.protocol = opt.protocol == "http/json" ? strobe::serialize::otlp::Protocol::json : strobe::serialize::otlp::Protocol::protobuf;
   so.compression = opt.compression == "gzip" ? strobe::serialize::otlp::Compression::gzip : strobe::serialize::otlp::Compression::none;
   so.flush_timeout = std::chrono::seconds(30);
+  if (opt.batch_spans > 0) so.batch_spans = static_cast<std::size_t>(opt.batch_spans);
   auto otlp = std::make_shared<strobe::serialize::OtlpSink>(so);
   strobe::Stats stats;
   std::uint64_t spans = 0;
