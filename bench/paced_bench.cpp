@@ -13,6 +13,7 @@
 // Usage: strobe_paced_bench [--threads N] [--rate SPANS_PER_S_PER_THREAD] [--seconds S]
 //                           [--spans-per-root N] [--warmup S] [--out PATH] [--policy drop|wait]
 //                           [--partial-spans N]   (Config::partial_trace_spans)
+//                           [--spin-passes N]     (Config::drain_spin_passes)
 //                           [--recovery DIR]      (Config::recovery_dir: the drainer journals)
 
 #include <pthread.h>
@@ -44,6 +45,7 @@ struct Options {
   double warmup = 1;
   long spans_per_root = 0;  // 0: one root that never ends
   long partial_spans = 0;   // Config::partial_trace_spans; 0: the default
+  long spin_passes = -1;    // Config::drain_spin_passes; -1: the default
   std::string out;
   std::string recovery;  // Config::recovery_dir; empty: off
   strobe::OverflowPolicy policy = strobe::OverflowPolicy::drop;
@@ -112,6 +114,8 @@ Options parse(int argc, char** argv) {
       o.spans_per_root = std::atol(argv[++i]);
     } else if (arg("--partial-spans")) {
       o.partial_spans = std::atol(argv[++i]);
+    } else if (arg("--spin-passes")) {
+      o.spin_passes = std::atol(argv[++i]);
     } else if (arg("--recovery")) {
       o.recovery = argv[++i];
     } else if (arg("--out")) {
@@ -121,7 +125,7 @@ Options parse(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: %s [--threads N] [--rate SPANS_PER_S] [--seconds S] [--warmup S] "
-                   "[--spans-per-root N] [--out PATH] [--policy drop|wait] [--partial-spans N] [--recovery DIR]\n",
+                   "[--spans-per-root N] [--out PATH] [--policy drop|wait] [--partial-spans N] [--spin-passes N] [--recovery DIR]\n",
                    argv[0]);
       std::exit(2);
     }
@@ -155,6 +159,7 @@ int main(int argc, char** argv) {
     config.service_name = "paced";
     config.overflow = opt.policy;
     if (opt.partial_spans > 0) config.partial_trace_spans = static_cast<std::size_t>(opt.partial_spans);
+    if (opt.spin_passes >= 0) config.drain_spin_passes = static_cast<int>(opt.spin_passes);
     config.sinks = {file};
     config.recovery_dir = opt.recovery;
     strobe::Recorder recorder(config);
