@@ -9,7 +9,7 @@
 // on and what they cost shows up in the decode times. The default runs one thread (one
 // core left for the drainer) and then one thread per core.
 //
-// Usage: strobe_overhead [--rounds N] [--ring RECORDS] [--threads N]   (ring: records per
+// Usage: strobe_overhead [--rounds N] [--ring RECORDS] [--threads N] [--spin-passes N]   (ring: records per
 //        thread, a power of two; threads: 0 = one, then one per core)
 
 #include <algorithm>
@@ -74,6 +74,13 @@ double time_round(demo::TinyModel& model, int tokens) {
   return double(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()) / tokens;
 }
 
+// --spin-passes N: Config::drain_spin_passes (-1: the default).
+int g_spin_passes = -1;
+strobe::Config with_options(strobe::Config c) {
+  if (g_spin_passes >= 0) c.drain_spin_passes = g_spin_passes;
+  return c;
+}
+
 Result measure(const char* label, demo::ModelConfig cfg, int tokens, int rounds, std::size_t ring) {
   auto counter = std::make_shared<SpanCounter>();
   // The library's default 2 MiB rings (--ring to change): at 1.3 M spans/s about 20 ms
@@ -83,11 +90,11 @@ Result measure(const char* label, demo::ModelConfig cfg, int tokens, int rounds,
   // on this VM, long enough for the ring to overflow. Drops in the warm-up round are
   // reported apart.
   demo::TinyModel model(cfg);
-  strobe::Recorder recorder({.ring_capacity = ring,
-                             .expected_trace_spans = static_cast<std::size_t>(tokens) *
-                                                         static_cast<std::size_t>(model.spans_per_token()) + 1,
-                             .service_name = "overhead",
-                             .sinks = {counter}});
+  strobe::Recorder recorder(with_options({.ring_capacity = ring,
+                                         .expected_trace_spans = static_cast<std::size_t>(tokens) *
+                                                                     static_cast<std::size_t>(model.spans_per_token()) + 1,
+                                         .service_name = "overhead",
+                                         .sinks = {counter}}));
   time_round<false>(model, tokens);  // warm-up: caches, ring pages, call-site names
   time_round<true>(model, tokens);
   recorder.flush();
@@ -116,11 +123,11 @@ Result measure_parallel(const char* label, demo::ModelConfig cfg, int tokens, in
                         int threads) {
   auto counter = std::make_shared<SpanCounter>();
   demo::TinyModel probe(cfg);
-  strobe::Recorder recorder({.ring_capacity = ring,
-                             .expected_trace_spans = static_cast<std::size_t>(tokens) *
-                                                         static_cast<std::size_t>(probe.spans_per_token()) + 1,
-                             .service_name = "overhead",
-                             .sinks = {counter}});
+  strobe::Recorder recorder(with_options({.ring_capacity = ring,
+                                         .expected_trace_spans = static_cast<std::size_t>(tokens) *
+                                                                     static_cast<std::size_t>(probe.spans_per_token()) + 1,
+                                         .service_name = "overhead",
+                                         .sinks = {counter}}));
   std::barrier sync(threads + 1);
   std::vector<std::vector<double>> untraced(static_cast<std::size_t>(threads)), traced(untraced.size());
   std::vector<std::int64_t> worker_cpu(untraced.size());
@@ -203,6 +210,7 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) rounds = std::max(3, std::atoi(argv[++i]));
     if (std::strcmp(argv[i], "--ring") == 0 && i + 1 < argc) ring = std::strtoull(argv[++i], nullptr, 10);
     if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = std::max(0, std::atoi(argv[++i]));
+    if (std::strcmp(argv[i], "--spin-passes") == 0 && i + 1 < argc) g_spin_passes = std::max(0, std::atoi(argv[++i]));
   }
   if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
