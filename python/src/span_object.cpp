@@ -154,6 +154,29 @@ bool check_list_size(const std::vector<Attr>& a) {
 
 bool kw_is(PyObject* name, const char* s) { return PyUnicode_CompareWithASCIIString(name, s) == 0; }
 
+// The keyword arguments of a vectorcall, as (name, value): `for (auto [k, v] : keywords(...))`.
+struct Keywords {
+  struct It {
+    PyObject* names;
+    PyObject* const* values;
+    Py_ssize_t i;
+    std::pair<PyObject*, PyObject*> operator*() const { return {PyTuple_GET_ITEM(names, i), values[i]}; }
+    It& operator++() {
+      ++i;
+      return *this;
+    }
+    bool operator!=(const It& o) const { return i != o.i; }
+  };
+  PyObject* names;
+  PyObject* const* values;
+  Py_ssize_t count;
+  [[nodiscard]] It begin() const { return {names, values, 0}; }
+  [[nodiscard]] It end() const { return {names, values, count}; }
+};
+Keywords keywords(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  return {kwnames, args + nargs, kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0};
+}
+
 // ---- Span ----
 
 enum class Mode : std::uint8_t { span, trace, resume };
@@ -505,9 +528,8 @@ PyObject* span_aexit(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
 PyObject* span_start(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   bool mark = false;
   if (nargs >= 1) mark = PyObject_IsTrue(args[0]) == 1;
-  const Py_ssize_t nkw = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
-  for (Py_ssize_t i = 0; i < nkw; ++i)
-    if (kw_is(PyTuple_GET_ITEM(kwnames, i), "mark_as_current")) mark = PyObject_IsTrue(args[nargs + i]) == 1;
+  for (auto [k, v] : keywords(args, nargs, kwnames))
+    if (kw_is(k, "mark_as_current")) mark = PyObject_IsTrue(v) == 1;
   if (!begin_or_undo(reinterpret_cast<SpanObject*>(self), mark)) return nullptr;
   Py_INCREF(self);
   return self;
@@ -518,9 +540,8 @@ PyObject* span_finish(PyObject* self, PyObject* const* args, Py_ssize_t nargs, P
   // and finished without resetting would leave the ContextVar on an ended span.
   bool reset = true;
   if (nargs >= 1) reset = PyObject_IsTrue(args[0]) == 1;
-  const Py_ssize_t nkw = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
-  for (Py_ssize_t i = 0; i < nkw; ++i)
-    if (kw_is(PyTuple_GET_ITEM(kwnames, i), "reset_current")) reset = PyObject_IsTrue(args[nargs + i]) == 1;
+  for (auto [k, v] : keywords(args, nargs, kwnames))
+    if (kw_is(k, "reset_current")) reset = PyObject_IsTrue(v) == 1;
   end(reinterpret_cast<SpanObject*>(self), reset);
   Py_RETURN_NONE;
 }
@@ -550,11 +571,9 @@ PyObject* span_set_attributes(PyObject* self, PyObject* dict) {
 PyObject* span_add_event(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* name = nargs >= 1 ? args[0] : nullptr;
   PyObject* attrs = nargs >= 2 ? args[1] : nullptr;
-  const Py_ssize_t nkw = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
-  for (Py_ssize_t i = 0; i < nkw; ++i) {
-    PyObject* k = PyTuple_GET_ITEM(kwnames, i);
-    if (kw_is(k, "name")) name = args[nargs + i];
-    else if (kw_is(k, "attributes")) attrs = args[nargs + i];
+  for (auto [k, v] : keywords(args, nargs, kwnames)) {
+    if (kw_is(k, "name")) name = v;
+    else if (kw_is(k, "attributes")) attrs = v;
     else {
       PyErr_Format(PyExc_TypeError, "add_event() got an unexpected keyword argument %R", k);
       return nullptr;
@@ -608,9 +627,7 @@ PyObject* span_set_token_usage(PyObject* self, PyObject* const* args, Py_ssize_t
     v[i] = PyLong_AsLongLong(args[i]);
     if (v[i] == -1 && PyErr_Occurred()) return nullptr;
   }
-  const Py_ssize_t nkw = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
-  for (Py_ssize_t i = 0; i < nkw; ++i) {
-    PyObject* k = PyTuple_GET_ITEM(kwnames, i);
+  for (auto [k, value] : keywords(args, nargs, kwnames)) {
     int slot = -1;
     if (kw_is(k, "input_tokens") || kw_is(k, "input")) slot = 0;
     else if (kw_is(k, "output_tokens") || kw_is(k, "output")) slot = 1;
@@ -619,7 +636,7 @@ PyObject* span_set_token_usage(PyObject* self, PyObject* const* args, Py_ssize_t
       PyErr_Format(PyExc_TypeError, "set_token_usage() got an unexpected keyword argument %R", k);
       return nullptr;
     }
-    v[slot] = PyLong_AsLongLong(args[nargs + i]);
+    v[slot] = PyLong_AsLongLong(value);
     if (v[slot] == -1 && PyErr_Occurred()) return nullptr;
   }
   auto* s = reinterpret_cast<SpanObject*>(self);
@@ -649,11 +666,9 @@ PyObject* span_mark_failed(PyObject* self, PyObject* const* args, Py_ssize_t nar
 PyObject* span_set_error(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* message = nargs >= 1 ? args[0] : nullptr;
   PyObject* data = nargs >= 2 ? args[1] : nullptr;
-  const Py_ssize_t nkw = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
-  for (Py_ssize_t i = 0; i < nkw; ++i) {
-    PyObject* k = PyTuple_GET_ITEM(kwnames, i);
-    if (kw_is(k, "message")) message = args[nargs + i];
-    else if (kw_is(k, "data")) data = args[nargs + i];
+  for (auto [k, v] : keywords(args, nargs, kwnames)) {
+    if (kw_is(k, "message")) message = v;
+    else if (kw_is(k, "data")) data = v;
   }
   if (message != nullptr && PyDict_Check(message) && data == nullptr) {
     data = PyDict_GetItemString(message, "data");
@@ -924,10 +939,7 @@ PyObject* fn_span(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* 
   PyObject* attrs = nargs >= 3 ? args[2] : nullptr;
   PyObject* more_attrs[2] = {nullptr, nullptr};
   PyObject* options = nullptr;
-  const Py_ssize_t nkw = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
-  for (Py_ssize_t i = 0; i < nkw; ++i) {
-    PyObject* k = PyTuple_GET_ITEM(kwnames, i);
-    PyObject* v = args[nargs + i];
+  for (auto [k, v] : keywords(args, nargs, kwnames)) {
     if (kw_is(k, "name")) name = v;
     else if (kw_is(k, "kind") || kw_is(k, "span_type")) kind = v;
     else if (kw_is(k, "attributes")) attrs = v;
@@ -977,10 +989,7 @@ PyObject* fn_trace(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject*
   PyObject* name = nargs >= 1 ? args[0] : nullptr;
   PyObject* attrs = nargs >= 2 ? args[1] : nullptr;
   PyObject* options = nullptr;
-  const Py_ssize_t nkw = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
-  for (Py_ssize_t i = 0; i < nkw; ++i) {
-    PyObject* k = PyTuple_GET_ITEM(kwnames, i);
-    PyObject* v = args[nargs + i];
+  for (auto [k, v] : keywords(args, nargs, kwnames)) {
     if (kw_is(k, "agent_name") || kw_is(k, "name")) name = v;
     else if (kw_is(k, "attributes") || kw_is(k, "metadata")) attrs = v;
     else if (kw_is(k, "tags") || kw_is(k, "input")) {
@@ -1034,10 +1043,7 @@ PyObject* fn_record_span(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyO
   PyObject *latency = nullptr, *input = nullptr, *output = nullptr, *model = nullptr, *status = nullptr,
            *error = nullptr, *attrs = nullptr;
   long long tokens[3] = {0, 0, 0};
-  const Py_ssize_t nkw = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
-  for (Py_ssize_t i = 0; i < nkw; ++i) {
-    PyObject* k = PyTuple_GET_ITEM(kwnames, i);
-    PyObject* v = args[nargs + i];
+  for (auto [k, v] : keywords(args, nargs, kwnames)) {
     if (kw_is(k, "name")) name = v;
     else if (kw_is(k, "kind") || kw_is(k, "span_type")) kind = v;
     else if (kw_is(k, "latency_ms")) latency = v;
