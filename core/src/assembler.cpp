@@ -281,27 +281,26 @@ inline Assembler::Ref Assembler::at(std::uint32_t owner, std::uint32_t index) no
   return {&ts->nodes[index], &ts->rows[index], ts};
 }
 
-Assembler::Ref Assembler::find_node(std::uint64_t span_id) {
+// Where span_id sits on the ring's stack of open spans, innermost first; open_depth_ if not.
+inline std::size_t Assembler::open_position(std::uint64_t span_id) const noexcept {
   for (std::size_t i = open_depth_; i-- > 0;)
-    if (open_[i].id == span_id) return at(open_[i].owner, open_[i].index);
+    if (open_[i].id == span_id) return i;
+  return open_depth_;
+}
+
+Assembler::Ref Assembler::find_node(std::uint64_t span_id) {
+  if (const std::size_t i = open_position(span_id); i != open_depth_) return at(open_[i].owner, open_[i].index);
   const auto* slot = index_.find(span_id);
   return slot != nullptr ? at(slot->owner, slot->index) : Ref{};
 }
 
 inline Assembler::Ref Assembler::ended_node(std::uint64_t span_id) {
-  if (open_depth_ != 0 && open_[open_depth_ - 1].id == span_id) [[likely]] {
-    const OpenSpan& o = open_[--open_depth_];
-    return at(o.owner, o.index);
-  }
-  for (std::size_t i = open_depth_; i-- > 0;) {  // it ends before a span begun inside it
-    if (open_[i].id != span_id) continue;
-    const Ref r = at(open_[i].owner, open_[i].index);
-    std::copy(open_ + i + 1, open_ + open_depth_, open_ + i);
-    --open_depth_;
-    return r;
-  }
-  const auto* slot = index_.find(span_id);
-  return slot != nullptr ? at(slot->owner, slot->index) : Ref{};
+  const std::size_t i = open_position(span_id);  // the top, mostly; else it ends before a span begun inside it
+  if (i == open_depth_) return find_node(span_id);
+  const Ref r = at(open_[i].owner, open_[i].index);
+  std::copy(open_ + i + 1, open_ + open_depth_, open_ + i);
+  --open_depth_;
+  return r;
 }
 
 void Assembler::index_node(Node& n, std::uint64_t span_id, std::uint32_t owner, std::uint32_t at) {
@@ -717,13 +716,13 @@ void Assembler::forget_handed_over(TraceState& ts, bool keep_open) {
   }
   ts.nodes.resize(kept);
   ts.rows.resize(kept);
+  after_part(ts);
+}
+
+void Assembler::after_part(TraceState& ts) {
   ts.ended = 0;
   ts.pending_events = 0;
   ts.last_end_ns = 0;
-  kept_threads(ts);
-}
-
-void Assembler::kept_threads(TraceState& ts) {
   ts.threads.clear();
   ts.last_thread = 0;
   for (const SpanRow& row : ts.rows) ts.note_thread(row.thread_id);
@@ -1001,10 +1000,7 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
       ++kept;
     }
     ts.nodes.resize(kept);
-    ts.ended = 0;
-    ts.pending_events = 0;
-    ts.last_end_ns = 0;
-    kept_threads(ts);
+    after_part(ts);
   } else {
     t.spans.reserve(n);
     for (std::uint32_t i = 0; i < n; ++i) {

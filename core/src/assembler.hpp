@@ -246,6 +246,7 @@ class Assembler {
   Ref at(std::uint32_t owner, std::uint32_t index) noexcept;
   // The span span_id: among the open spans of the ring being read, else in the index.
   Ref find_node(std::uint64_t span_id);
+  [[nodiscard]] std::size_t open_position(std::uint64_t span_id) const noexcept;
   // The span an end record names, taken off the ring's open spans when it is there (a
   // thread's spans nest, so most ends find theirs on top), else find_node().
   Ref ended_node(std::uint64_t span_id);
@@ -282,8 +283,9 @@ class Assembler {
   // After a hand-over: keeps (keep_open) the spans of ts that have not ended, reindexed and
   // reopened; forgets the others.
   void forget_handed_over(TraceState& ts, bool keep_open);
-  // The threads of the spans ts still holds, after a part.
-  void kept_threads(TraceState& ts);
+  // After a part: ts holds only its open spans; its counts since the previous part restart
+  // and its threads are those of the spans it still holds.
+  void after_part(TraceState& ts);
   // An open span kept, now at position `at` of ts: its index slot follows it.
   void moved_open(TraceState& ts, Node& n, std::uint64_t span_id, std::uint32_t at);
   // A part of a trace whose root is still open: its ended spans and every span still open
