@@ -190,16 +190,21 @@ class RecorderCore {
       std::unique_lock lock(wake_mutex_);
       done_.wait(lock, [&] { return flush_completed_ >= kCrashTicket; });
     }
+    // The sink thread ends too: if the process lives on after all (a signal ignored,
+    // raised and survived), the Recorder's end joins both threads as usual; recording
+    // stays off.
+    stop_sinks();
+    crash_done_.store(true, std::memory_order_release);
+  }
+
+  // The sink thread ends once it has handed what is queued to the sinks.
+  void stop_sinks() {
     {
-      // The sink thread ends too: if the process lives on after all (a signal ignored,
-      // raised and survived), the Recorder's end joins both threads as usual; recording
-      // stays off.
       std::lock_guard lock(queue_mutex_);
       sinks_stop_ = true;
       wake_sinks_ = true;
     }
     queue_ready_.notify_all();
-    crash_done_.store(true, std::memory_order_release);
   }
 
   void run() {
@@ -267,12 +272,7 @@ class RecorderCore {
     drain_pass();
     drain_pass();
     hand_over_all(true, 0);
-    {
-      std::lock_guard lock(queue_mutex_);
-      sinks_stop_ = true;
-      wake_sinks_ = true;
-    }
-    queue_ready_.notify_all();
+    stop_sinks();
     retire_clock(drainer_clock_);
   }
 
