@@ -1,6 +1,8 @@
 // OtlpSink: the queue (consume_compact on the recorder's sink thread), the sender thread
 // (batches, encoding, gzip, POST through a libcurl multi handle so that a stop can cut
-// a request short, retries), and the OTEL_* environment.
+// a request short, retries), and the OTEL_* environment. Protobuf without gzip: the
+// spans are encoded straight into libcurl's upload buffer as it asks for the body
+// (proto_request.hpp), sized beforehand for the head's lengths.
 
 #include <strobe/serialize/otlp_sink.hpp>
 
@@ -13,12 +15,16 @@
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <optional>
 #include <random>
 #include <thread>
+
+#include "otlp/proto_request.hpp"
 
 namespace strobe::serialize {
 
@@ -235,6 +241,31 @@ std::uint64_t thread_cpu_ns() {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
+// A request body: `head`, then (protobuf) the batch's spans, written into libcurl's
+// upload buffer when it reads the body.
+struct Upload {
+  std::string_view head;
+  otlp::detail::ProtoBatch* spans = nullptr;
+  std::size_t at = 0;  // in head
+};
+
+std::size_t on_read(char* p, std::size_t size, std::size_t n, void* user) {
+  auto* u = static_cast<Upload*>(user);
+  const std::size_t room = size * n;
+  const std::size_t k = std::min(room, u->head.size() - u->at);
+  std::memcpy(p, u->head.data() + u->at, k);
+  u->at += k;
+  return k + (u->spans && k < room ? u->spans->write(p + k, room - k) : 0);
+}
+
+int on_seek(void* user, curl_off_t offset, int origin) {
+  auto* u = static_cast<Upload*>(user);
+  if (origin != SEEK_SET || offset != 0) return CURL_SEEKFUNC_CANTSEEK;
+  u->at = 0;
+  if (u->spans) u->spans->rewind();
+  return CURL_SEEKFUNC_OK;
+}
+
 struct Reply {
   long code = 0;
   std::string body;
@@ -302,7 +333,9 @@ struct OtlpSink::Impl {
   std::thread sender;
 
   // The sender's.
-  std::optional<otlp::RequestWriter> writer;  // of the resolved protocol
+  std::optional<otlp::RequestWriter> writer;  // JSON
+  std::optional<otlp::detail::ProtoBatch> batch;  // protobuf
+  std::string head, resource_fields, joined;  // protobuf: a request's head, its resource; gzip's input
   std::atomic<std::uint64_t> sender_cpu_at_exit{0};
   std::string gzipped;
   std::minstd_rand rng{std::random_device{}()};
@@ -417,6 +450,7 @@ struct OtlpSink::Impl {
   // Batches of the items' spans, each sent (or dropped) before the next is built; an
   // item's memory is handed back once its last span has gone.
   void send_items(std::deque<Item>& items) {
+    if (batch) return send_protobuf(items);
     std::vector<const Item*> finished;  // whose last span is in the batch being built
     std::size_t rows_in_batch = 0;
     bool open = false;
@@ -457,18 +491,87 @@ struct OtlpSink::Impl {
     send();
   }
 
+  // As send_items(), protobuf: each span sized (batch->measure()) to decide where it
+  // goes, the request written only as libcurl reads it.
+  void send_protobuf(std::deque<Item>& items) {
+    std::vector<const Item*> finished;  // whose last span is in the batch being built
+    std::size_t bound = 0;              // of the head
+    bool open = false;
+    const auto send = [&] {
+      if (open) {
+        otlp::detail::put_request_head(resource_fields, batch->bytes(), head);
+        send_body(Upload{head, &*batch}, head.size() + batch->bytes(), batch->spans());
+      }
+      open = false;
+      batch->clear();
+      for (const Item* it : finished) release(*it);
+      finished.clear();
+    };
+    for (const Item& item : items) {
+      if (past_stop_deadline()) {  // out of time: dropped without encoding
+        spans_dropped.fetch_add(item.rows, std::memory_order_relaxed);
+        release(item);
+        continue;
+      }
+      if (item.compact) {
+        batch->begin_trace(*item.compact);
+      } else {
+        batch->begin_trace(*item.assembled);
+      }
+      for (std::size_t i = 0; i < item.rows; ++i) {
+        if (open && batch->spans() >= o.batch_spans) send();
+        if (!open) {
+          resource_fields.clear();
+          otlp::detail::put_resource(batch_resource(), resource_fields);
+          bound = otlp::detail::head_bound(resource_fields.size());
+          open = true;
+        }
+        std::size_t n = batch->measure(i);
+        if (batch->spans() > 0 && bound + batch->bytes() + n > o.batch_bytes) {  // full: it goes first in the next batch
+          send();
+          resource_fields.clear();
+          otlp::detail::put_resource(batch_resource(), resource_fields);
+          bound = otlp::detail::head_bound(resource_fields.size());
+          open = true;
+          n = batch->measure(i);
+        }
+        batch->add();
+      }
+      finished.push_back(&item);
+    }
+    send();
+  }
+
   void send_batch(std::size_t rows) {
     writer->end();
-    std::string_view body = writer->data();
-    bytes_encoded.fetch_add(body.size(), std::memory_order_relaxed);
+    send_body(Upload{writer->data()}, writer->data().size(), rows);
+  }
+
+  // One request's attempts: body is `size` bytes.
+  void send_body(Upload body, std::size_t size, std::size_t rows) {
+    bytes_encoded.fetch_add(size, std::memory_order_relaxed);
     if (o.compression == otlp::Compression::gzip) {
+      std::string_view in = body.head;
+      if (body.spans) {  // in one piece for zlib
+        joined.resize(size);
+        std::memcpy(joined.data(), body.head.data(), body.head.size());
+        body.spans->rewind();
+        std::size_t at = body.head.size();
+        while (at < size) {
+          const std::size_t k = body.spans->write(joined.data() + at, size - at);
+          if (k == 0) break;
+          at += k;
+        }
+        in = joined;
+      }
       try {
-        otlp::gzip(body, gzipped, o.gzip_level);
+        otlp::gzip(in, gzipped, o.gzip_level);
       } catch (const std::exception& e) {
         fail(rows, std::string("gzip: ") + e.what());
         return;
       }
-      body = gzipped;
+      body = Upload{gzipped};
+      size = gzipped.size();
     }
     const Clock::time_point deadline = Clock::now() + o.export_timeout;
     std::chrono::milliseconds backoff = o.backoff_initial;
@@ -478,12 +581,14 @@ struct OtlpSink::Impl {
         fail(rows, "deadline passed before the batch could be sent");
         return;
       }
-      const Reply r = post(body, until);
+      body.at = 0;
+      if (body.spans) body.spans->rewind();
+      const Reply r = post(body, size, until);
       requests.fetch_add(1, std::memory_order_relaxed);
       if (r.error.empty() && r.code >= 200 && r.code < 300) {
         spans_sent.fetch_add(rows, std::memory_order_relaxed);
         batches_sent.fetch_add(1, std::memory_order_relaxed);
-        bytes_sent.fetch_add(body.size(), std::memory_order_relaxed);
+        bytes_sent.fetch_add(size, std::memory_order_relaxed);
         std::uint64_t rejected = 0;
         std::string message;
         if (partial_success(r.body, rejected, message) && (rejected > 0 || !message.empty())) {
@@ -580,22 +685,30 @@ struct OtlpSink::Impl {
   }
 
   // One attempt, cut short at `until` or when the sink stops past its deadline.
-  Reply post(std::string_view body, Clock::time_point until) {
+  Reply post(Upload& body, std::size_t size, Clock::time_point until) {
     Reply r;
     const auto left_ms = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
     const long timeout_ms = static_cast<long>(std::max<std::int64_t>(1, std::min<std::int64_t>(left_ms, o.request_timeout.count())));
     curl_easy_reset(easy);
     curl_easy_setopt(easy, CURLOPT_URL, o.endpoint.c_str());
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    if (!body.spans) {
+      curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.head.data());
+    } else {  // libcurl reads the body: the spans written into its upload buffer
+      curl_easy_setopt(easy, CURLOPT_POST, 1L);
+      curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_read);
+      curl_easy_setopt(easy, CURLOPT_READDATA, &body);
+      curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, on_seek);
+      curl_easy_setopt(easy, CURLOPT_SEEKDATA, &body);
+    }
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(size));
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    // libcurl copies the body through this buffer into the socket: at its default 64 KiB
-    // a batch of ~1 MiB took a dozen send() calls and as many polls, at its maximum
-    // (2 MiB, allocated for the transfer's duration) two; ~20% of the sender's CPU at
-    // 1 M spans/s.
+    // The body goes through this buffer into the socket (protobuf: written into it): at
+    // its default 64 KiB a batch of ~1 MiB took a dozen send() calls and as many polls,
+    // at its maximum (2 MiB, allocated for the transfer's duration) two; ~20% of the
+    // sender's CPU at 1 M spans/s.
     curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, 2L << 20);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &r);
@@ -634,7 +747,11 @@ struct OtlpSink::Impl {
 OtlpSink::OtlpSink(OtlpSinkOptions options) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.o = resolve_otlp_options(std::move(options));
-  m.writer.emplace(*m.o.protocol);
+  if (*m.o.protocol == otlp::Protocol::protobuf) {
+    m.batch.emplace();
+  } else {
+    m.writer.emplace(*m.o.protocol);
+  }
   curl_global_init(CURL_GLOBAL_DEFAULT);
   m.multi = curl_multi_init();
   m.easy = curl_easy_init();

@@ -7,6 +7,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstring>
@@ -16,6 +17,7 @@
 
 #include "otlp/json_writer.hpp"
 #include "otlp/mapping.hpp"
+#include "otlp/proto_request.hpp"
 #include "otlp/proto_writer.hpp"
 
 namespace strobe::serialize::otlp {
@@ -109,6 +111,8 @@ namespace {
 // is written as a copy of a template with those bytes written over: an interned name's
 // text, the attribute keys and the thread's attributes are encoded once, not per span.
 // map_span() itself makes the template, so the bytes are those of the general path.
+}  // namespace
+namespace detail {
 struct SpanTemplate {
   bool valid = false;
   bool has_parent = false;
@@ -118,6 +122,7 @@ struct SpanTemplate {
   std::uint32_t flags = 0;
   std::uint64_t thread_id = 0;
   std::uint64_t checked_in = 0;  // the trace (Impl::traces) whose thread name it matches
+  std::uint64_t pinned = 0;      // the batch (Impl::pin) whose spans it will be written for
   std::string thread_name;
   std::string bytes;          // ScopeSpans.spans' tag and length, then the Span
   std::size_t span_at = 0;    // of the Span in bytes
@@ -128,6 +133,9 @@ struct SpanTemplate {
            r.flags == flags && (r.parent_id != 0) == has_parent;
   }
 };
+}  // namespace detail
+using detail::SpanTemplate;
+namespace {
 // Span.trace_id is the first field (tag, length, 16 bytes), span_id the second,
 // parent_span_id the third when there is one: see ProtoSpanWriter::span_begin().
 constexpr std::size_t kTraceIdAt = 2;
@@ -176,22 +184,27 @@ struct RequestWriter::Impl {
   // ids are the process's); the current trace's id as Span.trace_id's bytes.
   std::unique_ptr<std::array<SpanTemplate, kTemplates>> templates;
   std::uint64_t traces = 0;  // begin_trace() calls
+  // Non-zero: a detail::ProtoBatch's, whose spans are written from their templates only
+  // when libcurl asks for them; a template they use is not replaced until the next batch.
+  std::uint64_t pin = 0;
   char trace_id_bytes[16] = {};
 
-  // The template of plain span `index` (row r) of the compact trace, made when missing.
-  const SpanTemplate& template_for(std::size_t index, const SpanRow& r) {
+  // The template of plain span `index` (row r) of the compact trace, made when missing;
+  // nullptr when its place holds another that this batch's spans use (pin).
+  const SpanTemplate* template_for(std::size_t index, const SpanRow& r) {
     if (!templates) templates = std::make_unique<std::array<SpanTemplate, kTemplates>>();
     const std::uint64_t h = (r.name * 0x9e3779b97f4a7c15ull) ^ (r.thread_id * 0xc2b2ae3d27d4eb4full) ^
                             (static_cast<std::uint64_t>(r.kind) << 8) ^ (static_cast<std::uint64_t>(r.status) << 16) ^
                             (r.parent_id != 0 ? 1u : 0u);
     SpanTemplate& t = (*templates)[(h ^ (h >> 29)) % kTemplates];
     if (t.fits(r)) {
-      if (t.checked_in == traces) return t;
-      if (thread_name_of(r.thread_id) == t.thread_name) {
+      if (t.checked_in == traces || thread_name_of(r.thread_id) == t.thread_name) {
         t.checked_in = traces;
-        return t;
+        t.pinned = pin;
+        return &t;
       }
     }
+    if (pin != 0 && t.valid && t.pinned == pin) return nullptr;
     detail::SpanIn in;
     TraceId trace;
     span_in(index, in, trace);
@@ -214,7 +227,8 @@ struct RequestWriter::Impl {
     t.thread_id = r.thread_id;
     t.thread_name.assign(in.thread_name);
     t.checked_in = traces;
-    return t;
+    t.pinned = pin;
+    return &t;
   }
   // A copy of t's bytes at p becomes row r's Span.
   void patch(char* p, const SpanTemplate& t, const SpanRow& r) const noexcept {
@@ -244,6 +258,7 @@ struct RequestWriter::Impl {
       }
   }
   void span_in(std::size_t index, detail::SpanIn& in, TraceId& trace) const;
+  void put_span(std::string& out, std::size_t index);
   std::uint64_t resumed_by(std::uint64_t span_id) const {
     if (resumes.empty()) return 0;
     auto it = resumes.find(span_id);
@@ -272,14 +287,8 @@ void RequestWriter::begin(const Resource& resource) {
   m.start = 0;
   m.open = true;
   if (m.protocol == Protocol::protobuf) {
-    {
-      detail::PbBuf b(m.resource);
-      for (const Attribute& a : resource.attributes) detail::put_kv_value(b, detail::pb::kResourceAttributes, a.key, a.value);
-    }
-    // The head: ExportTraceServiceRequest.resource_spans, ResourceSpans.resource (and the
-    // Resource), ResourceSpans.scope_spans, ScopeSpans.scope (and the scope): at most
-    // 11 bytes a tag and length.
-    m.gap = 4 * 11 + m.resource.size() + scope_size();
+    detail::put_resource(resource, m.resource);
+    m.gap = detail::head_bound(m.resource.size());
     m.body.assign(m.gap, '\0');
   } else {
     m.body.append(R"({"resourceSpans":[{"resource":{"attributes":[)");
@@ -397,6 +406,47 @@ std::size_t RequestWriter::prepare(std::size_t index) {
   return m.span.size() + 1;
 }
 
+// Span `index` of the current trace, as a ScopeSpans.spans field, appended to out.
+void RequestWriter::Impl::put_span(std::string& out, std::size_t index) {
+  if (compact) {
+    const SpanRow& r = compact->spans[index];
+    if (r.extra == SpanRow::kNoExtra && resumed_by(r.span_id) == 0) {
+      if (const SpanTemplate* t = template_for(index, r)) {
+        const std::size_t at = out.size() + t->span_at;
+        out.append(t->bytes);
+        patch(out.data() + at, *t, r);
+        return;
+      }
+    }
+  }
+  // Straight into out: ScopeSpans.spans' tag, two bytes for the length (a span of 128
+  // bytes to 16 KiB, the usual, needs exactly two), the Span.
+  detail::SpanIn in;
+  TraceId trace;
+  span_in(index, in, trace);
+  const std::size_t at = out.size();
+  out.push_back(static_cast<char>((detail::pb::kScopeSpansSpans << 3) | 2));
+  out.append(2, '\0');
+  {
+    detail::ProtoSpanWriter w(out);
+    detail::map_span(w, trace, in, scratch);
+  }
+  const std::size_t length = out.size() - at - 3;
+  char* p = out.data() + at + 1;
+  if (length < 128) {
+    p[0] = static_cast<char>(length);
+    std::memmove(p + 1, p + 2, length);
+    out.pop_back();
+  } else if (length < 16384) {
+    p[0] = static_cast<char>((length & 0x7f) | 0x80);
+    p[1] = static_cast<char>(length >> 7);
+  } else {
+    const std::size_t need = detail::PbBuf::varint_size(length);
+    out.insert(at + 3, need - 2, '\0');
+    detail::PbBuf::write_varint(out.data() + at + 1, length);
+  }
+}
+
 bool RequestWriter::add_within(std::size_t index, std::size_t limit) {
   Impl& m = *impl_;
   if (m.protocol == Protocol::json) {
@@ -405,52 +455,14 @@ bool RequestWriter::add_within(std::size_t index, std::size_t limit) {
     append_prepared();
     return true;
   }
-  if (m.compact) {
-    const SpanRow& r = m.compact->spans[index];
-    if (r.extra == SpanRow::kNoExtra && m.resumed_by(r.span_id) == 0) {
-      const SpanTemplate& t = m.template_for(index, r);
-      if (m.spans > 0 && m.body.size() + t.bytes.size() > limit) {  // for the next request
-        m.span.assign(t.bytes, t.span_at);
-        m.patch(m.span.data(), t, r);
-        return false;
-      }
-      const std::size_t at = m.body.size() + t.span_at;
-      m.body.append(t.bytes);
-      m.patch(m.body.data() + at, t, r);
-      ++m.spans;
-      return true;
-    }
-  }
-  // Straight into the request: ScopeSpans.spans' tag, two bytes for the length (a span
-  // of 128 bytes to 16 KiB, the usual, needs exactly two), the Span.
-  detail::SpanIn in;
-  TraceId trace;
-  m.span_in(index, in, trace);
   const std::size_t at = m.body.size();
-  m.body.push_back(static_cast<char>((detail::pb::kScopeSpansSpans << 3) | 2));
-  m.body.append(2, '\0');
-  {
-    detail::ProtoSpanWriter w(m.body);
-    detail::map_span(w, trace, in, m.scratch);
-  }
-  const std::size_t length = m.body.size() - at - 3;
-  if (m.spans > 0 && m.body.size() > limit) {  // for the next request: prepared
-    m.span.assign(m.body, at + 3, length);
+  m.put_span(m.body, index);
+  if (m.spans > 0 && m.body.size() > limit) {  // for the next request: prepared, without its tag and length
+    std::size_t span = at + 1;
+    while (static_cast<unsigned char>(m.body[span]) & 0x80) ++span;
+    m.span.assign(m.body, span + 1);
     m.body.resize(at);
     return false;
-  }
-  char* p = m.body.data() + at + 1;
-  if (length < 128) {
-    p[0] = static_cast<char>(length);
-    std::memmove(p + 1, p + 2, length);
-    m.body.pop_back();
-  } else if (length < 16384) {
-    p[0] = static_cast<char>((length & 0x7f) | 0x80);
-    p[1] = static_cast<char>(length >> 7);
-  } else {
-    const std::size_t need = detail::PbBuf::varint_size(length);
-    m.body.insert(at + 3, need - 2, '\0');
-    detail::PbBuf::write_varint(m.body.data() + at + 1, length);
   }
   ++m.spans;
   return true;
@@ -484,23 +496,167 @@ void RequestWriter::end() {
     m.start = 0;
     return;
   }
-  const std::size_t spans_bytes = m.body.size() - m.gap;
-  const std::size_t scope_spans = detail::delimited_size(scope_size()) + spans_bytes;
-  const std::size_t resource_spans = detail::delimited_size(m.resource.size()) + detail::delimited_size(scope_spans);
   std::string head;
   head.reserve(m.gap);
-  put_head(head, detail::pb::kRequestResourceSpans, resource_spans);
-  put_head(head, detail::pb::kResourceSpansResource, m.resource.size());
-  head.append(m.resource);
-  put_head(head, detail::pb::kResourceSpansScopeSpans, scope_spans);
-  put_head(head, detail::pb::kScopeSpansScope, scope_size());
-  put_head(head, detail::pb::kScopeName, kScopeName.size());
-  head.append(kScopeName);
-  put_head(head, detail::pb::kScopeVersion, std::strlen(kVersion));
-  head.append(kVersion);
+  detail::put_request_head(m.resource, m.body.size() - m.gap, head);
   m.start = m.gap - head.size();
   std::memcpy(m.body.data() + m.start, head.data(), head.size());
 }
+
+namespace detail {
+
+void put_resource(const Resource& resource, std::string& out) {
+  PbBuf b(out);
+  for (const Attribute& a : resource.attributes) put_kv_value(b, pb::kResourceAttributes, a.key, a.value);
+}
+
+// ExportTraceServiceRequest.resource_spans, ResourceSpans.resource (and the Resource),
+// ResourceSpans.scope_spans, ScopeSpans.scope (and the scope): at most 11 bytes a tag and
+// length.
+std::size_t head_bound(std::size_t resource_size) noexcept { return 4 * 11 + resource_size + scope_size(); }
+
+void put_request_head(std::string_view resource_fields, std::size_t spans_bytes, std::string& out) {
+  const std::size_t scope_spans = delimited_size(scope_size()) + spans_bytes;
+  const std::size_t resource_spans = delimited_size(resource_fields.size()) + delimited_size(scope_spans);
+  out.clear();
+  put_head(out, pb::kRequestResourceSpans, resource_spans);
+  put_head(out, pb::kResourceSpansResource, resource_fields.size());
+  out.append(resource_fields);
+  put_head(out, pb::kResourceSpansScopeSpans, scope_spans);
+  put_head(out, pb::kScopeSpansScope, scope_size());
+  put_head(out, pb::kScopeName, kScopeName.size());
+  out.append(kScopeName);
+  put_head(out, pb::kScopeVersion, std::strlen(kVersion));
+  out.append(kVersion);
+}
+
+namespace {
+// The length of the field (tag, varint length, value) at p, n bytes there; 0: none fits.
+std::size_t field_size(const char* p, std::size_t n) noexcept {
+  std::size_t length = 0, i = 1;
+  for (int shift = 0; i < n && shift < 64; shift += 7) {
+    const auto b = static_cast<unsigned char>(p[i++]);
+    length |= static_cast<std::size_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return length <= n - i ? i + length : 0;
+  }
+  return 0;
+}
+}  // namespace
+
+ProtoBatch::ProtoBatch() { clear(); }
+ProtoBatch::~ProtoBatch() = default;
+
+void ProtoBatch::clear() {
+  parts_.clear();
+  plan_.clear();
+  other_.clear();
+  bytes_ = 0;
+  measured_ = nullptr;
+  measured_bytes_ = 0;
+  ++w_.impl_->pin;  // the templates this batch used may be replaced now
+  rewind();
+}
+
+void ProtoBatch::begin_trace(const CompactTrace& trace) {
+  w_.begin_trace(trace);
+  compact_ = &trace;
+  assembled_ = nullptr;
+}
+void ProtoBatch::begin_trace(const AssembledTrace& trace) {
+  w_.begin_trace(trace);
+  compact_ = nullptr;
+  assembled_ = &trace;
+}
+
+std::size_t ProtoBatch::measure(std::size_t index) {
+  RequestWriter::Impl& m = *w_.impl_;
+  index_ = index;
+  measured_ = nullptr;
+  if (compact_) {
+    const SpanRow& r = compact_->spans[index];
+    if (r.extra == SpanRow::kNoExtra && m.resumed_by(r.span_id) == 0) measured_ = m.template_for(index, r);
+  }
+  if (measured_) {
+    measured_bytes_ = measured_->bytes.size();
+  } else {  // encoded now, kept for write()
+    const std::size_t at = other_.size();
+    m.put_span(other_, index);
+    measured_bytes_ = other_.size() - at;
+  }
+  return measured_bytes_;
+}
+
+void ProtoBatch::add() {
+  if (parts_.empty() || parts_.back().compact != compact_ || parts_.back().assembled != assembled_ ||
+      parts_.back().first + parts_.back().count != index_) {
+    parts_.push_back(Part{compact_, assembled_, index_, 0});
+  }
+  ++parts_.back().count;
+  plan_.push_back(measured_);
+  bytes_ += measured_bytes_;
+}
+
+void ProtoBatch::rewind() {
+  part_ = row_ = span_ = other_at_ = 0;
+  stage_.clear();
+  stage_at_ = 0;
+}
+
+std::size_t ProtoBatch::write(char* out, std::size_t room) {
+  RequestWriter::Impl& m = *w_.impl_;
+  std::size_t given = 0;
+  if (stage_at_ < stage_.size()) {
+    const std::size_t k = std::min(room, stage_.size() - stage_at_);
+    std::memcpy(out, stage_.data() + stage_at_, k);
+    stage_at_ += k;
+    given += k;
+    room -= k;
+  }
+  const char* trace_id = nullptr;
+  while (room > 0 && span_ < plan_.size()) {
+    const Part& p = parts_[part_];
+    if (row_ == p.count) {
+      ++part_;
+      row_ = 0;
+      trace_id = nullptr;
+      continue;
+    }
+    const SpanTemplate* t = plan_[span_];
+    const std::size_t n = t ? t->bytes.size() : field_size(other_.data() + other_at_, other_.size() - other_at_);
+    char* to = out + given;
+    if (n > room) {  // cut: the whole span into stage_, what fits from there
+      stage_.resize(n);
+      stage_at_ = 0;
+      to = stage_.data();
+    }
+    if (t) {
+      if (!trace_id) {
+        put_be64(m.trace_id_bytes, p.compact->trace_id.hi);
+        put_be64(m.trace_id_bytes + 8, p.compact->trace_id.lo);
+        trace_id = m.trace_id_bytes;
+      }
+      std::memcpy(to, t->bytes.data(), n);
+      m.patch(to + t->span_at, *t, p.compact->spans[p.first + row_]);
+    } else {
+      std::memcpy(to, other_.data() + other_at_, n);
+      other_at_ += n;
+    }
+    ++row_;
+    ++span_;
+    if (to != out + given) {
+      std::memcpy(out + given, stage_.data(), room);
+      stage_at_ = room;
+      given += room;
+      room = 0;
+    } else {
+      given += n;
+      room -= n;
+    }
+  }
+  return given;
+}
+
+}  // namespace detail
 
 std::string_view RequestWriter::data() const noexcept {
   const Impl& m = *impl_;

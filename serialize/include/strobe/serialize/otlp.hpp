@@ -32,6 +32,10 @@ struct FileInfo;
 
 namespace strobe::serialize::otlp {
 
+namespace detail {
+class ProtoBatch;
+}
+
 enum class Protocol : std::uint8_t {
   protobuf,  // "http/protobuf": Content-Type application/x-protobuf
   json,      // "http/json": Content-Type application/json
@@ -109,6 +113,7 @@ class RequestWriter {
   [[nodiscard]] std::string take_json_text();
 
  private:
+  friend class detail::ProtoBatch;  // OtlpSink's: spans sized first, written later
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
