@@ -34,7 +34,15 @@ class ProtoBatch {
   // ScopeSpans.spans field); add() then puts it in the batch. A span measured and not
   // added must be measured again after clear().
   [[nodiscard]] std::size_t measure(std::size_t index);
-  void add();
+  void add() {
+    if (parts_.empty() || parts_.back().compact != compact_ || parts_.back().assembled != assembled_ ||
+        parts_.back().first + parts_.back().count != index_) {
+      parts_.push_back(Part{compact_, assembled_, index_, 0});
+    }
+    ++parts_.back().count;
+    plan_.push_back(measured_);
+    bytes_ += measured_bytes_;
+  }
   [[nodiscard]] std::size_t spans() const noexcept { return plan_.size(); }
   [[nodiscard]] std::size_t bytes() const noexcept { return bytes_; }
 

@@ -574,7 +574,12 @@ std::size_t ProtoBatch::measure(std::size_t index) {
   measured_ = nullptr;
   if (compact_) {
     const SpanRow& r = compact_->spans[index];
-    if (r.extra == SpanRow::kNoExtra && m.resumed_by(r.span_id) == 0) measured_ = m.template_for(index, r);
+    if (r.extra == SpanRow::kNoExtra && m.resumed_by(r.span_id) == 0) {
+      // A trace's spans come in runs of one template: the previous span's, when it fits,
+      // without hashing.
+      const SpanTemplate* last = plan_.empty() ? nullptr : plan_.back();
+      measured_ = last && last->fits(r) && last->checked_in == m.traces ? last : m.template_for(index, r);
+    }
   }
   if (measured_) {
     measured_bytes_ = measured_->bytes.size();
@@ -584,16 +589,6 @@ std::size_t ProtoBatch::measure(std::size_t index) {
     measured_bytes_ = other_.size() - at;
   }
   return measured_bytes_;
-}
-
-void ProtoBatch::add() {
-  if (parts_.empty() || parts_.back().compact != compact_ || parts_.back().assembled != assembled_ ||
-      parts_.back().first + parts_.back().count != index_) {
-    parts_.push_back(Part{compact_, assembled_, index_, 0});
-  }
-  ++parts_.back().count;
-  plan_.push_back(measured_);
-  bytes_ += measured_bytes_;
 }
 
 void ProtoBatch::rewind() {
