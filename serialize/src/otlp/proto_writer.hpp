@@ -9,7 +9,8 @@
 // this writer sizes every KeyValue and AnyValue before writing it and writes through a
 // raw pointer into room it made beforehand. Every field number here is below 16, so a
 // tag is one byte. A plain span of a CompactTrace is written once per template and then
-// copied (request_writer.cpp, SpanTemplate): ~95 ns a span on the sender, HTTP included.
+// copied (request_writer.cpp, SpanTemplate); OtlpSink copies it straight into libcurl's
+// upload buffer (proto_request.hpp): ~70-85 ns a span on the sender, HTTP included.
 
 #include <algorithm>
 #include <cstdint>

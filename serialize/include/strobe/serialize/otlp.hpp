@@ -99,7 +99,8 @@ class RequestWriter {
   // Appends span `index` when the request stays within `limit` bytes, or holds no span
   // yet: true. Else false, and the span is left prepared: end() this request, begin()
   // the next and append_prepared(). Protobuf writes the span straight into the request
-  // (no copy), which is why OtlpSink uses it.
+  // (no copy). (OtlpSink's protobuf requests are not built here: their spans are written
+  // into libcurl's upload buffer as it reads the body.)
   bool add_within(std::size_t index, std::size_t limit);
   // Spans appended since begin().
   [[nodiscard]] std::size_t span_count() const noexcept;
