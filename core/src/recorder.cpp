@@ -16,6 +16,7 @@
 #include <deque>
 #include <cstdio>
 #include <cerrno>
+#include <bit>
 #include <cstring>
 #include <exception>
 #include <iterator>
@@ -28,6 +29,7 @@
 #include "clock.hpp"
 #include "globals.hpp"
 #include "intern.hpp"
+#include "record_log.hpp"
 #include "recovery.hpp"
 #include "strobe/detail/utf8.hpp"
 #include "strobe/span.hpp"
@@ -40,6 +42,7 @@ class RecorderCore {
   RecorderCore(Config config, bool use_tsc, std::uint32_t generation)
       : config_(std::move(config)),
         generation_(generation),
+        deferred_(config_.defer_assembly),
         clock_(use_tsc),
         assembler_({config_.service_name, static_cast<std::uint32_t>(::getpid()),
                     config_.partial_trace_spans,
@@ -182,8 +185,8 @@ class RecorderCore {
   // was running on the crashing thread marked, the sinks told and flushed; then the
   // crashing thread may go on dying.
   void crash_hand_over() {
-    drain_pass();
-    drain_pass();
+    drain_pass(true);
+    drain_pass(true);
     assembler_.mark_crash(crash_span_.load(std::memory_order_relaxed), crash_text_);
     hand_over_all(true, kCrashTicket);
     {
@@ -211,6 +214,13 @@ class RecorderCore {
     drainer_tid_.store(static_cast<pid_t>(::syscall(SYS_gettid)), std::memory_order_relaxed);
     ::pthread_setname_np(::pthread_self(), "strobe-drainer");
     publish_clock(drainer_clock_);
+    if (deferred_) {
+      log_.cell(LogKind::start, {generation_, config_.partial_trace_spans,
+                                 static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     config_.partial_trace_age).count()),
+                                 kLogVersion, sizeof(Record)});
+      log_clock();
+    }
     int idle = 0;
     auto previous_pass_start = std::chrono::steady_clock::now();
     std::uint64_t passes = 0;
@@ -236,12 +246,15 @@ class RecorderCore {
         // Everything recorded before flush() was published before the request, so this
         // pass and one more (see Assembler::end_of_pass) have seen it. The sink thread
         // completes the flush once the sinks have it all.
-        drain_pass();
+        drain_pass(true);
         hand_over_all(false, flush_ticket);
         flush_seen_ = flush_ticket;
         continue;
       }
-      if ((++passes & 1023) == 0) clock_.recalibrate();
+      if ((++passes & 1023) == 0) {
+        clock_.recalibrate();
+        if (deferred_) log_clock();
+      }
       if (n >= config_.ring_capacity / 8) {  // a backlog: keep up without a pause
         idle = 0;
         continue;
@@ -269,8 +282,8 @@ class RecorderCore {
       wake_.wait_for(lock, config_.drain_interval,
                      [&] { return stopping_ || flush_requested_ > flush_seen_ || crashing(); });
     }
-    drain_pass();
-    drain_pass();
+    drain_pass(true);
+    drain_pass(true);
     hand_over_all(true, 0);
     stop_sinks();
     retire_clock(drainer_clock_);
@@ -322,7 +335,11 @@ class RecorderCore {
         spans += item.weight;
         for (auto& sink : config_.sinks) {
           try {
-            sink->consume_compact(item.trace);
+            if (!item.log.empty()) {
+              sink->consume_records(item.log.data(), item.log.bytes(), item.log.records(), item.log.begins());
+            } else {
+              sink->consume_compact(item.trace);
+            }
           } catch (...) {
             ++errors;
           }
@@ -331,8 +348,14 @@ class RecorderCore {
       {
         std::lock_guard lock(queue_mutex_);
         queued_spans_ -= std::min(queued_spans_, spans);
-        for (QueueItem& item : batch)
-          if (item.flush_ticket == kTraceItem && returned_.size() < kReturnedMax) returned_.push_back(std::move(item.trace));
+        for (QueueItem& item : batch) {
+          if (item.flush_ticket != kTraceItem) continue;
+          if (!item.log.empty()) {
+            if (returned_logs_.size() < kReturnedLogsMax) returned_logs_.push_back(std::move(item.log));
+          } else if (returned_.size() < kReturnedMax) {
+            returned_.push_back(std::move(item.trace));
+          }
+        }
       }
       queue_space_.notify_all();
       batch.clear();
@@ -360,6 +383,7 @@ class RecorderCore {
     info.start_ns = realtime_ns();
     info.clock = clock_.uses_tsc() ? "tsc" : "steady";
     info.ns_per_tick = ns_per_tick_at_start_;
+    info.records = deferred_;
     for (auto& sink : config_.sinks) {
       try {
         sink->open(info);
@@ -371,13 +395,17 @@ class RecorderCore {
   }
 
   // One pass over every registered ring. Returns the number of records consumed.
-  std::size_t drain_pass() {
+  // Deferred assembly leaves the records in the rings while the sink queue is full, unless
+  // `all` (a flush, the end, a crash: what was recorded before must go, the queue waits).
+  std::size_t drain_pass(bool all = false) {
     globals().registry.snapshot(snapshot_);
+    const bool read = !deferred_ || all || queue_has_room();
+    const std::size_t logged = log_.bytes();
     std::size_t total = 0;
     for (RingEntry* e : snapshot_) {
       // acquire: pairs with retire(); a retired ring's records are all published.
       const bool retired = e->retired.load(std::memory_order_acquire);
-      total += drain_ring(*e);
+      if (read) total += deferred_ ? log_ring(*e) : drain_ring(*e);
       refresh_thread_name(*e);
       if (retired && e->ring.available() == 0) {
         std::lock_guard lock(stats_mutex_);
@@ -393,10 +421,91 @@ class RecorderCore {
         globals().registry.recycle(e, globals().registry.registered_count() + 2);
       }
     }
+    if (deferred_) {
+      end_log_pass(LogKind::pass, logged);
+      // A chunk of whole passes goes when it is large, when the rings ran dry, or after
+      // kChunkPasses passes (a trickle still reaches the file).
+      if (log_.bytes() >= kChunkBytes || total == 0 || ++chunk_passes_ >= kChunkPasses) queue_log(false);
+      return total;
+    }
     assembler_.add_drops(drops_delta());
     assembler_.end_of_pass(out_, clock_.to_wall_ns(clock_.now_ticks()));
     deliver();
     return total;
+  }
+
+  // ---- deferred assembly (record_log.hpp) ----
+
+  // A ring's records, copied to the log as they are.
+  std::size_t log_ring(RingEntry& e) {
+    Ring& ring = e.ring;
+    const std::size_t avail = ring.available();
+    if (avail == 0) return 0;
+    log_.batch(e.owner_thread.load(std::memory_order_relaxed), avail);
+    for (std::size_t i = 0; i < avail; ++i) log_.put(ring.peek(i));  // strings are whole: committed together
+    log_.end_batch();
+    if (recovery_ != nullptr) recovery_->drained(e, avail, clock_);
+    ring.release(avail);
+    return avail;
+  }
+
+  void log_clock() {
+    const Clock::Map m = clock_.map();
+    log_.cell(LogKind::clock, {m.tsc, std::bit_cast<std::uint64_t>(m.ns_per_tick), m.anchor_ticks,
+                               static_cast<std::uint64_t>(m.anchor_wall)});
+  }
+
+  // The names interned since the previous pass, then the pass's (or flush's) end, when
+  // the pass logged anything since `logged` bytes or saw drops (an idle pass needs none:
+  // the replay's next pass closes what it would have closed).
+  void end_log_pass(LogKind kind, std::size_t logged, bool final = false) {
+    const std::uint32_t interned = intern_count();  // after the rings: covers every id read
+    if (interned > names_logged_) {
+      log_.names(names_logged_, interned);
+      names_logged_ = interned;
+    }
+    const DropCounts d = drops_delta();
+    if (kind == LogKind::pass && log_.bytes() == logged && d.spans == 0 && d.records == 0) return;
+    const auto now = static_cast<std::uint64_t>(clock_.to_wall_ns(clock_.now_ticks()));
+    log_.cell(kind, {now, d.spans, d.records, final ? 1u : 0u});
+  }
+
+  bool queue_has_room() {
+    std::lock_guard lock(queue_mutex_);
+    return queued_spans_ < config_.sink_queue_spans;
+  }
+
+  // Queues the log's chunk for the sinks (its weight against sink_queue_spans: one for
+  // every 128 bytes) and takes an empty one back. lossless: waits for room (a flush, the end).
+  void queue_log(bool lossless) {
+    chunk_passes_ = 0;
+    if (log_.empty()) return;
+    const std::size_t weight = (log_.bytes() + 127) / 128;
+    const std::uint64_t begins = log_.begins();
+    bool wake = false;
+    {
+      std::unique_lock lock(queue_mutex_);
+      if (lossless && queued_spans_ != 0 && queued_spans_ + weight > config_.sink_queue_spans) {
+        wake_sinks_ = true;
+        queue_ready_.notify_all();
+        queue_space_.wait(lock, [&] { return queued_spans_ == 0 || queued_spans_ + weight <= config_.sink_queue_spans; });
+      }
+      queued_spans_ += weight;
+      QueueItem item{{}, kTraceItem, weight, {}};
+      item.log = std::move(log_);
+      queue_.push_back(std::move(item));
+      log_ = LogChunk{};
+      if (!returned_logs_.empty()) {
+        log_ = std::move(returned_logs_.back());
+        returned_logs_.pop_back();
+      }
+      wake = queued_spans_ >= config_.sink_queue_spans / 8 && !wake_sinks_;
+      wake_sinks_ |= wake;
+    }
+    log_.clear();  // a chunk back from the sinks keeps its capacity
+    if (wake) queue_ready_.notify_all();
+    std::lock_guard lock(stats_mutex_);
+    totals_.spans_recorded += begins;
   }
 
   std::size_t drain_ring(RingEntry& e) {
@@ -446,6 +555,7 @@ class RecorderCore {
       e.extra.name_seen = e.extra.name_version.load(std::memory_order_relaxed);
     }
     repair_utf8(name);
+    if (deferred_) log_.text(LogKind::thread, e.owner_thread.load(std::memory_order_relaxed), name.data(), name.size());
     KnownName& known = thread_names_[e.owner_thread.load(std::memory_order_relaxed)];
     known.name = std::move(name);
     known.entry = &e;
@@ -510,12 +620,19 @@ class RecorderCore {
   // queue, and the drops that no trace handed over carries (they happened after the last
   // one, or came with traces the full queue dropped) go to the sinks with the flush.
   void hand_over_all(bool final, std::uint64_t flush_ticket) {
-    assembler_.add_drops(drops_delta());
-    assembler_.flush(out_, clock_.to_wall_ns(clock_.now_ticks()), final);
-    deliver(true);
+    if (deferred_) {
+      if (flush_ticket == kCrashTicket)
+        log_.text(LogKind::crash, crash_span_.load(std::memory_order_relaxed), crash_text_, std::strlen(crash_text_));
+      end_log_pass(LogKind::flush, log_.bytes(), final);
+      queue_log(true);
+    } else {
+      assembler_.add_drops(drops_delta());
+      assembler_.flush(out_, clock_.to_wall_ns(clock_.now_ticks()), final);
+      deliver(true);
+    }
     {
       std::lock_guard lock(queue_mutex_);
-      QueueItem item{{}, flush_ticket == 0 ? std::uint64_t{1} << 63 : flush_ticket, 0};
+      QueueItem item{{}, flush_ticket == 0 ? std::uint64_t{1} << 63 : flush_ticket, 0, {}};
       item.trace.drops_since_previous = assembler_.take_drops();
       item.trace.drops_since_previous += std::exchange(carried_drops_, DropCounts{});
       queue_.push_back(std::move(item));
@@ -565,7 +682,7 @@ class RecorderCore {
         queued_spans_ += n;
         for (const SpanRow& row : t.spans) spans += (row.flags & kSpanContinued) ? 0 : 1;  // counted once, at its end
         ++traces;
-        queue_.push_back(QueueItem{std::move(t), kTraceItem, n});
+        queue_.push_back(QueueItem{std::move(t), kTraceItem, n, {}});
       }
       returned_.swap(recycled_);
       wake = queued_spans_ >= config_.sink_queue_spans / 8 && !wake_sinks_;
@@ -585,6 +702,7 @@ class RecorderCore {
   }
 
   void publish_counters() {
+    if (deferred_) return;  // spans_recorded: counted as the log's chunks are queued
     std::lock_guard lock(stats_mutex_);
     totals_.spans_recorded = assembler_.begins();
     totals_.orphan_records = assembler_.orphan_records();
@@ -618,6 +736,9 @@ class RecorderCore {
 
   Config config_;
   std::uint32_t generation_;
+  const bool deferred_;  // Config::defer_assembly
+  LogChunk log_;         // drainer-only: the record log's chunk being filled
+  std::uint32_t names_logged_ = 0;  // drainer-only: names [0, this) are in the log
   ThreadClock drainer_clock_;
   Clock clock_;
   Assembler assembler_;
@@ -656,7 +777,14 @@ class RecorderCore {
     CompactTrace trace;
     std::uint64_t flush_ticket = kTraceItem;
     std::size_t weight = 0;  // what it counts against sink_queue_spans
+    LogChunk log;            // deferred assembly: a chunk of the record log in place of a trace
   };
+  static constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
+  static constexpr int kChunkPasses = 64;
+  int chunk_passes_ = 0;  // drainer-only: passes in log_
+  // Chunks kept for refilling (each keeps its memory: steady state allocates nothing).
+  static constexpr std::size_t kReturnedLogsMax = 8;
+  std::vector<LogChunk> returned_logs_;  // consumed chunks, for the drainer to refill
   std::mutex queue_mutex_;
   std::condition_variable queue_ready_;  // the sink thread waits for items
   std::condition_variable queue_space_;  // the drainer (wait policy) waits for room
@@ -703,8 +831,12 @@ void validate(const Config& c, bool& use_tsc) {
   if (c.expected_trace_spans > (std::size_t{1} << 22))
     throw ConfigError("strobe: Config::expected_trace_spans must be at most 2^22, got " +
                       std::to_string(c.expected_trace_spans));
-  for (const auto& s : c.sinks)
+  for (const auto& s : c.sinks) {
     if (!s) throw ConfigError("strobe: Config::sinks holds a null sink");
+    if (c.defer_assembly && !s->takes_records())
+      throw ConfigError("strobe: Config::defer_assembly: every sink must take the record log (Sink::takes_records; "
+                        "a FileSink without rotate_bytes does)");
+  }
   if (!c.recovery_dir.empty()) {
     const std::size_t j = c.recovery_journal_records;
     if (j < 2 * cap || (j & (j - 1)) != 0 || j > (std::size_t{1} << 28))

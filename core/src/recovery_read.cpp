@@ -15,6 +15,7 @@
 
 #include "assembler.hpp"
 #include "intern.hpp"
+#include "record_log.hpp"
 #include "recovery.hpp"
 #include "strobe/detail/thread_state.hpp"
 #include "strobe/detail/utf8.hpp"
@@ -69,23 +70,9 @@ std::string text_of(const char* p, std::uint32_t size, std::size_t room) {
   return s;
 }
 
-// The times a replay may meet, in ns: a record's clock offset beyond this (a damaged or
-// hostile file) would overflow the conversion to int64 or the durations computed from it.
+// A journal's clock anchor beyond this (a damaged or hostile file) would overflow the
+// conversions of a replay (see replay_batch).
 constexpr std::int64_t kMaxWallNs = std::int64_t{1} << 62;
-constexpr double kMaxOffsetNs = 2.3e18;  // ~2^61: 73 years of ticks either side of the anchor
-
-// r with a time the clock converts without overflow (else the anchor's).
-Record sane_time(const Record& in, const Clock::Map& m) noexcept {
-  Record r = in;
-  if ((r.flags & kWallClock) != 0) {
-    const auto wall = static_cast<std::int64_t>(r.ts);
-    if (wall > kMaxWallNs || wall < -kMaxWallNs) r.ts = static_cast<std::uint64_t>(m.anchor_wall);
-    return r;
-  }
-  const double ns = double(static_cast<std::int64_t>(r.ts - m.anchor_ticks)) * m.ns_per_tick;
-  if (!(ns < kMaxOffsetNs && ns > -kMaxOffsetNs)) r.ts = m.anchor_ticks;
-  return r;
-}
 
 }  // namespace
 
@@ -283,34 +270,8 @@ std::vector<AssembledTrace> replay_recovery(const RecoveredRun& run, std::vector
       assembler.end_of_pass(compact, now_ns);
       take();
     }
-    const std::size_t avail = b.records.size();
-    for (std::size_t i = 0; i < avail;) {
-      const Record r = sane_time(b.records[i], run.clock);
-      if ((r.flags & kWallClock) == 0 && (r.type == RecType::begin || r.type == RecType::end || r.type == RecType::next ||
-                                          r.type == RecType::event))
-        now_ns = std::max(now_ns, clock.to_wall_ns(r.ts));
-      if (r.type != RecType::string) {
-        if ((r.type != RecType::begin && r.type != RecType::next) || r.payload.begin.generation == run.generation)
-          assembler.on_record(r, b.thread);
-        ++i;
-        continue;
-      }
-      // As the drainer reads a string: its header and continuations were committed
-      // together; a string cut off at the end of what survived is skipped.
-      const std::uint32_t len = r.payload.str.length;
-      // In 64 bits: continuation_records() wraps for lengths near 2^32, which no producer
-      // writes but a damaged file may hold.
-      const std::uint64_t cont = len <= kInlineString ? 0 : (std::uint64_t{len} - kInlineString + 63) / 64;
-      if (cont >= avail - i) break;
-      std::string text(len, '\0');
-      std::memcpy(text.data(), r.payload.str.inline_bytes, std::min<std::uint32_t>(len, kInlineString));
-      std::size_t off = kInlineString;
-      for (std::uint64_t k = 1; k <= cont; ++k, off += sizeof(Record))
-        std::memcpy(text.data() + off, static_cast<const void*>(&b.records[i + k]),
-                    std::min<std::size_t>(sizeof(Record), len - off));
-      assembler.on_record(r, b.thread, std::move(text));
-      i += 1 + cont;
-    }
+    now_ns = replay_batch(assembler, clock, run.clock, b.records.data(), b.records.size(), b.thread, run.generation,
+                          nullptr, now_ns);
   }
   assembler.end_of_pass(compact, now_ns);
   assembler.end_of_pass(compact, now_ns);

@@ -130,6 +130,19 @@ struct Config {
   // what the drainer and the sinks hold unwritten (open traces' parts, the sink queue,
   // a FileSink's batch). A power of two, at least 2 x ring_capacity, at most 2^28.
   std::size_t recovery_journal_records = std::size_t{1} << 22;  // 256 MiB
+  // Deferred assembly, for when every core is busy: the drainer assembles nothing. It
+  // passes the rings' records on as a compact log (a plain span in about 8 bytes: what
+  // differs from the span before it), and the file's reader assembles them as the
+  // drainer would have: strobe's Reader does it as it opens the file (into a temporary
+  // file in $TMPDIR), giving the same traces, parts, groups and drops. The process then
+  // spends about half the CPU per span after its ring, and the file is several times
+  // smaller (README, "Overhead"); nothing leaves the process but the file. Every sink
+  // must take the log (Sink::takes_records(): a FileSink without rotation does), else a
+  // ConfigError. Stats::spans_assembled and traces_emitted stay 0. When the sinks fall
+  // behind (the queue holds sink_queue_spans x 128 bytes of log), the drainer leaves the
+  // records in the rings, which fill: their overflow policy applies (drop: counted as
+  // ever; wait: lossless).
+  bool defer_assembly = false;
 };
 
 // Thrown by Recorder's constructor for an invalid Config or a second active recorder.
