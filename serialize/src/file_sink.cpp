@@ -140,7 +140,7 @@ struct FileSink::Impl {
     flatbuffers::FlatBufferBuilder fbb(1024);
     fbb.Finish(fb::CreateFileHeader(fbb, fbb.CreateString(info.service_name), fbb.CreateString(info.host_name),
                                     info.process_id, info.start_ns, fbb.CreateString(info.clock),
-                                    info.ns_per_tick, fbb.CreateString("strobe 0.1.0")));
+                                    info.ns_per_tick, fbb.CreateString("strobe 0.1.0"), info.records));
     write_frame(FrameType::header, {fbb.GetBufferPointer(), fbb.GetSize()});
     header_written = true;
   }
@@ -252,6 +252,23 @@ void FileSink::consume_compact(const CompactTrace& trace) {
   impl_->file_drops += trace.drops_since_previous;
   impl_->encoder.add(trace);
   if (impl_->encoder.span_count() >= impl_->options.batch_spans) impl_->write_batch();
+}
+
+bool FileSink::takes_records() const noexcept { return impl_->options.rotate_bytes == 0; }
+
+void FileSink::consume_records(const void* data, std::size_t bytes, std::uint64_t records, std::uint64_t spans) {
+  (void)records;
+  if (impl_->closed) return;
+  try {
+    impl_->ensure_header();
+    impl_->write_frame(FrameType::records, {static_cast<const std::uint8_t*>(data), bytes});
+  } catch (...) {
+    impl_->count_lost(0, spans);
+    throw;
+  }
+  ++impl_->file_batches;
+  std::lock_guard lock(impl_->counters_mutex);
+  ++impl_->counters.batches;
 }
 
 void FileSink::lost(const DropCounts& drops) {

@@ -11,8 +11,10 @@
 #include <unordered_map>
 
 #include "frame.hpp"
+#include "record_log.hpp"
 #include "strobe/detail/utf8.hpp"
 #include "strobe/serialize/reader.hpp"
+#include "strobe/serialize/writer.hpp"
 #include "strobe_generated.h"
 
 namespace strobe::serialize {
@@ -403,7 +405,7 @@ struct Reader::Impl {
       fail(pos, "frame header checksum mismatch (corrupt data)");
       return nullptr;
     }
-    if (h.type < 1 || h.type > 3) {
+    if (h.type < 1 || h.type > 4) {
       fail(pos, "unknown frame type " + std::to_string(h.type));
       return nullptr;
     }
@@ -425,6 +427,138 @@ struct Reader::Impl {
 
   void advance(std::uint32_t length) {
     pos = std::min<std::uint64_t>(size, pos + kFrameHeaderSize + detail::padded(length));
+  }
+
+  void read_end(const unsigned char* payload, std::uint32_t length, std::uint64_t at) {
+    flatbuffers::Verifier v(payload, length);
+    if (!v.VerifyBuffer<fb::FileEnd>(nullptr)) {
+      fail(at, "end frame fails FlatBuffers verification");
+      return;
+    }
+    const auto* e = flatbuffers::GetRoot<fb::FileEnd>(payload);
+    end = FileEndInfo{e->traces(),        e->spans(),         e->batches(),
+                      e->lost_frames(),   e->lost_traces(),   e->lost_spans(),
+                      e->spans_dropped(), e->records_dropped(), e->sink_dropped_spans(),
+                      e->crash_signal(),  e->crash_address(),  e->recovered()};
+    if (log) {  // what the record log's own file said, over the assembled file's counts
+      end.lost_frames += log->end.lost_frames;
+      end.lost_traces += log->end.lost_traces;
+      end.lost_spans += log->end.lost_spans;
+      end.crash_signal = log->end.crash_signal;
+      end.crash_address = log->end.crash_address;
+      end.recovered = log->end.recovered;
+    }
+    loss = WriteLoss{std::max(loss.frames, end.lost_frames), std::max(loss.traces, end.lost_traces),
+                     std::max(loss.spans, end.lost_spans)};
+    ended = true;
+    advance(length);
+  }
+
+  // A file of the record log (Config::defer_assembly): assembled now, through a FileSink
+  // into an unlinked temporary file that is then read in its place, so every batch, view
+  // and count is what a recorder that assembled would have written. Damage in the log
+  // ends the assembly there (the traces before it are kept, their open spans incomplete)
+  // and is reported after the last batch, where reading meets it.
+  struct Log {
+    std::uint64_t size = 0;  // of the file itself
+    FileEndInfo end;
+    bool ended = false;
+    std::optional<ReadError> error;
+  };
+  std::optional<Log> log;
+
+  void assemble() {
+    const char* dir = std::getenv("TMPDIR");
+    std::string tmp = std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") + "/strobe-assembled-XXXXXX";
+    const int tfd = ::mkstemp(tmp.data());
+    if (tfd < 0) fatal(pos, "cannot assemble the record log: cannot create a file in " + tmp + ": " + std::strerror(errno));
+    ::close(tfd);
+    struct Unlink {
+      const std::string& path;
+      ~Unlink() { ::unlink(path.c_str()); }
+    } unlink_at_end{tmp};
+    Log l;
+    l.size = size;
+    try {
+      FileSinkOptions options;
+      options.path = tmp;
+      FileSink sink(std::move(options));
+      sink.open(RecorderInfo{info.service_name, info.host_name, info.process_id, info.start_ns, info.clock,
+                             info.ns_per_tick, false});
+      strobe::detail::RecordReplay replay(info.service_name, info.process_id);
+      std::vector<strobe::detail::Record> chunk;  // 64-byte aligned, as the replay reads records
+      auto pass_on = [&] {
+        for (const AssembledTrace& t : replay.take()) sink.consume(t);
+      };
+      while (!done) {
+        const std::uint64_t at = pos;
+        FrameType type{};
+        std::uint32_t length = 0;
+        const unsigned char* payload = frame(type, length);
+        if (!payload) break;
+        if (ended) {
+          fail(at, "data after the end frame");
+        } else if (type == FrameType::header) {
+          fail(at, "a second header frame");
+        } else if (type == FrameType::batch) {
+          fail(at, "a batch frame in a file of the record log");
+        } else if (type == FrameType::end) {
+          read_end(payload, length, at);
+        } else {
+          chunk.resize(length / sizeof(strobe::detail::Record) + 1);
+          std::memcpy(static_cast<void*>(chunk.data()), payload, length);
+          try {
+            replay.feed(chunk.data(), length);
+          } catch (const strobe::detail::RecordLogError& e) {
+            fail(at, e.what());
+          }
+          pass_on();
+          advance(length);
+        }
+      }
+      replay.finish();
+      pass_on();
+      sink.lost(replay.take_trailing_drops());
+      l.end = end;
+      l.ended = ended;
+      l.error = error;
+      sink.close();
+    } catch (const std::exception& e) {
+      fatal(pos, std::string("cannot assemble the record log: ") + e.what());
+    }
+    // Read the assembled file from its first frame after the header.
+    ::munmap(const_cast<unsigned char*>(data), size);
+    data = nullptr;
+    ::close(fd);
+    fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || ::fstat(fd, &st) != 0) fatal(0, "cannot assemble the record log: cannot reopen " + tmp);
+    size = static_cast<std::uint64_t>(st.st_size);
+    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) fatal(0, "cannot assemble the record log: cannot map " + tmp);
+    data = static_cast<const unsigned char*>(p);
+    log = std::move(l);
+    error.reset();
+    done = ended = false;
+    end = {};
+    loss = {};
+    released = 0;
+    pos = kPreambleSize;
+    FrameType type{};
+    std::uint32_t length = 0;
+    if (frame(type, length) == nullptr || type != FrameType::header) fatal(0, "cannot assemble the record log");
+    advance(length);
+  }
+
+  // At the end of an assembled file: the record log's own end, or its damage.
+  void log_ended() {
+    if (!log) return;
+    if (log->error) {
+      error = log->error;
+      ended = false;
+    } else if (!log->ended) {
+      ended = false;
+    }
   }
 };
 
@@ -472,7 +606,9 @@ Reader::Reader(const std::string& path) : impl_(std::make_unique<Impl>()) {
   m.info.clock = s(h->clock());
   m.info.ns_per_tick = h->ns_per_tick();
   m.info.writer = s(h->writer());
+  m.info.records = h->records();
   m.advance(length);
+  if (m.info.records) m.assemble();
 }
 
 Reader::~Reader() = default;
@@ -483,7 +619,7 @@ bool Reader::ended_cleanly() const noexcept { return impl_->ended; }
 const FileEndInfo& Reader::end_info() const noexcept { return impl_->end; }
 WriteLoss Reader::write_loss() const noexcept { return impl_->loss; }
 std::uint64_t Reader::repaired_strings() const noexcept { return impl_->repaired_strings; }
-std::uint64_t Reader::size() const noexcept { return impl_->size; }
+std::uint64_t Reader::size() const noexcept { return impl_->log ? impl_->log->size : impl_->size; }
 const std::string& Reader::path() const noexcept { return impl_->path; }
 
 bool Reader::next(BatchView& out) {
@@ -494,7 +630,10 @@ bool Reader::next(BatchView& out) {
     FrameType type{};
     std::uint32_t length = 0;
     const unsigned char* payload = m.frame(type, length);
-    if (!payload) return false;
+    if (!payload) {
+      m.log_ended();
+      return false;
+    }
     if (m.ended) {
       m.fail(at, "data after the end frame");
       return false;
@@ -504,21 +643,13 @@ bool Reader::next(BatchView& out) {
       return false;
     }
     if (type == FrameType::end) {
-      flatbuffers::Verifier v(payload, length);
-      if (!v.VerifyBuffer<fb::FileEnd>(nullptr)) {
-        m.fail(at, "end frame fails FlatBuffers verification");
-        return false;
-      }
-      const auto* e = flatbuffers::GetRoot<fb::FileEnd>(payload);
-      m.end = FileEndInfo{e->traces(),        e->spans(),         e->batches(),
-                          e->lost_frames(),   e->lost_traces(),   e->lost_spans(),
-                          e->spans_dropped(), e->records_dropped(), e->sink_dropped_spans(),
-                          e->crash_signal(),  e->crash_address(),  e->recovered()};
-      m.loss = WriteLoss{std::max(m.loss.frames, e->lost_frames()), std::max(m.loss.traces, e->lost_traces()),
-                         std::max(m.loss.spans, e->lost_spans())};
-      m.ended = true;
-      m.advance(length);
+      m.read_end(payload, length, at);
+      if (m.done) return false;
       continue;
+    }
+    if (type == FrameType::records) {
+      m.fail(at, "a records frame in a file whose header does not say records");
+      return false;
     }
     // Bounded work on hostile input: depth and table count limited by the buffer's size.
     flatbuffers::Verifier v(payload, length, 64, std::max<flatbuffers::uoffset_t>(1000, length / 4));

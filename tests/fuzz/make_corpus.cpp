@@ -2,9 +2,11 @@
 // Usage: strobe_fuzz_corpus <dir>
 
 #include <strobe/serialize/writer.hpp>
+#include <strobe/strobe.hpp>
 
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "random_trace.hpp"
@@ -70,6 +72,20 @@ int main(int argc, char** argv) {
       fs::copy_file(open_path, dir / "seed-no-end-frame.strobe", fs::copy_options::overwrite_existing);
       sink.close();
       fs::remove(open_path);
+    }
+    {  // the record log of a recorder that defers assembly (format 1.5): assembled on read
+      auto sink = std::make_shared<FileSink>(FileSinkOptions{.path = (dir / "seed-record-log.strobe").string()});
+      strobe::Recorder rec(strobe::Config{.partial_trace_spans = 8, .sinks = {sink}, .defer_assembly = true});
+      {
+        auto root = strobe::trace("request", {{"user", "u-1"}});
+        for (int i = 0; i < 12; ++i) {
+          auto step = strobe::span("step", Kind::step);
+          step.attr("i", i).attr("p", 0.5).event("token", {{"text", "a string longer than one record's inline bytes"}});
+          step.next(STROBE_NAME("attention"));
+        }
+        rec.flush();
+      }
+      rec.flush();
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "strobe_fuzz_corpus: %s\n", e.what());

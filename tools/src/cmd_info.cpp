@@ -65,6 +65,7 @@ void add_info(CLI::App& app, int& status) {
     const bool intact = !reader.error() && reader.ended_cleanly();
     std::printf("file        %s (%llu bytes)\n", file->c_str(), static_cast<unsigned long long>(reader.size()));
     std::printf("format      %u.%u, written by %s\n", info.major, info.minor, info.writer.c_str());
+    if (info.records) std::printf("contents    the record log of a recorder that deferred assembly: assembled as read\n");
     std::printf("service     %s  host %s  pid %u\n", info.service_name.c_str(), info.host_name.c_str(), info.process_id);
     std::printf("clock       %s (%.6f ns/tick), recorder started %s\n", info.clock.c_str(), info.ns_per_tick,
                 iso8601(info.start_ns).c_str());

@@ -18,14 +18,16 @@
 namespace strobe::serialize {
 
 inline constexpr std::uint16_t kFormatMajor = 1;
-inline constexpr std::uint16_t kFormatMinor = 4;
+inline constexpr std::uint16_t kFormatMinor = 5;
 inline constexpr char kMagic[10] = {'\x89', 'S', 'T', 'R', 'O', 'B', 'E', '\r', '\n', '\x1a'};
 inline constexpr std::size_t kPreambleSize = 16;
 inline constexpr std::size_t kFrameHeaderSize = 16;
 // A frame larger than this is refused by the reader (and never written).
 inline constexpr std::uint32_t kMaxFrameBytes = 1u << 30;
 
-enum class FrameType : std::uint8_t { header = 1, batch = 2, end = 3 };
+// records (format 1.5): a chunk of the record log (Config::defer_assembly), as the
+// recorder's drainer read its rings; only in files whose header says records.
+enum class FrameType : std::uint8_t { header = 1, batch = 2, end = 3, records = 4 };
 
 struct FileInfo {
   std::uint16_t major = 0;
@@ -37,6 +39,9 @@ struct FileInfo {
   std::string clock;
   double ns_per_tick = 1.0;
   std::string writer;
+  // Format 1.5: the file holds the record log of a recorder with Config::defer_assembly;
+  // the Reader assembled it when it opened the file (what it returns are those traces).
+  bool records = false;
 };
 
 // What the reader says of a file it cannot read (further): one line naming the file and

@@ -73,6 +73,11 @@ class FileSink final : public Sink {
   void open(const RecorderInfo& info) override;
   void consume(const AssembledTrace& trace) override;
   void consume_compact(const CompactTrace& trace) override;
+  // Config::defer_assembly: each chunk of the record log becomes a records frame (format
+  // 1.5), and the Reader assembles the file. Not with rotate_bytes: a file of the log is
+  // readable only whole.
+  [[nodiscard]] bool takes_records() const noexcept override;
+  void consume_records(const void* data, std::size_t bytes, std::uint64_t records, std::uint64_t spans) override;
   // Drops no trace carries: counted in the end frame's totals (FileEnd::spans_dropped, ...),
   // where the tool finds them beyond what the traces say.
   void lost(const DropCounts& drops) override;

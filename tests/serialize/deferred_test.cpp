@@ -1,0 +1,383 @@
+// Deferred assembly (Config::defer_assembly): the file holds the record log and the Reader
+// assembles it. The same workload recorded both ways reads back as the same traces (every
+// field but ids and times); drops are counted exactly; the wait policy loses nothing with
+// many threads; damage and truncation give the traces before them and a clear error; and
+// a Recorder refuses sinks that cannot take the log.
+
+#include <gtest/gtest.h>
+#include <strobe/serialize/reader.hpp>
+#include <strobe/serialize/writer.hpp>
+#include <strobe/strobe.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "render.hpp"
+#include "temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using namespace strobe;
+using namespace strobe::serialize;
+
+namespace {
+
+using strobe::test::TempDir;
+
+std::string value_text(const AttrValue& v) {
+  switch (v.type) {
+    case AttrValue::Type::i64: return "i" + std::to_string(v.i);
+    case AttrValue::Type::f64: return "d" + std::to_string(v.d);
+    case AttrValue::Type::boolean: return v.i ? "true" : "false";
+    default: return "s" + v.s;
+  }
+}
+
+std::string attrs_text(const std::vector<Attribute>& attrs) {
+  std::vector<std::string> parts;
+  for (const Attribute& a : attrs) parts.push_back(a.key + "=" + value_text(a.value) + (a.truncated ? "(cut)" : ""));
+  std::sort(parts.begin(), parts.end());
+  std::string out;
+  for (const std::string& p : parts) out += p + ",";
+  return out;
+}
+
+// Everything a trace says but its ids and times: its tree, and each span's fields in
+// the tree's order (siblings of a parallel group by name).
+std::string describe(const AssembledTrace& t) {
+  std::string out = "root " + t.root_name + " part " + std::to_string(t.part) + (t.partial ? " partial" : "") +
+                    " drops " + std::to_string(t.drops_since_previous.spans) + "/" +
+                    std::to_string(t.drops_since_previous.records) + "\n" + strobe::test::render_tree(t);
+  std::map<std::uint64_t, std::string> thread_name;
+  for (const ThreadName& n : t.thread_names) thread_name[n.thread_id] = n.name;
+  std::vector<std::string> spans;
+  for (const SpanData& s : t.spans) {
+    std::string d = s.name + "|" + to_string(s.kind) + ":" + s.kind_name + "|" + to_string(s.status) + "|flags " +
+                    std::to_string(s.flags) + "|" + attrs_text(s.attrs) + "|in " + s.input + "|out " + s.output +
+                    "|model " + s.model + "|err " + s.error_message + "/" + s.error_data + "|thread " +
+                    thread_name[s.thread_id] + "|segment " + std::to_string(s.segment_index) + "|links " +
+                    std::to_string(s.links.size()) + "|group " + (s.group >= 0 ? "yes" : "no");
+    if (s.has_tokens)
+      d += "|tokens " + std::to_string(s.tokens.input) + "/" + std::to_string(s.tokens.output) + "/" +
+           std::to_string(s.tokens.cached_input);
+    for (const std::string& tag : s.tags) d += "|tag " + tag;
+    for (const SpanEvent& e : s.events) d += "|event " + e.name + " " + attrs_text(e.attrs);
+    spans.push_back(std::move(d));
+  }
+  std::sort(spans.begin(), spans.end());
+  for (const std::string& s : spans) out += s + "\n";
+  out += "groups " + std::to_string(t.groups.size()) + " chains " + std::to_string(t.chains.size()) + "\n";
+  return out;
+}
+
+// Every kind of record: attributes of each type, strings longer than a record, events,
+// tokens, tags, errors, links, a custom kind, a chain of adjacent spans, a parallel group
+// on worker threads, a suspended operation resumed on another thread, a one-shot span,
+// names that are not UTF-8, thread names, a root still open at a flush, and a long loop
+// under one root handed over in parts.
+void workload(Recorder& rec) {
+  strobe::set_thread_name("main-worker");
+  {
+    auto run = strobe::trace("rag-agent", {{"user", "ü-42"}, {"attempt", 2}});
+    {
+      STROBE_SPAN(plan, "analyze_query", Kind::plan);
+      plan.input("what is strobe? 日本語 🚀").attr("k", 3).attr("temperature", 0.25).attr("stream", true);
+      plan.event("retrieved", {{"docs", 5}, {"source", "index"}}).log("a log line");
+      plan.tag("streaming").tag("beta");
+      {
+        STROBE_SPAN(gen, "generate", Kind::llm);
+        gen.model("gpt-x").tokens({.input = 100, .output = 200, .cached_input = 30}).output(std::string(300, 'a'));
+        gen.attr("long", std::string(1000, 'x'));  // cut to max_string_bytes: truncated
+        gen.attr("bad_utf8", std::string("ok\xff\xfe", 4));
+      }
+      {
+        STROBE_SPAN(tool, "fetch", Kind::tool);
+        tool.fail("timeout after 3 s");
+        tool.link(run.context()).link(strobe::Context::from_traceparent(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+      }
+      {
+        STROBE_SPAN(tool, "parse", Kind::tool);
+        tool.error("bad json", "{\"at\": 17}");
+      }
+      {
+        auto custom = strobe::span("rerank", "my-kind");
+        custom.attr("n", -7);
+      }
+      {
+        auto odd = strobe::span(std::string("name-\xc3\x28", 7), Kind::step);  // not UTF-8
+      }
+      try {
+        STROBE_SPAN(thrower, "throws", Kind::action);
+        throw std::runtime_error("boom");
+      } catch (const std::runtime_error&) {
+      }
+    }
+    {
+      STROBE_SPAN(step, "decode_step", Kind::step);
+      step.next(STROBE_NAME("attention")).next(STROBE_NAME("mlp"));
+    }
+    const Context ctx = strobe::current();
+    std::vector<std::thread> workers;
+    for (int w = 0; w < 3; ++w) {
+      workers.emplace_back([ctx, w] {
+        strobe::set_thread_name("pool-" + std::to_string(w));
+        ContextScope scope(ctx);
+        auto s = strobe::span(w == 0 ? "worker_a" : w == 1 ? "worker_b" : "worker_c", Kind::retrieval);
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      });
+    }
+    for (auto& t : workers) t.join();
+    SuspendToken token;
+    {
+      auto op = strobe::span("wait_for_user", Kind::action);
+      token = op.suspend();
+    }
+    std::thread([token] {
+      auto again = strobe::resume(token);
+      again.attr("resumed", true);
+    }).join();
+    strobe::record_span("one_shot", Kind::tool, std::chrono::system_clock::now() - std::chrono::milliseconds(5),
+                        std::chrono::milliseconds(4), Status::failed, {{"exit", 1}});
+  }
+  auto open_root = strobe::trace("long-running");
+  {
+    STROBE_SPAN(done, "finished_child", Kind::step);
+  }
+  rec.flush();
+  open_root.attr("after_flush", 1);
+  open_root.finish();
+  // A decode loop under one root: handed over in parts (partial_trace_spans), with each
+  // step's chain and an attribute.
+  {
+    auto request = strobe::trace("request");
+    for (int i = 0; i < 700; ++i) {
+      STROBE_SPAN(step, "token", Kind::step);
+      step.attr("i", i);
+      step.next(STROBE_NAME("attention")).next(STROBE_NAME("mlp"));
+      if (i % 100 == 0) rec.flush();  // parts at flushes too, wherever the loop is
+    }
+  }
+  rec.flush();
+}
+
+struct Recorded {
+  std::vector<AssembledTrace> traces;
+  Stats stats;
+  FileEndInfo end;
+  bool ended = false;
+  bool records = false;
+};
+
+Recorded record(const fs::path& path, bool deferred) {
+  Recorded r;
+  {
+    auto file = std::make_shared<FileSink>(FileSinkOptions{.path = path.string(), .batch_spans = 64});
+    Recorder rec(Config{.max_string_bytes = 256,
+                        .partial_trace_spans = 150,
+                        .service_name = "deferred-test",
+                        .sinks = {file},
+                        .defer_assembly = deferred});
+    workload(rec);
+    r.stats = rec.stats();
+  }
+  Reader reader(path.string());
+  r.records = reader.info().records;
+  BatchView b;
+  while (reader.next(b))
+    for (std::size_t i = 0; i < b.trace_count(); ++i) r.traces.push_back(b.trace(i).materialize());
+  EXPECT_FALSE(reader.error()) << reader.error()->what();
+  r.end = reader.end_info();
+  r.ended = reader.ended_cleanly();
+  return r;
+}
+
+// The spans a file holds, each once (a span continued across parts counts at its end).
+std::uint64_t whole_spans(const std::vector<AssembledTrace>& traces) {
+  std::uint64_t n = 0;
+  for (const AssembledTrace& t : traces)
+    for (const SpanData& s : t.spans) n += (s.flags & kSpanContinued) ? 0 : 1;
+  return n;
+}
+
+}  // namespace
+
+TEST(Deferred, SameTracesAsAssemblingInProcess) {
+  const TempDir tmp;
+  const Recorded assembled = record(tmp.path / "assembled.strobe", false);
+  const Recorded deferred = record(tmp.path / "deferred.strobe", true);
+  EXPECT_FALSE(assembled.records);
+  EXPECT_TRUE(deferred.records);
+  EXPECT_TRUE(deferred.ended);
+  EXPECT_EQ(deferred.stats.spans_dropped, 0u);
+  EXPECT_EQ(deferred.stats.sink_errors, 0u);
+  EXPECT_EQ(deferred.stats.spans_assembled, 0u);  // nothing is assembled in the process
+  EXPECT_EQ(deferred.stats.spans_recorded, assembled.stats.spans_recorded);
+  // The loop's parts depend on when passes and flushes fell, so traces are compared
+  // whole for the traces that are not the loop's, and the loop's by what it holds.
+  std::vector<std::string> want, got;
+  std::multiset<std::string> want_loop, got_loop;
+  auto split = [](const Recorded& run, std::vector<std::string>& whole, std::multiset<std::string>& loop) {
+    for (const AssembledTrace& t : run.traces) {
+      if (t.root_name != "request") {
+        whole.push_back(describe(t));
+        continue;
+      }
+      for (const SpanData& s : t.spans)
+        if (!(s.flags & kSpanContinued)) loop.insert(s.name + "|" + attrs_text(s.attrs) + "|" + to_string(s.status));
+    }
+  };
+  split(assembled, want, want_loop);
+  split(deferred, got, got_loop);
+  ASSERT_EQ(want.size(), got.size());
+  for (std::size_t i = 0; i < want.size(); ++i) EXPECT_EQ(got[i], want[i]) << "trace #" << i;
+  EXPECT_EQ(got_loop.size(), 1u + 700 * 3);
+  EXPECT_TRUE(got_loop == want_loop);
+  EXPECT_EQ(whole_spans(deferred.traces), whole_spans(assembled.traces));
+  EXPECT_EQ(whole_spans(deferred.traces), deferred.stats.spans_recorded);
+  // The loop was handed over in parts that form one tree with its root.
+  std::size_t parts = 0;
+  for (const AssembledTrace& t : deferred.traces) parts += t.root_name == "request";
+  EXPECT_GE(parts, 5u);
+}
+
+// A ring far too small for a burst: what is dropped is counted, and the file's traces and
+// end frame say exactly that much.
+TEST(Deferred, DropsAreCountedExactly) {
+  const TempDir tmp;
+  const fs::path path = tmp.path / "drops.strobe";
+  Stats stats;
+  const int n = 20000;
+  {
+    auto file = std::make_shared<FileSink>(FileSinkOptions{.path = path.string()});
+    Recorder rec(Config{.ring_capacity = 64, .sinks = {file}, .defer_assembly = true});
+    {
+      auto root = strobe::trace("burst");
+      for (int i = 0; i < n - 1; ++i) STROBE_SPAN(s, "tick", Kind::step);
+    }
+    rec.flush();
+    stats = rec.stats();
+  }
+  EXPECT_GT(stats.spans_dropped, 0u);
+  Reader reader(path.string());
+  BatchView b;
+  std::vector<AssembledTrace> traces;
+  DropCounts carried;
+  while (reader.next(b))
+    for (std::size_t i = 0; i < b.trace_count(); ++i) {
+      traces.push_back(b.trace(i).materialize());
+      carried += traces.back().drops_since_previous;
+    }
+  ASSERT_FALSE(reader.error()) << reader.error()->what();
+  EXPECT_TRUE(reader.ended_cleanly());
+  EXPECT_EQ(reader.end_info().spans_dropped, stats.spans_dropped);
+  EXPECT_EQ(reader.end_info().records_dropped, stats.records_dropped);
+  EXPECT_LE(carried.spans, stats.spans_dropped);
+  // Every span begun is in the file or counted as dropped (a span whose begin found the
+  // ring full but whose end fit is kept: its begin is written late).
+  std::uint64_t kept = 0;
+  for (const AssembledTrace& t : traces)
+    for (const SpanData& s : t.spans) kept += !(s.flags & (kSpanContinued | kSpanPlaceholder));
+  EXPECT_EQ(kept + stats.spans_dropped, static_cast<std::uint64_t>(n));
+}
+
+// The wait policy with small rings and threads starting and ending: nothing is lost, and
+// each thread's spans come back under its root.
+TEST(Deferred, WaitPolicyLosesNothingAcrossThreads) {
+  const TempDir tmp;
+  const fs::path path = tmp.path / "wait.strobe";
+  const int threads = 4;
+  const int per_thread = static_cast<int>(20000 * std::min(1.0, strobe::test::stress_scale()));
+  Stats stats;
+  {
+    auto file = std::make_shared<FileSink>(FileSinkOptions{.path = path.string()});
+    Recorder rec(Config{.ring_capacity = 256, .overflow = OverflowPolicy::wait, .sink_queue_spans = 1024,
+                        .sinks = {file}, .defer_assembly = true});
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+      pool.emplace_back([t, per_thread] {
+        strobe::set_thread_name("w" + std::to_string(t));
+        auto root = strobe::trace("thread-" + std::to_string(t));
+        for (int i = 0; i < per_thread; ++i) {
+          STROBE_SPAN(s, "work", Kind::step);
+          if (i % 1000 == 0) s.attr("i", i);
+        }
+      });
+    for (auto& th : pool) th.join();
+    rec.flush();
+    stats = rec.stats();
+  }
+  EXPECT_EQ(stats.spans_dropped, 0u);
+  EXPECT_EQ(stats.records_dropped, 0u);
+  std::optional<ReadError> error;
+  const std::vector<AssembledTrace> traces = read_all(path.string(), &error);
+  ASSERT_FALSE(error) << error->what();
+  std::map<std::string, std::uint64_t> spans_by_root;
+  for (const AssembledTrace& t : traces)
+    for (const SpanData& s : t.spans) spans_by_root[t.root_name] += !(s.flags & kSpanContinued);
+  ASSERT_EQ(spans_by_root.size(), static_cast<std::size_t>(threads));
+  for (const auto& [root, n] : spans_by_root) EXPECT_EQ(n, static_cast<std::uint64_t>(per_thread) + 1) << root;
+}
+
+// Damage in a records frame, or a file cut short: the traces before it, then an error
+// that names the byte; the file is not said to have ended cleanly.
+TEST(Deferred, DamageAndTruncationReportWhereAndKeepWhatCameBefore) {
+  const TempDir tmp;
+  const fs::path path = tmp.path / "log.strobe";
+  {
+    auto file = std::make_shared<FileSink>(FileSinkOptions{.path = path.string()});
+    Recorder rec(Config{.sinks = {file}, .defer_assembly = true});
+    for (int k = 0; k < 20; ++k) {
+      {
+        auto root = strobe::trace("t" + std::to_string(k));
+        for (int i = 0; i < 50; ++i) STROBE_SPAN(s, "child", Kind::step);
+      }
+      rec.flush();  // a records frame a trace, or so
+    }
+  }
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_GT(bytes.size(), 4096u);
+  const std::size_t whole = read_all(path.string()).size();
+  EXPECT_EQ(whole, 20u);
+  auto try_file = [&](const std::string& content, const char* what) {
+    const fs::path damaged = tmp.path / (std::string(what) + ".strobe");
+    std::ofstream(damaged, std::ios::binary) << content;
+    Reader reader(damaged.string());
+    EXPECT_TRUE(reader.info().records);
+    BatchView b;
+    std::size_t traces = 0;
+    while (reader.next(b)) traces += b.trace_count();
+    ASSERT_TRUE(reader.error()) << what;
+    EXPECT_NE(std::string(reader.error()->what()).find("byte "), std::string::npos) << reader.error()->what();
+    EXPECT_FALSE(reader.ended_cleanly()) << what;
+    EXPECT_GT(traces, 0u) << what;
+    EXPECT_LE(traces, whole) << what;
+  };
+  std::string flipped = bytes;
+  flipped[bytes.size() * 2 / 3] ^= 0x5a;
+  try_file(flipped, "flipped");
+  try_file(bytes.substr(0, bytes.size() * 2 / 3), "truncated");
+}
+
+TEST(Deferred, RefusesSinksThatCannotTakeTheLog) {
+  const TempDir tmp;
+  EXPECT_THROW(Recorder(Config{.sinks = {std::make_shared<MemorySink>()}, .defer_assembly = true}), ConfigError);
+  auto rotating = std::make_shared<FileSink>(
+      FileSinkOptions{.path = (tmp.path / "r.strobe").string(), .rotate_bytes = 1 << 20});
+  EXPECT_FALSE(rotating->takes_records());
+  EXPECT_THROW(Recorder(Config{.sinks = {rotating}, .defer_assembly = true}), ConfigError);
+  auto plain = std::make_shared<FileSink>(FileSinkOptions{.path = (tmp.path / "p.strobe").string()});
+  EXPECT_TRUE(plain->takes_records());
+  EXPECT_NO_THROW(Recorder(Config{.sinks = {plain}, .defer_assembly = true}));
+}
