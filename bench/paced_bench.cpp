@@ -15,6 +15,7 @@
 //                           [--partial-spans N]   (Config::partial_trace_spans)
 //                           [--spin-passes N]     (Config::drain_spin_passes)
 //                           [--recovery DIR]      (Config::recovery_dir: the drainer journals)
+//                           [--defer]             (Config::defer_assembly: the file holds the record log)
 
 #include <pthread.h>
 #include <time.h>
@@ -48,6 +49,7 @@ struct Options {
   long spin_passes = -1;    // Config::drain_spin_passes; -1: the default
   std::string out;
   std::string recovery;  // Config::recovery_dir; empty: off
+  bool defer = false;    // Config::defer_assembly
   strobe::OverflowPolicy policy = strobe::OverflowPolicy::drop;
 };
 
@@ -116,6 +118,8 @@ Options parse(int argc, char** argv) {
       o.partial_spans = std::atol(argv[++i]);
     } else if (arg("--spin-passes")) {
       o.spin_passes = std::atol(argv[++i]);
+    } else if (std::strcmp(argv[i], "--defer") == 0) {
+      o.defer = true;
     } else if (arg("--recovery")) {
       o.recovery = argv[++i];
     } else if (arg("--out")) {
@@ -125,7 +129,7 @@ Options parse(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: %s [--threads N] [--rate SPANS_PER_S] [--seconds S] [--warmup S] "
-                   "[--spans-per-root N] [--out PATH] [--policy drop|wait] [--partial-spans N] [--spin-passes N] [--recovery DIR]\n",
+                   "[--spans-per-root N] [--out PATH] [--policy drop|wait] [--partial-spans N] [--spin-passes N] [--recovery DIR] [--defer]\n",
                    argv[0]);
       std::exit(2);
     }
@@ -160,6 +164,7 @@ int main(int argc, char** argv) {
     config.overflow = opt.policy;
     if (opt.partial_spans > 0) config.partial_trace_spans = static_cast<std::size_t>(opt.partial_spans);
     if (opt.spin_passes >= 0) config.drain_spin_passes = static_cast<int>(opt.spin_passes);
+    config.defer_assembly = opt.defer;
     config.sinks = {file};
     config.recovery_dir = opt.recovery;
     strobe::Recorder recorder(config);

@@ -9,8 +9,13 @@
 // on and what they cost shows up in the decode times. The default runs one thread (one
 // core left for the drainer) and then one thread per core.
 //
-// Usage: strobe_overhead [--rounds N] [--ring RECORDS] [--threads N] [--spin-passes N]   (ring: records per
-//        thread, a power of two; threads: 0 = one, then one per core)
+// Usage: strobe_overhead [--rounds N] [--ring RECORDS] [--threads N] [--spin-passes N]
+//                        [--sink counter|file|deferred]
+//   ring: records per thread, a power of two; threads: 0 = one, then one per core.
+//   sink: where the traces go: counter (the default) counts the spans handed over and
+//   writes nothing; file adds a FileSink (a temporary file, removed at the end), so the
+//   encoding and the kernel's writes count too; deferred writes the record log into the
+//   file instead (Config::defer_assembly: nothing is assembled in the process).
 
 #include <algorithm>
 #include <atomic>
@@ -19,8 +24,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
+
+#include <strobe/serialize/writer.hpp>
 
 #include "cpu_time.hpp"
 #include "tiny_model.hpp"
@@ -76,13 +88,39 @@ double time_round(demo::TinyModel& model, int tokens) {
 
 // --spin-passes N: Config::drain_spin_passes (-1: the default).
 int g_spin_passes = -1;
-strobe::Config with_options(strobe::Config c) {
-  if (g_spin_passes >= 0) c.drain_spin_passes = g_spin_passes;
-  return c;
-}
+// --sink: counter, file or deferred (see the usage above).
+std::string g_sink = "counter";
+
+// The recorder's sinks for --sink: the counter, and a file when asked for.
+struct Output {
+  std::shared_ptr<SpanCounter> counter = std::make_shared<SpanCounter>();
+  std::string path;
+  Output() {
+    if (g_sink != "counter")
+      path = (std::filesystem::temp_directory_path() / ("strobe-overhead-" + std::to_string(::getpid()) + ".strobe")).string();
+  }
+  ~Output() {
+    if (!path.empty()) std::filesystem::remove(path);
+  }
+  strobe::Config config(strobe::Config c) const {
+    if (g_spin_passes >= 0) c.drain_spin_passes = g_spin_passes;
+    if (g_sink == "deferred") {
+      c.defer_assembly = true;
+      c.sinks = {};
+    }
+    if (!path.empty()) {
+      strobe::serialize::FileSinkOptions o;
+      o.path = path;
+      c.sinks.push_back(std::make_shared<strobe::serialize::FileSink>(o));
+    }
+    return c;
+  }
+  // Spans handed to the sinks (deferred: recorded, as nothing is assembled).
+  std::uint64_t spans(const strobe::Stats& s) const { return g_sink == "deferred" ? s.spans_recorded : counter->spans(); }
+};
 
 Result measure(const char* label, demo::ModelConfig cfg, int tokens, int rounds, std::size_t ring) {
-  auto counter = std::make_shared<SpanCounter>();
+  const Output output;
   // The library's default 2 MiB rings (--ring to change): at 1.3 M spans/s about 20 ms
   // of records. A round is one trace of tokens * spans_per_token + 1 spans, and the
   // drainer's memory for it is prepared when the recorder starts (expected_trace_spans):
@@ -90,11 +128,11 @@ Result measure(const char* label, demo::ModelConfig cfg, int tokens, int rounds,
   // on this VM, long enough for the ring to overflow. Drops in the warm-up round are
   // reported apart.
   demo::TinyModel model(cfg);
-  strobe::Recorder recorder(with_options({.ring_capacity = ring,
-                                         .expected_trace_spans = static_cast<std::size_t>(tokens) *
-                                                                     static_cast<std::size_t>(model.spans_per_token()) + 1,
-                                         .service_name = "overhead",
-                                         .sinks = {counter}}));
+  strobe::Recorder recorder(output.config({.ring_capacity = ring,
+                                           .expected_trace_spans = static_cast<std::size_t>(tokens) *
+                                                                       static_cast<std::size_t>(model.spans_per_token()) + 1,
+                                           .service_name = "overhead",
+                                           .sinks = {output.counter}}));
   time_round<false>(model, tokens);  // warm-up: caches, ring pages, call-site names
   time_round<true>(model, tokens);
   recorder.flush();
@@ -114,20 +152,20 @@ Result measure(const char* label, demo::ModelConfig cfg, int tokens, int rounds,
   const std::int64_t others = cpu.others_ns();
   const double traced_spans = static_cast<double>(rounds) * tokens * model.spans_per_token();
   const strobe::Stats st = recorder.stats();
-  return Result{label,         median(untraced), median(traced), model.spans_per_token(), counter->spans(),
+  return Result{label,         median(untraced), median(traced), model.spans_per_token(), output.spans(st),
                 st.spans_dropped - warmup_dropped, warmup_dropped, static_cast<double>(others) / traced_spans};
 }
 
 // `threads` decoding threads, each its own model; every round all trace or none do.
 Result measure_parallel(const char* label, demo::ModelConfig cfg, int tokens, int rounds, std::size_t ring,
                         int threads) {
-  auto counter = std::make_shared<SpanCounter>();
+  const Output output;
   demo::TinyModel probe(cfg);
-  strobe::Recorder recorder(with_options({.ring_capacity = ring,
-                                         .expected_trace_spans = static_cast<std::size_t>(tokens) *
-                                                                     static_cast<std::size_t>(probe.spans_per_token()) + 1,
-                                         .service_name = "overhead",
-                                         .sinks = {counter}}));
+  strobe::Recorder recorder(output.config({.ring_capacity = ring,
+                                           .expected_trace_spans = static_cast<std::size_t>(tokens) *
+                                                                       static_cast<std::size_t>(probe.spans_per_token()) + 1,
+                                           .service_name = "overhead",
+                                           .sinks = {output.counter}}));
   std::barrier sync(threads + 1);
   std::vector<std::vector<double>> untraced(static_cast<std::size_t>(threads)), traced(untraced.size());
   std::vector<std::int64_t> worker_cpu(untraced.size());
@@ -176,7 +214,7 @@ Result measure_parallel(const char* label, demo::ModelConfig cfg, int tokens, in
            median(all_untraced),
            median(all_traced),
            probe.spans_per_token(),
-           counter->spans(),
+           output.spans(after),
            after.spans_dropped - before.spans_dropped,
            before.spans_dropped,
            static_cast<double>(process - decoding_cpu) / traced_spans};
@@ -211,6 +249,11 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--ring") == 0 && i + 1 < argc) ring = std::strtoull(argv[++i], nullptr, 10);
     if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = std::max(0, std::atoi(argv[++i]));
     if (std::strcmp(argv[i], "--spin-passes") == 0 && i + 1 < argc) g_spin_passes = std::max(0, std::atoi(argv[++i]));
+    if (std::strcmp(argv[i], "--sink") == 0 && i + 1 < argc) g_sink = argv[++i];
+  }
+  if (g_sink != "counter" && g_sink != "file" && g_sink != "deferred") {
+    std::fprintf(stderr, "strobe_overhead: --sink must be counter, file or deferred\n");
+    return 2;
   }
   if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
@@ -228,8 +271,9 @@ int main(int argc, char** argv) {
       measure("micro model (d=16, 4 layers)", fast_cfg, 4096, rounds, ring),
   };
   print(results, 2, rounds);
-  std::printf("(one thread decodes, a core is left for the drainer; spans assembled: %llu + %llu)\n\n",
-              static_cast<unsigned long long>(results[0].spans), static_cast<unsigned long long>(results[1].spans));
+  std::printf("(one thread decodes, a core is left for the drainer; sink %s; spans %s: %llu + %llu)\n\n", g_sink.c_str(),
+              g_sink == "deferred" ? "recorded" : "assembled", static_cast<unsigned long long>(results[0].spans),
+              static_cast<unsigned long long>(results[1].spans));
   const Result busy[] = {
       measure_parallel("demo model (d=64, 4 layers)", demo_cfg, 256, rounds, ring, threads),
       measure_parallel("micro model (d=16, 4 layers)", fast_cfg, 4096, rounds, ring, threads),
