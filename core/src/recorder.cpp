@@ -306,7 +306,10 @@ class RecorderCore {
         std::unique_lock lock(queue_mutex_);
         // Woken for a flush, the stop, or a queue an eighth full; else it looks every
         // drain_interval: a wake-up per pass of the drainer cost more than the sinks' work.
-        queue_ready_.wait_for(lock, config_.drain_interval, [&] { return wake_sinks_ || sinks_stop_; });
+        // Deferred assembly wakes it for every chunk (a chunk is many passes' work), so it
+        // need not look on its own.
+        queue_ready_.wait_for(lock, deferred_ ? config_.drain_interval * kChunkPasses : config_.drain_interval,
+                              [&] { return wake_sinks_ || sinks_stop_; });
         wake_sinks_ = false;
         if (queue_.empty() && !sinks_stop_) continue;
         batch.swap(queue_);
@@ -499,8 +502,8 @@ class RecorderCore {
         log_ = std::move(returned_logs_.back());
         returned_logs_.pop_back();
       }
-      wake = queued_spans_ >= config_.sink_queue_spans / 8 && !wake_sinks_;
-      wake_sinks_ |= wake;
+      wake = !wake_sinks_;
+      wake_sinks_ = true;
     }
     log_.clear();  // a chunk back from the sinks keeps its capacity
     if (wake) queue_ready_.notify_all();
