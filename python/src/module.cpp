@@ -150,7 +150,7 @@ class PyRecorder {
   PyRecorder(std::optional<std::string> path, std::string service_name,
              std::vector<std::shared_ptr<Sink>> sinks, std::size_t ring_capacity, const std::string& overflow,
              double drain_interval_ms, std::size_t partial_trace_spans, bool crash_flush,
-             std::size_t max_string_bytes) {
+             std::size_t max_string_bytes, bool defer_assembly) {
     Config config;
     config.service_name = std::move(service_name);
     config.ring_capacity = ring_capacity;
@@ -160,6 +160,7 @@ class PyRecorder {
     config.partial_trace_spans = partial_trace_spans;
     config.crash_flush = crash_flush;
     config.max_string_bytes = max_string_bytes;
+    config.defer_assembly = defer_assembly;
     for (const auto& s : sinks) {
       if (s == nullptr) throw py::value_error("a sink is None");
       // The wait policy makes a recording thread, holding the GIL, wait for the drainer,
@@ -311,10 +312,10 @@ PYBIND11_MODULE(_strobe, m) {
 
   py::class_<PyRecorder>(m, "_Recorder")
       .def(py::init<std::optional<std::string>, std::string, std::vector<std::shared_ptr<Sink>>, std::size_t,
-                    const std::string&, double, std::size_t, bool, std::size_t>(),
+                    const std::string&, double, std::size_t, bool, std::size_t, bool>(),
            py::arg("path"), py::arg("service_name"), py::arg("sinks"), py::arg("ring_capacity"),
            py::arg("overflow"), py::arg("drain_interval_ms"), py::arg("partial_trace_spans"),
-           py::arg("crash_flush"), py::arg("max_string_bytes"))
+           py::arg("crash_flush"), py::arg("max_string_bytes"), py::arg("defer_assembly"))
       .def("flush", &PyRecorder::flush)
       .def("close", &PyRecorder::close)
       .def_property_readonly("closed", &PyRecorder::closed)
