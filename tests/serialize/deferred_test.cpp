@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "every_kind.hpp"
 #include "render.hpp"
 #include "temp_dir.hpp"
 
@@ -77,83 +78,28 @@ std::string describe(const AssembledTrace& t) {
   return out;
 }
 
-// Every kind of record: attributes of each type, strings longer than a record, events,
-// tokens, tags, errors, links, a custom kind, a chain of adjacent spans, a parallel group
-// on worker threads, a suspended operation resumed on another thread, a one-shot span,
-// names that are not UTF-8, thread names, a root still open at a flush, and a long loop
-// under one root handed over in parts.
+// Every kind of record (every_kind.hpp), thread names, a span name that is not UTF-8,
+// workers that name their threads, and a long loop under one root handed over in parts.
 void workload(Recorder& rec) {
   strobe::set_thread_name("main-worker");
+  strobe::test::record_every_kind(rec);
   {
-    auto run = strobe::trace("rag-agent", {{"user", "ü-42"}, {"attempt", 2}});
-    {
-      STROBE_SPAN(plan, "analyze_query", Kind::plan);
-      plan.input("what is strobe? 日本語 🚀").attr("k", 3).attr("temperature", 0.25).attr("stream", true);
-      plan.event("retrieved", {{"docs", 5}, {"source", "index"}}).log("a log line");
-      plan.tag("streaming").tag("beta");
-      {
-        STROBE_SPAN(gen, "generate", Kind::llm);
-        gen.model("gpt-x").tokens({.input = 100, .output = 200, .cached_input = 30}).output(std::string(300, 'a'));
-        gen.attr("long", std::string(1000, 'x'));  // cut to max_string_bytes: truncated
-        gen.attr("bad_utf8", std::string("ok\xff\xfe", 4));
-      }
-      {
-        STROBE_SPAN(tool, "fetch", Kind::tool);
-        tool.fail("timeout after 3 s");
-        tool.link(run.context()).link(strobe::Context::from_traceparent(
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
-      }
-      {
-        STROBE_SPAN(tool, "parse", Kind::tool);
-        tool.error("bad json", "{\"at\": 17}");
-      }
-      {
-        auto custom = strobe::span("rerank", "my-kind");
-        custom.attr("n", -7);
-      }
-      {
-        auto odd = strobe::span(std::string("name-\xc3\x28", 7), Kind::step);  // not UTF-8
-      }
-      try {
-        STROBE_SPAN(thrower, "throws", Kind::action);
-        throw std::runtime_error("boom");
-      } catch (const std::runtime_error&) {
-      }
-    }
-    {
-      STROBE_SPAN(step, "decode_step", Kind::step);
-      step.next(STROBE_NAME("attention")).next(STROBE_NAME("mlp"));
-    }
+    auto run = strobe::trace("named-threads");
+    auto odd = strobe::span(std::string("name-\xc3\x28", 7), Kind::step);  // not UTF-8
     const Context ctx = strobe::current();
     std::vector<std::thread> workers;
     for (int w = 0; w < 3; ++w) {
       workers.emplace_back([ctx, w] {
         strobe::set_thread_name("pool-" + std::to_string(w));
         ContextScope scope(ctx);
-        auto s = strobe::span(w == 0 ? "worker_a" : w == 1 ? "worker_b" : "worker_c", Kind::retrieval);
-        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        auto s = strobe::span("pooled", Kind::retrieval);
+        s.attr("w", w);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the three overlap: a group
       });
     }
     for (auto& t : workers) t.join();
-    SuspendToken token;
-    {
-      auto op = strobe::span("wait_for_user", Kind::action);
-      token = op.suspend();
-    }
-    std::thread([token] {
-      auto again = strobe::resume(token);
-      again.attr("resumed", true);
-    }).join();
-    strobe::record_span("one_shot", Kind::tool, std::chrono::system_clock::now() - std::chrono::milliseconds(5),
-                        std::chrono::milliseconds(4), Status::failed, {{"exit", 1}});
-  }
-  auto open_root = strobe::trace("long-running");
-  {
-    STROBE_SPAN(done, "finished_child", Kind::step);
   }
   rec.flush();
-  open_root.attr("after_flush", 1);
-  open_root.finish();
   // A decode loop under one root: handed over in parts (partial_trace_spans), with each
   // step's chain and an attribute.
   {
