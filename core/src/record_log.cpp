@@ -164,6 +164,9 @@ struct Decoder {
 }  // namespace
 
 void decode_records(const unsigned char* data, std::size_t size, std::size_t count, std::vector<Record>& out) {
+  // Every record takes two bytes at least (a tag and a time step): a count above that is
+  // damage, refused before it sizes the output (a hostile count would ask for 256 GiB).
+  if (count > size / 2) Decoder::bad();
   out.resize(count);
   Decoder d{data, data + size};
   std::uint64_t span = 0, parent = 0, ts = 0, hi = 0, lo = 0;
