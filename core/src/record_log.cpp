@@ -261,6 +261,9 @@ void RecordReplay::feed(const void* data, std::size_t size) {
   const auto* cells = static_cast<const Record*>(data);
   if (size % sizeof(Record) != 0) throw RecordLogError("record log: a chunk of " + std::to_string(size) + " bytes");
   const std::size_t n = size / sizeof(Record);
+  // A chunk holds whole passes: a batch, names, a thread's name or a crash is followed by
+  // its pass's (or flush's) end in the same chunk. The first cell of a pass still open.
+  std::optional<std::size_t> open_pass;
   for (std::size_t i = 0; i < n;) {
     LogCell c;
     std::memcpy(&c, &cells[i], sizeof c);
@@ -354,9 +357,18 @@ void RecordReplay::feed(const void* data, std::size_t size) {
       }
       default: throw RecordLogError(where + "unknown kind " + std::to_string(static_cast<std::uint32_t>(c.kind)));
     }
+    if (c.kind == LogKind::pass || c.kind == LogKind::flush) {
+      open_pass.reset();
+    } else if (c.kind != LogKind::start && c.kind != LogKind::clock && !open_pass) {
+      open_pass = i;
+    }
     i += 1 + follow;
   }
-  replay_pending();  // a chunk ends with its pass; the batches are read here at the latest
+  // A pass cut short: its batches are replayed when the log is finished (what came
+  // before the damage), as the error says.
+  if (open_pass)
+    throw RecordLogError("record log: cell " + std::to_string(*open_pass) +
+                         ": a pass that does not end in its chunk (the log was cut)");
 }
 
 void RecordReplay::replay_pending() {
