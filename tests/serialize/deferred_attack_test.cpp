@@ -9,6 +9,8 @@
 // - a Recorder ended and a new one with the log: the earlier one's records stay out.
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <strobe/serialize/format.hpp>
 #include <strobe/serialize/reader.hpp>
 #include <strobe/serialize/writer.hpp>
@@ -511,6 +513,115 @@ TEST(DeferredGeneration, RecordingThroughTheChangeOfRecorders) {
     fs::remove(first);
     fs::remove(second);
   }
+}
+
+
+// ---- fork, and readers in threads ----
+
+#if defined(__SANITIZE_THREAD__)
+#define STROBE_SKIP_FORK GTEST_SKIP() << "ThreadSanitizer does not support fork() with threads running"
+#else
+#define STROBE_SKIP_FORK (void)0
+#endif
+
+// fork() while threads record with the log: the child (recording off in it) flushes,
+// ends its copy of the Recorder and of the FileSink and exits; the parent's file is
+// untouched by it and reads back whole, with what the parent recorded after the fork.
+TEST(DeferredFork, TheChildLeavesTheParentsFileAlone) {
+  STROBE_SKIP_FORK;
+  const TempDir tmp;
+  const std::string path = (tmp.path / "fork.strobe").string();
+  {
+    auto file = std::make_shared<FileSink>(FileSinkOptions{.path = path});
+    auto recorder = std::make_unique<Recorder>(Config{.ring_capacity = 1024, .sinks = {file}, .defer_assembly = true});
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> busy;
+    for (int i = 0; i < 2; ++i)
+      busy.emplace_back([&] {
+        while (!stop.load(std::memory_order_relaxed)) {
+          auto root = strobe::trace("parent.busy");
+          auto s = strobe::span("parent.step");
+          s.attr("i", 1);
+        }
+      });
+    auto before = strobe::span("before.fork", Kind::agent);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const pid_t child = ::fork();
+    if (child == 0) {
+      for (int i = 0; i < 20000; ++i) {
+        auto s = strobe::span("child.span");
+        if (s.recording()) ::_exit(10);
+      }
+      before.finish();
+      recorder->flush();
+      recorder.reset();
+      file.reset();
+      ::_exit(0);
+    }
+    ASSERT_GT(child, 0);
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    stop = true;
+    for (auto& t : busy) t.join();
+    before.finish();
+    { auto after = strobe::trace("after.fork"); }
+  }
+  Reader reader(path);
+  BatchView b;
+  std::set<std::string> roots;
+  std::uint64_t child_spans = 0;
+  while (reader.next(b))
+    for (std::size_t i = 0; i < b.trace_count(); ++i)
+      for (SpanView s : b.trace(i).spans()) {
+        roots.insert(std::string(b.trace(i).root_name()));
+        child_spans += s.name() == "child.span";
+      }
+  ASSERT_FALSE(reader.error()) << reader.error()->what();
+  EXPECT_TRUE(reader.ended_cleanly());
+  EXPECT_TRUE(roots.count("after.fork"));
+  EXPECT_TRUE(roots.count("before.fork"));
+  EXPECT_EQ(child_spans, 0u);
+}
+
+// Readers of files of the log in several threads at once, while a Recorder of this
+// process records (the replay interns names into the process's table): each reads every
+// trace, and the recording loses nothing.
+TEST(DeferredReaders, InThreadsWhileThisProcessRecords) {
+  const TempDir tmp;
+  const std::string path = (tmp.path / "shared.strobe").string();
+  {
+    auto file = std::make_shared<FileSink>(FileSinkOptions{.path = path});
+    Recorder rec(Config{.sinks = {file}, .defer_assembly = true});
+    for (int k = 0; k < 50; ++k) {
+      auto root = strobe::trace("shared" + std::to_string(k));
+      for (int i = 0; i < 20; ++i) auto s = strobe::span("shared_step" + std::to_string(i), Kind::step);
+    }
+  }
+  const std::string live = (tmp.path / "live.strobe").string();
+  std::atomic<int> failures{0};
+  {
+    auto file = std::make_shared<FileSink>(FileSinkOptions{.path = live});
+    Recorder rec(Config{.overflow = OverflowPolicy::wait, .sinks = {file}, .defer_assembly = true});
+    std::vector<std::thread> readers;
+    for (int r = 0; r < 3; ++r)
+      readers.emplace_back([&, r] {
+        for (int round = 0; round < 4; ++round) {
+          auto s = strobe::trace("reading" + std::to_string(r));
+          std::optional<ReadError> error;
+          const std::vector<AssembledTrace> traces = read_all(path, &error);
+          std::size_t spans = 0;
+          for (const AssembledTrace& t : traces) spans += t.spans.size();
+          if (error || traces.size() != 50 || spans != 50 * 21) failures.fetch_add(1);
+        }
+      });
+    for (auto& t : readers) t.join();
+  }
+  EXPECT_EQ(failures.load(), 0);
+  std::optional<ReadError> error;
+  const std::vector<AssembledTrace> traces = read_all(live, &error);
+  ASSERT_FALSE(error) << error->what();
+  EXPECT_EQ(traces.size(), 12u);
 }
 
 }  // namespace
