@@ -503,7 +503,7 @@ TEST(DeferredGeneration, RecordingThroughTheChangeOfRecorders) {
     ASSERT_FALSE(reader.error()) << reader.error()->what();
     EXPECT_TRUE(reader.ended_cleanly());
     EXPECT_EQ(not_ok, 0u) << "round " << round << ": spans incomplete or failed of " << total;
-    EXPECT_GE(total, 5000u);
+    EXPECT_GE(total + 9, 5000u);  // the loop running at the change began under the first
     EXPECT_LE(total, spans.load() - at_start + 9);
     // Every trace whole: a loop and its 8 steps; the steps of the loop that began under
     // the first Recorder are roots of their own (the hot path starts a trace when the
@@ -622,6 +622,107 @@ TEST(DeferredReaders, InThreadsWhileThisProcessRecords) {
   const std::vector<AssembledTrace> traces = read_all(live, &error);
   ASSERT_FALSE(error) << error->what();
   EXPECT_EQ(traces.size(), 12u);
+}
+
+
+// Threads that record and flush at once, a small sink queue (the drainer leaves records
+// in the rings while it is full): with the wait policy every span reaches the file,
+// once, and the stats count them.
+TEST(DeferredFlush, ConcurrentFlushesWithASmallQueueLoseNothing) {
+  const TempDir tmp;
+  const std::string path = (tmp.path / "flushes.strobe").string();
+  constexpr int kThreads = 4, kTraces = 60, kSpans = 30;
+  Stats stats;
+  {
+    auto file = std::make_shared<FileSink>(FileSinkOptions{.path = path});
+    Recorder rec(Config{.ring_capacity = 1u << 10, .overflow = OverflowPolicy::wait, .sink_queue_spans = 64,
+                        .sinks = {file}, .defer_assembly = true});
+    std::vector<std::thread> threads;
+    for (int k = 0; k < kThreads; ++k)
+      threads.emplace_back([&rec, k] {
+        for (int t = 0; t < kTraces; ++t) {
+          {
+            auto root = strobe::trace("f" + std::to_string(k));
+            for (int i = 0; i < kSpans; ++i) {
+              auto s = strobe::span("fs", Kind::step);
+              s.attr("i", i);
+            }
+          }
+          if (t % 7 == k) rec.flush();
+        }
+      });
+    for (auto& t : threads) t.join();
+    rec.flush();
+    stats = rec.stats();
+  }
+  std::optional<ReadError> error;
+  const std::vector<AssembledTrace> traces = read_all(path, &error);
+  ASSERT_FALSE(error) << error->what();
+  std::map<std::string, int> per_root;
+  std::size_t spans = 0;
+  for (const AssembledTrace& t : traces) {
+    EXPECT_FALSE(t.partial);
+    ++per_root[t.root_name];
+    spans += t.spans.size();
+    for (const SpanData& s : t.spans) EXPECT_EQ(s.status, Status::ok) << s.name;
+  }
+  EXPECT_EQ(traces.size(), static_cast<std::size_t>(kThreads * kTraces));
+  for (const auto& [root, n] : per_root) EXPECT_EQ(n, kTraces) << root;
+  EXPECT_EQ(spans, static_cast<std::size_t>(kThreads * kTraces * (kSpans + 1)));
+  EXPECT_EQ(stats.spans_recorded, spans);
+  EXPECT_EQ(stats.spans_dropped, 0u);
+}
+
+
+// Two files of the log, each with many names of its own, read in one process (strobe
+// diff, a script reading a directory of files): the replay interns every name of a log
+// into this process's table, which holds 2^18 names; the second file's names must still
+// read as written. Each file is recorded in a child process, so that this process's
+// table holds only what reading puts there.
+//
+// Disabled: it fails (the table fills while the second file is read, and its last ~38,000
+// spans read as the table's overflow name). The Assembler and the FileSink that the
+// Reader assembles through resolve names in the process's one table (name_of), so a
+// replay cannot keep a table of its own without their taking one; until then this test
+// says what goes wrong.
+TEST(DeferredNames, DISABLED_TwoFilesWithManyNamesReadInOneProcess) {
+  STROBE_SKIP_FORK;
+  const TempDir tmp;
+  constexpr int kNames = 150000;
+  const std::string a = (tmp.path / "a.strobe").string(), b = (tmp.path / "b.strobe").string();
+  for (const std::string* path : {&a, &b}) {
+    const pid_t child = ::fork();
+    if (child == 0) {
+      {
+        auto file = std::make_shared<FileSink>(FileSinkOptions{.path = *path});
+        Recorder rec(Config{.overflow = OverflowPolicy::wait, .sinks = {file}, .defer_assembly = true});
+        const std::string prefix = path == &a ? "a" : "b";
+        auto root = strobe::trace(prefix + "root");
+        for (int i = 0; i < kNames; ++i) auto s = strobe::span(prefix + std::to_string(i), Kind::step);
+      }
+      ::_exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  for (const std::string* path : {&a, &b}) {
+    const char prefix = path == &a ? 'a' : 'b';
+    std::optional<ReadError> error;
+    const std::vector<AssembledTrace> traces = read_all(*path, &error);
+    ASSERT_FALSE(error) << error->what();
+    std::size_t spans = 0, wrong = 0;
+    std::string example;
+    for (const AssembledTrace& t : traces)
+      for (const SpanData& s : t.spans) {
+        spans += (s.flags & kSpanContinued) == 0;  // the root is in every part, ended in the last
+        if (s.name.empty() || s.name[0] != prefix) {
+          if (wrong++ == 0) example = s.name;
+        }
+      }
+    EXPECT_EQ(spans, static_cast<std::size_t>(kNames + 1)) << prefix;
+    EXPECT_EQ(wrong, 0u) << "file " << prefix << ": " << wrong << " spans with another name, e.g. '" << example << "'";
+  }
 }
 
 }  // namespace
