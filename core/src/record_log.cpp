@@ -393,8 +393,7 @@ void RecordReplay::hand_over() {
     t.thread_names.resize(kept);
     std::sort(t.thread_names.begin(), t.thread_names.end(),
               [](const ThreadName& a, const ThreadName& b) { return a.thread_id < b.thread_id; });
-    done_.push_back(t.to_assembled());
-    assembler_->recycle(std::move(t));
+    done_.push_back(std::move(t));
   }
   out_.clear();
 }
@@ -414,6 +413,5 @@ void RecordReplay::finish() {
   trailing_ += assembler_->take_drops();
 }
 
-std::vector<AssembledTrace> RecordReplay::take() { return std::exchange(done_, {}); }
 
 }  // namespace strobe::detail

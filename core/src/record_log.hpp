@@ -244,8 +244,11 @@ class RecordReplay {
   // The log ended (no final flush cell: the process died, or the file was cut): spans
   // still open are handed over incomplete.
   void finish();
-  // The traces handed over so far, in order; the caller takes them.
-  [[nodiscard]] std::vector<AssembledTrace> take();
+  // The traces handed over so far, in order, in the drainer's form (names as this
+  // process interned them, threads named); the caller takes them and gives each back
+  // with recycle() once done with it.
+  [[nodiscard]] std::vector<CompactTrace> take() { return std::exchange(done_, {}); }
+  void recycle(CompactTrace&& trace) { assembler_->recycle(std::move(trace)); }
   // The drops no trace handed over carries (what the drainer would have given the sinks
   // with a flush: Sink::lost); the caller takes them.
   [[nodiscard]] DropCounts take_trailing_drops() noexcept { return std::exchange(trailing_, DropCounts{}); }
@@ -273,7 +276,7 @@ class RecordReplay {
   std::unordered_map<std::uint64_t, std::string> thread_names_;
   std::vector<Batch> pending_;  // of the pass being read
   std::vector<CompactTrace> out_;
-  std::vector<AssembledTrace> done_;
+  std::vector<CompactTrace> done_;
   std::int64_t now_ns_ = 0;
   DropCounts trailing_{};
   std::uint64_t records_ = 0;

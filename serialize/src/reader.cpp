@@ -488,7 +488,10 @@ struct Reader::Impl {
       strobe::detail::RecordReplay replay(info.service_name, info.process_id);
       std::vector<strobe::detail::Record> chunk;  // 64-byte aligned, as the replay reads records
       auto pass_on = [&] {
-        for (const AssembledTrace& t : replay.take()) sink.consume(t);
+        for (CompactTrace& t : replay.take()) {
+          sink.consume_compact(t);
+          replay.recycle(std::move(t));
+        }
       };
       while (!done) {
         const std::uint64_t at = pos;
