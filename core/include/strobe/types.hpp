@@ -115,7 +115,8 @@ struct Config {
   // of the drainer or sink thread itself, or of a forked child, just passes through. A
   // signal for which the program had installed a handler of its own before the Recorder
   // goes to that handler alone (it may recover). The drainer notices a crash within
-  // drain_interval: keep the timeout well above it. Within [0, 60 s].
+  // drain_interval (8 x drain_interval with defer_assembly): keep the timeout well above
+  // it. Within [0, 60 s].
   bool crash_flush = true;
   std::chrono::milliseconds crash_flush_timeout{3000};
   // Post-mortem recovery, for what no handler sees (SIGKILL, the OOM killer): a directory
@@ -141,7 +142,10 @@ struct Config {
   // ConfigError. Stats::spans_assembled and traces_emitted stay 0. When the sinks fall
   // behind (the queue holds sink_queue_spans x 128 bytes of log), the drainer leaves the
   // records in the rings, which fill: their overflow policy applies (drop: counted as
-  // ever; wait: lossless).
+  // ever; wait: lossless). A pass costs the drainer little but its wake-up, so after a
+  // trickle it naps until a quarter of a ring would gather (at most 8 x drain_interval)
+  // rather than an eighth (at most drain_interval): a burst four times the rate it saw
+  // within a nap fills a ring.
   bool defer_assembly = false;
 };
 
