@@ -111,7 +111,8 @@ class BatchView {
   // The name of thread `index` (format 1.2; one a thread per batch); "" when it has none
   // or the file is older.
   [[nodiscard]] std::string_view thread_name(std::uint32_t index) const noexcept;
-  [[nodiscard]] std::uint64_t offset() const noexcept { return offset_; }  // of its frame
+  // Of its frame (a file of the record log, FileInfo::records: in the assembled form).
+  [[nodiscard]] std::uint64_t offset() const noexcept { return offset_; }
   [[nodiscard]] const FileInfo& info() const noexcept { return *info_; }
   // Strings of the batch that were not valid UTF-8 (a damaged or foreign file): string()
   // gives them repaired, U+FFFD for each bad sequence, so every output stays valid UTF-8.
