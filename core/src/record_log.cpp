@@ -104,6 +104,15 @@ Record* LogChunk::grow(std::size_t n) {
   return at;
 }
 
+void LogChunk::prepare(std::size_t cells) {
+  if (cells > capacity_) {
+    const std::size_t size = size_;
+    (void)grow(cells - size_);
+    size_ = size;
+  }
+  std::memset(static_cast<void*>(cells_.get() + size_), 0, (capacity_ - size_) * sizeof(Record));
+}
+
 void LogChunk::cell(LogKind kind, std::initializer_list<std::uint64_t> v, std::uint32_t count, std::uint32_t bytes) {
   LogCell c{kLogMagic, kind, count, bytes, {}};
   std::copy(v.begin(), v.end(), c.v);

@@ -192,6 +192,10 @@ class LogChunk {
   [[nodiscard]] std::uint64_t records() const noexcept { return records_; }
   [[nodiscard]] std::uint64_t begins() const noexcept { return begins_; }
   [[nodiscard]] bool has_batches() const noexcept { return batches_ != 0; }
+  // Room for `cells` cells, every page of it written once now (a first touch of memory
+  // costs microseconds a page on some machines: a drainer that met it mid-pass could
+  // stall long enough for a busy ring to fill).
+  void prepare(std::size_t cells);
   void clear() noexcept {
     size_ = 0;
     records_ = begins_ = batches_ = 0;

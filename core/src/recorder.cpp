@@ -50,7 +50,19 @@ class RecorderCore {
                     config_.expected_trace_spans},
                    clock_),
         // Read now: the drainer refines the slope (recalibrate) while the sink thread opens sinks.
-        ns_per_tick_at_start_(clock_.ns_per_tick()) {}
+        ns_per_tick_at_start_(clock_.ns_per_tick()) {
+    if (deferred_) {
+      // The chunk being filled and two spares, each room for a chunk's worth and a whole
+      // ring's batch on top, touched now rather than by the drainer mid-pass.
+      const std::size_t cells = kChunkBytes / sizeof(Record) + LogEncoder::max_bytes(config_.ring_capacity) / sizeof(Record) + 2;
+      log_.prepare(cells);
+      for (int k = 0; k < 2; ++k) {
+        LogChunk spare;
+        spare.prepare(cells);
+        returned_logs_.push_back(std::move(spare));
+      }
+    }
+  }
 
   // Called with globals().mutex held, before the generation is published: whatever the
   // rings hold was recorded under an earlier recorder and is discarded.
@@ -270,10 +282,10 @@ class RecorderCore {
         idle = 0;
         // Deferred assembly hands nothing over live and a pass costs it little but the
         // wake-up (on this VM about as much as coding the records read): it lets a
-        // quarter of a ring gather, up to 8 x drain_interval.
+        // quarter of a ring gather, up to 4 x drain_interval.
         const auto gather = static_cast<std::int64_t>(config_.ring_capacity / (deferred_ ? 4 : 8));
         const auto fill = window * gather / static_cast<std::int64_t>(n);
-        const auto nap = std::min<std::chrono::nanoseconds>(config_.drain_interval * (deferred_ ? 8 : 1), fill);
+        const auto nap = std::min<std::chrono::nanoseconds>(config_.drain_interval * (deferred_ ? 4 : 1), fill);
         std::unique_lock lock(wake_mutex_);
         wake_.wait_for(lock, nap, [&] { return stopping_ || flush_requested_ > flush_seen_ || crashing(); });
         continue;

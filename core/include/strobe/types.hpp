@@ -115,7 +115,7 @@ struct Config {
   // of the drainer or sink thread itself, or of a forked child, just passes through. A
   // signal for which the program had installed a handler of its own before the Recorder
   // goes to that handler alone (it may recover). The drainer notices a crash within
-  // drain_interval (8 x drain_interval with defer_assembly): keep the timeout well above
+  // drain_interval (4 x drain_interval with defer_assembly): keep the timeout well above
   // it. Within [0, 60 s].
   bool crash_flush = true;
   std::chrono::milliseconds crash_flush_timeout{3000};
@@ -143,7 +143,7 @@ struct Config {
   // behind (the queue holds sink_queue_spans x 128 bytes of log), the drainer leaves the
   // records in the rings, which fill: their overflow policy applies (drop: counted as
   // ever; wait: lossless). A pass costs the drainer little but its wake-up, so after a
-  // trickle it naps until a quarter of a ring would gather (at most 8 x drain_interval)
+  // trickle it naps until a quarter of a ring would gather (at most 4 x drain_interval)
   // rather than an eighth (at most drain_interval): a burst four times the rate it saw
   // within a nap fills a ring.
   bool defer_assembly = false;
