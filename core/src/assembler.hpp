@@ -172,6 +172,23 @@ class SpanIndex {
   std::size_t size_ = 0;
 };
 
+// Names the threads a handed-over trace lists (Assembler: by id, names empty), with
+// name_of(thread id), a const std::string* (null: unknown); those without a name are left
+// out, the rest sorted by id. The drainer's and the record log's replay's.
+template <class NameOf>
+void name_threads(CompactTrace& t, NameOf name_of) {
+  std::size_t kept = 0;
+  for (const ThreadName& thread : t.thread_names) {
+    const std::string* name = thread.thread_id == 0 ? nullptr : name_of(thread.thread_id);
+    if (name == nullptr || name->empty()) continue;
+    t.thread_names[kept].thread_id = thread.thread_id;
+    t.thread_names[kept++].name = *name;
+  }
+  t.thread_names.resize(kept);
+  std::sort(t.thread_names.begin(), t.thread_names.end(),
+            [](const ThreadName& a, const ThreadName& b) { return a.thread_id < b.thread_id; });
+}
+
 class Assembler {
  public:
   struct Options {

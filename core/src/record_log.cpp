@@ -272,7 +272,8 @@ void RecordReplay::feed(const void* data, std::size_t size) {
   const std::size_t n = size / sizeof(Record);
   // A chunk holds whole passes: a batch, names, a thread's name or a crash is followed by
   // its pass's (or flush's) end in the same chunk. The first cell of a pass still open.
-  std::optional<std::size_t> open_pass;
+  constexpr std::size_t kNoPass = ~std::size_t{0};
+  std::size_t open_pass = kNoPass;
   for (std::size_t i = 0; i < n;) {
     LogCell c;
     std::memcpy(&c, &cells[i], sizeof c);
@@ -367,16 +368,16 @@ void RecordReplay::feed(const void* data, std::size_t size) {
       default: throw RecordLogError(where + "unknown kind " + std::to_string(static_cast<std::uint32_t>(c.kind)));
     }
     if (c.kind == LogKind::pass || c.kind == LogKind::flush) {
-      open_pass.reset();
-    } else if (c.kind != LogKind::start && c.kind != LogKind::clock && !open_pass) {
+      open_pass = kNoPass;
+    } else if (c.kind != LogKind::start && c.kind != LogKind::clock && open_pass == kNoPass) {
       open_pass = i;
     }
     i += 1 + follow;
   }
   // A pass cut short: its batches are replayed when the log is finished (what came
   // before the damage), as the error says.
-  if (open_pass)
-    throw RecordLogError("record log: cell " + std::to_string(*open_pass) +
+  if (open_pass != kNoPass)
+    throw RecordLogError("record log: cell " + std::to_string(open_pass) +
                          ": a pass that does not end in its chunk (the log was cut)");
 }
 
@@ -391,17 +392,10 @@ void RecordReplay::replay_pending() {
 
 void RecordReplay::hand_over() {
   for (CompactTrace& t : out_) {
-    // As the drainer names them: the threads the assembler listed, those with a name.
-    std::size_t kept = 0;
-    for (ThreadName& thread : t.thread_names) {
-      auto it = thread_names_.find(thread.thread_id);
-      if (thread.thread_id == 0 || it == thread_names_.end() || it->second.empty()) continue;
-      t.thread_names[kept].thread_id = thread.thread_id;
-      t.thread_names[kept++].name = it->second;
-    }
-    t.thread_names.resize(kept);
-    std::sort(t.thread_names.begin(), t.thread_names.end(),
-              [](const ThreadName& a, const ThreadName& b) { return a.thread_id < b.thread_id; });
+    name_threads(t, [&](std::uint64_t thread) -> const std::string* {  // as the drainer names them
+      auto it = thread_names_.find(thread);
+      return it == thread_names_.end() ? nullptr : &it->second;
+    });
     done_.push_back(std::move(t));
   }
   out_.clear();

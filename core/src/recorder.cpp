@@ -607,16 +607,10 @@ class RecorderCore {
   // Names the threads the assembler listed in t.thread_names (those its spans began or
   // ended on); those without a name are left out.
   void name_threads(CompactTrace& t) {
-    std::size_t kept = 0;
-    for (ThreadName& thread : t.thread_names) {
-      auto it = thread_names_.find(thread.thread_id);
-      if (thread.thread_id == 0 || it == thread_names_.end() || it->second.name.empty()) continue;
-      t.thread_names[kept].thread_id = thread.thread_id;
-      t.thread_names[kept++].name = it->second.name;
-    }
-    t.thread_names.resize(kept);
-    std::sort(t.thread_names.begin(), t.thread_names.end(),
-              [](const ThreadName& a, const ThreadName& b) { return a.thread_id < b.thread_id; });
+    detail::name_threads(t, [&](std::uint64_t thread) -> const std::string* {
+      auto it = thread_names_.find(thread);
+      return it == thread_names_.end() ? nullptr : &it->second.name;
+    });
   }
 
   // The drops since the previous call. Drainer only, every pass: the counters alone (what
