@@ -50,21 +50,32 @@ std::string attrs_text(const std::vector<Attribute>& attrs) {
   return out;
 }
 
-// Everything a trace says but its ids, times and parallel groups: its tree, and each
-// span's fields. Groups follow from times, which differ between two runs of the same work
-// (a one-shot span backdated by 5 ms overlaps what ran just before it, or not, as the
+// Everything a trace says but its ids, times, order and parallel groups: each span's
+// fields, with its place in the tree as the path of its ancestors' names. Groups and the
+// order of siblings follow from times, which differ between two runs of the same work (a
+// one-shot span backdated by 5 ms overlaps what ran just before it, or not, as the
 // scheduler had it): the test checks a group that the work makes certain apart.
 std::string describe(const AssembledTrace& t) {
-  std::string tree = strobe::test::render_tree(t);
-  for (std::size_t at; (at = tree.find("|| ")) != std::string::npos;) tree.erase(at, 3);
+  std::map<std::uint64_t, const SpanData*> by_id;
+  for (const SpanData& s : t.spans) by_id[s.span_id] = &s;
+  auto path = [&](const SpanData& s) {
+    std::string p = s.name;
+    for (const SpanData* at = &s; at->parent_id != 0;) {
+      const auto it = by_id.find(at->parent_id);
+      if (it == by_id.end()) break;
+      at = it->second;
+      p = at->name + "/" + p;
+    }
+    return p;
+  };
   std::string out = "root " + t.root_name + " part " + std::to_string(t.part) + (t.partial ? " partial" : "") +
                     " drops " + std::to_string(t.drops_since_previous.spans) + "/" +
-                    std::to_string(t.drops_since_previous.records) + "\n" + tree;
+                    std::to_string(t.drops_since_previous.records) + "\n";
   std::map<std::uint64_t, std::string> thread_name;
   for (const ThreadName& n : t.thread_names) thread_name[n.thread_id] = n.name;
   std::vector<std::string> spans;
   for (const SpanData& s : t.spans) {
-    std::string d = s.name + "|" + to_string(s.kind) + ":" + s.kind_name + "|" + to_string(s.status) + "|flags " +
+    std::string d = path(s) + "|" + to_string(s.kind) + ":" + s.kind_name + "|" + to_string(s.status) + "|flags " +
                     std::to_string(s.flags) + "|" + attrs_text(s.attrs) + "|in " + s.input + "|out " + s.output +
                     "|model " + s.model + "|err " + s.error_message + "/" + s.error_data + "|thread " +
                     thread_name[s.thread_id] + "|segment " + std::to_string(s.segment_index) + "|links " +

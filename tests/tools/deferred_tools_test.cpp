@@ -42,6 +42,7 @@ namespace {
 
 struct Shared {
   std::atomic<std::uint64_t> ended{0};
+  std::atomic<std::uint64_t> side_ended{0};  // the side thread's spans ended
 };
 Shared* g_shared = nullptr;
 int* volatile g_null = nullptr;
@@ -160,8 +161,11 @@ TEST(DeferredCrash, AbortKeepsWhatEndedAndTheCrash) {
       strobe::set_thread_name("side");
       auto root = strobe::trace("side");
       for (;;) {
-        auto s = strobe::span("side_step", strobe::Kind::step);
-        std::this_thread::sleep_for(std::chrono::microseconds(50));
+        {
+          auto s = strobe::span("side_step", strobe::Kind::step);
+          std::this_thread::sleep_for(std::chrono::microseconds(50));
+        }
+        g_shared->side_ended.fetch_add(1, std::memory_order_release);
       }
     });
     side.detach();
@@ -187,7 +191,11 @@ void expect_recovered_after_kill(std::uint64_t spans) {
   const pid_t pid = ::fork();
   if (pid == 0) kill_child(path);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(8);
-  while (g_shared->ended.load(std::memory_order_acquire) < spans && std::chrono::steady_clock::now() < deadline)
+  // Both threads recorded: on a loaded machine the side thread's ring (a file in recovery
+  // mode) can take longer to set up than the main thread takes to end the first spans.
+  while ((g_shared->ended.load(std::memory_order_acquire) < spans ||
+          g_shared->side_ended.load(std::memory_order_acquire) == 0) &&
+         std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   ::kill(pid, SIGKILL);
   int status = 0;
