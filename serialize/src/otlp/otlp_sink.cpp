@@ -447,6 +447,23 @@ struct OtlpSink::Impl {
     return r;
   }
 
+  // Out of time at the stop: the item is dropped without encoding (counted, released).
+  bool dropped_at_deadline(const Item& item) {
+    if (!past_stop_deadline()) return false;
+    spans_dropped.fetch_add(item.rows, std::memory_order_relaxed);
+    release(item);
+    return true;
+  }
+  // The item's trace, in whichever form it was queued, to the request writer.
+  template <class Writer>
+  static void begin_trace(Writer& w, const Item& item) {
+    if (item.compact) {
+      w.begin_trace(*item.compact);
+    } else {
+      w.begin_trace(*item.assembled);
+    }
+  }
+
   // Batches of the items' spans, each sent (or dropped) before the next is built; an
   // item's memory is handed back once its last span has gone.
   void send_items(std::deque<Item>& items) {
@@ -462,16 +479,8 @@ struct OtlpSink::Impl {
       finished.clear();
     };
     for (const Item& item : items) {
-      if (past_stop_deadline()) {  // out of time: dropped without encoding
-        spans_dropped.fetch_add(item.rows, std::memory_order_relaxed);
-        release(item);
-        continue;
-      }
-      if (item.compact) {
-        writer->begin_trace(*item.compact);
-      } else {
-        writer->begin_trace(*item.assembled);
-      }
+      if (dropped_at_deadline(item)) continue;
+      begin_trace(*writer, item);
       for (std::size_t i = 0; i < item.rows; ++i) {
         if (open && rows_in_batch >= o.batch_spans) send();
         if (!open) {
@@ -508,16 +517,8 @@ struct OtlpSink::Impl {
       finished.clear();
     };
     for (const Item& item : items) {
-      if (past_stop_deadline()) {  // out of time: dropped without encoding
-        spans_dropped.fetch_add(item.rows, std::memory_order_relaxed);
-        release(item);
-        continue;
-      }
-      if (item.compact) {
-        batch->begin_trace(*item.compact);
-      } else {
-        batch->begin_trace(*item.assembled);
-      }
+      if (dropped_at_deadline(item)) continue;
+      begin_trace(*batch, item);
       for (std::size_t i = 0; i < item.rows; ++i) {
         if (open && batch->spans() >= o.batch_spans) send();
         if (!open) {
