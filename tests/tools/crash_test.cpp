@@ -38,12 +38,6 @@
 
 namespace {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define STROBE_SKIP_CRASH GTEST_SKIP() << "sanitizers install their own crash handlers"
-#else
-#define STROBE_SKIP_CRASH (void)0
-#endif
-
 enum class How { null_dereference, raise_segv, abort, terminate };
 
 struct Shared {

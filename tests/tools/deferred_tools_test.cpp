@@ -34,12 +34,6 @@
 
 namespace {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define STROBE_SKIP_CRASH GTEST_SKIP() << "sanitizers install their own crash handlers"
-#else
-#define STROBE_SKIP_CRASH (void)0
-#endif
-
 struct Shared {
   std::atomic<std::uint64_t> ended{0};
   std::atomic<std::uint64_t> side_ended{0};  // the side thread's spans ended

@@ -31,6 +31,13 @@
 
 extern char** environ;
 
+// Tests that crash or kill a child: sanitizers install their own crash handlers.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define STROBE_SKIP_CRASH GTEST_SKIP() << "sanitizers install their own crash handlers"
+#else
+#define STROBE_SKIP_CRASH (void)0
+#endif
+
 namespace strobe::test {
 
 #ifndef STROBE_TOOL_PATH
