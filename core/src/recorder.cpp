@@ -190,7 +190,7 @@ class RecorderCore {
 
  private:
   // A signal handler cannot notify a condition variable: the drainer sees a crash when
-  // its nap ends (at most drain_interval).
+  // its nap ends (at most 4 x drain_interval).
   bool crashing() const noexcept { return crash_signal_.load(std::memory_order_relaxed) != 0; }
 
   // The drainer, on a crash: what the rings hold, every open trace (final), the span that
@@ -267,25 +267,28 @@ class RecorderCore {
         clock_.recalibrate();
         if (deferred_) log_clock();
       }
-      if (n >= config_.ring_capacity / 8) {  // a backlog: keep up without a pause
+      if (n >= config_.ring_capacity / 2) {  // a backlog: keep up without a pause
         idle = 0;
         continue;
       }
       if (n > 0) {
         // A trickle: let it gather before the next pass. Tailing a producer record by
         // record pulls the ring's write position to this core after nearly every commit,
-        // and every wake-up and pass costs the drainer's core (next to the recording
-        // thread) a fixed few microseconds: nap until an eighth of a ring would have
-        // gathered at the rate this pass saw, at most drain_interval. At 1.3 M spans/s
-        // a fixed sixteenth of the interval meant 16,000 passes a second and cost the
-        // traced loop about 2% more than the full interval does.
+        // and every wake-up costs the drainer's core (next to the recording thread) a
+        // fixed cost that on this VM is worth thousands of records: nap until a quarter
+        // of a ring would have gathered at the rate this pass saw, at most 4 x
+        // drain_interval. At 1 M spans/s under one endless root (strobe_paced_bench),
+        // an eighth of a ring and at most drain_interval meant ~1,000 wake-ups a second
+        // and 82-89 ns of drainer CPU a span; this takes it to 63-67. The price: a burst
+        // four times the rate the pass saw, within a nap, fills a ring. A pass that found
+        // threads exited naps at most drain_interval, so that their rings go back to the
+        // pool for threads to come (100,000 short-lived threads, 10 at a time: the pool
+        // kept 42 rings after it with 4 x drain_interval, 7-8 with this).
         idle = 0;
-        // Deferred assembly hands nothing over live and a pass costs it little but the
-        // wake-up (on this VM about as much as coding the records read): it lets a
-        // quarter of a ring gather, up to 4 x drain_interval.
-        const auto gather = static_cast<std::int64_t>(config_.ring_capacity / (deferred_ ? 4 : 8));
+        const auto gather = static_cast<std::int64_t>(config_.ring_capacity / 4);
         const auto fill = window * gather / static_cast<std::int64_t>(n);
-        const auto nap = std::min<std::chrono::nanoseconds>(config_.drain_interval * (deferred_ ? 4 : 1), fill);
+        const int intervals = std::exchange(rings_recycled_, false) ? 1 : 4;
+        const auto nap = std::min<std::chrono::nanoseconds>(config_.drain_interval * intervals, fill);
         std::unique_lock lock(wake_mutex_);
         wake_.wait_for(lock, nap, [&] { return stopping_ || flush_requested_ > flush_seen_ || crashing(); });
         continue;
@@ -438,6 +441,7 @@ class RecorderCore {
         // Spare rings for threads to come: as many as are registered now, plus two, so
         // the pool follows the peak of threads recording at once and shrinks after churn.
         globals().registry.recycle(e, globals().registry.registered_count() + 2);
+        rings_recycled_ = true;
       }
     }
     if (deferred_) {
@@ -461,10 +465,8 @@ class RecorderCore {
     const std::size_t avail = ring.available();
     if (avail == 0) return 0;
     log_.batch(e.owner_thread.load(std::memory_order_relaxed), avail);
-    // Strings are whole (committed together). The records were written on the recording
-    // thread's core: asking for the lines a few records ahead overlaps their transfer
-    // with the coding (strobe_paced_bench --defer: drainer 24-30 -> 22-26 ns a span).
-    constexpr std::size_t kAhead = 8;
+    // Strings are whole (committed together). Prefetched as drain_ring's (--defer:
+    // drainer 24-30 -> 22-26 ns a span).
     for (std::size_t i = 0; i < avail; ++i) {
       if (i + kAhead < avail) __builtin_prefetch(&ring.peek(i + kAhead));
       log_.put(ring.peek(i));
@@ -534,12 +536,19 @@ class RecorderCore {
     totals_.spans_recorded += begins;
   }
 
+  // How many records ahead of the one being read a pass prefetches.
+  static constexpr std::size_t kAhead = 8;
+
   std::size_t drain_ring(RingEntry& e) {
     Ring& ring = e.ring;
     const std::size_t avail = ring.available();
     const std::uint64_t thread = e.owner_thread.load(std::memory_order_relaxed);
     std::size_t i = 0;
     while (i < avail) {
+      // The records were written on the recording thread's core: asking for the lines a
+      // few records ahead overlaps their transfer with assembling (strobe_paced_bench:
+      // drainer 82-89 -> 72-80 ns a span).
+      if (i + kAhead < avail) __builtin_prefetch(&ring.peek(i + kAhead));
       const Record& r = ring.peek(i);
       if (r.type != RecType::string) {
         if ((r.type != RecType::begin && r.type != RecType::next) ||
@@ -767,6 +776,7 @@ class RecorderCore {
   std::thread sink_thread_;
   ThreadClock sink_clock_;
   std::vector<RingEntry*> snapshot_;
+  bool rings_recycled_ = false;  // a pass gave a retired ring back since the drainer last napped
   std::vector<RingEntry*> drops_snapshot_;  // drops_delta's, kept for its capacity
   // Drainer-only: the threads' names by OS thread id, and the threads that exited, oldest
   // first, whose names go once kExitedNamesKept more have exited.

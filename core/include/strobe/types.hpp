@@ -78,10 +78,12 @@ struct Config {
   // a UTF-8 boundary and flagged truncated. Also capped at a quarter of the ring.
   std::size_t max_string_bytes = 64 * 1024;
   // How long the drainer sleeps when it finds every ring empty; after a pass that found
-  // only a trickle (under an eighth of a ring) it waits until an eighth of a ring would
-  // gather at the rate it saw, at most this long, so that it reads batches instead of
-  // tailing the recording threads. Shorter: lower latency to the sinks,
-  // more wake-ups. Longer: fewer wake-ups, rings must hold more.
+  // only a trickle (under half a ring) it waits until a quarter of a ring would gather
+  // at the rate it saw, at most 4 x this long (this long after a pass that found threads
+  // exited, whose rings then go back to the pool sooner), so that it reads batches
+  // instead of tailing the recording threads: a burst four times the rate it saw, within
+  // a nap, fills a ring. Shorter: lower latency to the sinks, more wake-ups. Longer:
+  // fewer wake-ups, rings must hold more.
   std::chrono::microseconds drain_interval{1000};
   // Empty passes the drainer spins (with a pause instruction) before it sleeps.
   int drain_spin_passes = 32;
@@ -115,8 +117,7 @@ struct Config {
   // of the drainer or sink thread itself, or of a forked child, just passes through. A
   // signal for which the program had installed a handler of its own before the Recorder
   // goes to that handler alone (it may recover). The drainer notices a crash within
-  // drain_interval (4 x drain_interval with defer_assembly): keep the timeout well above
-  // it. Within [0, 60 s].
+  // 4 x drain_interval: keep the timeout well above it. Within [0, 60 s].
   bool crash_flush = true;
   std::chrono::milliseconds crash_flush_timeout{3000};
   // Post-mortem recovery, for what no handler sees (SIGKILL, the OOM killer): a directory
@@ -142,10 +143,7 @@ struct Config {
   // ConfigError. Stats::spans_assembled and traces_emitted stay 0. When the sinks fall
   // behind (the queue holds sink_queue_spans x 128 bytes of log), the drainer leaves the
   // records in the rings, which fill: their overflow policy applies (drop: counted as
-  // ever; wait: lossless). A pass costs the drainer little but its wake-up, so after a
-  // trickle it naps until a quarter of a ring would gather (at most 4 x drain_interval)
-  // rather than an eighth (at most drain_interval): a burst four times the rate it saw
-  // within a nap fills a ring.
+  // ever; wait: lossless).
   bool defer_assembly = false;
 };
 
