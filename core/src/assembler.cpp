@@ -236,6 +236,44 @@ SpanExtra take_recent(SpanExtra& e) {
   return s;
 }
 
+// Sorts [from, to) (span positions) by less: the spans of one ring arrive in start order,
+// so siblings from several threads are a few sorted runs, merged pairwise (a parent with
+// 1,024 children on 16 threads: 4 merges of the list instead of a sort). Lists of many
+// short runs are sorted.
+template <class Less>
+void sort_runs(std::uint32_t* from, std::uint32_t* to, Less less, std::pmr::memory_resource* mr) {
+  const auto n = static_cast<std::size_t>(to - from);
+  if (n < 2) return;
+  std::pmr::vector<std::uint32_t> bounds(mr);  // where each run begins, then n
+  bounds.push_back(0);
+  for (std::size_t i = 1; i < n; ++i) {
+    if (!less(from[i], from[i - 1])) continue;
+    if (bounds.size() > n / 8) {
+      std::sort(from, to, less);
+      return;
+    }
+    bounds.push_back(static_cast<std::uint32_t>(i));
+  }
+  if (bounds.size() == 1) return;
+  bounds.push_back(static_cast<std::uint32_t>(n));
+  std::pmr::vector<std::uint32_t> buffer(n, mr), merged(mr);
+  std::uint32_t* src = from;
+  std::uint32_t* dst = buffer.data();
+  while (bounds.size() > 2) {
+    merged.clear();
+    for (std::size_t r = 0; r + 1 < bounds.size(); r += 2) {
+      merged.push_back(bounds[r]);
+      const std::uint32_t mid = bounds[r + 1];
+      const std::uint32_t end = r + 2 < bounds.size() ? bounds[r + 2] : mid;
+      std::merge(src + bounds[r], src + mid, src + mid, src + end, dst + bounds[r], less);
+    }
+    merged.push_back(static_cast<std::uint32_t>(n));
+    bounds.swap(merged);
+    std::swap(src, dst);
+  }
+  if (src != from) std::copy(src, src + n, from);
+}
+
 std::uint32_t lost_span_name() {
   static const std::uint32_t id = intern("<lost span>", 11);
   return id;
@@ -389,7 +427,8 @@ inline void Assembler::check_grown(TraceState& ts) {
 
 void Assembler::on_begin(const Record& r, std::uint64_t thread) {
   ++begins_;
-  TraceState& ts = trace_of(TraceId{r.payload.begin.trace_hi, r.payload.begin.trace_lo});
+  const TraceId id{r.payload.begin.trace_hi, r.payload.begin.trace_lo};
+  TraceState& ts = last_trace_ != nullptr && last_trace_->id == id ? *last_trace_ : trace_of(id);
   const auto at = static_cast<std::uint32_t>(ts.nodes.size());
   // Only while some span's records wait for its begin can this be one of them: else the
   // begin needs no lookup (and a span the index holds begun again, which only a corrupted
@@ -805,17 +844,15 @@ void Assembler::close_trace(TraceState& ts) {
 }
 
 bool Assembler::depth_first_without_overlap(const TraceState& ts, bool first_part) {
-  struct Open {
-    std::uint64_t id;
-    std::int64_t last_start;  // of its latest child
-    std::uint64_t last_id;
-    std::int64_t reach;  // latest end among its children with a length
-  };
-  std::pmr::vector<Open> stack(&scratch_);
+  // The path from the part's root to the row before, as a plain array: every row pushes
+  // one entry, so the trace's size bounds it.
+  if (path_.size() < ts.rows.size() + 1) path_.resize(ts.rows.size() + 1);
+  PathStep* const bottom = path_.data();
+  PathStep* top = bottom;  // one past the innermost
   std::size_t roots = 0;
   for (const SpanRow& x : ts.rows) {
-    while (!stack.empty() && stack.back().id != x.parent_id) stack.pop_back();
-    if (stack.empty()) {
+    while (top != bottom && top[-1].id != x.parent_id) --top;
+    if (top == bottom) {
       // The root of the part, alone: a second one (a parent that came later, say) needs
       // sorting. Where nothing of the trace went before, a root with a parent that is not
       // the trace's lost it or has it in another trace: placeholder or orphan, below. In a
@@ -824,7 +861,7 @@ bool Assembler::depth_first_without_overlap(const TraceState& ts, bool first_par
       if (++roots > 1) return false;
       if (x.parent_id != 0 && first_part && !(x.flags & (kSpanTraceRoot | kSpanPlaceholder))) return false;
     } else {
-      Open& p = stack.back();
+      PathStep& p = top[-1];
       if (x.start_ns < p.last_start || (x.start_ns == p.last_start && x.span_id < p.last_id)) return false;
       const bool length = x.end_ns > x.start_ns;
       if (length && x.start_ns < p.reach) return false;  // overlaps an earlier sibling: a parallel group
@@ -832,7 +869,7 @@ bool Assembler::depth_first_without_overlap(const TraceState& ts, bool first_par
       p.last_id = x.span_id;
       if (length) p.reach = std::max(p.reach, x.end_ns);
     }
-    stack.push_back(Open{x.span_id, INT64_MIN, 0, INT64_MIN});
+    *top++ = PathStep{x.span_id, INT64_MIN, 0, INT64_MIN};
   }
   return true;
 }
@@ -865,8 +902,13 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
   // Else parents are looked up among the spans of the part (which holds every span of the
   // trace held): most spans are never in the span index.
   LocalIds local(in_order ? 0 : ts.rows.size(), mr);
-  if (!in_order)
+  std::pmr::vector<std::uint32_t> parent(mr);  // position of each span's parent, or kNone
+  if (!in_order) {
     for (std::uint32_t k = 0; k < ts.rows.size(); ++k) local.insert(ts.rows[k].span_id, k);
+    parent.assign(ts.rows.size(), kNone);
+    for (std::uint32_t k = 0; k < ts.rows.size(); ++k)
+      if (ts.rows[k].parent_id != 0) parent[k] = local.find(ts.rows[k].parent_id);
+  }
   // Nothing of the trace was handed over before, so a parent that is missing lost its
   // begin (its ring was full; or it is still running with its begin late, and comes in a
   // later part). A placeholder takes its id, so its children stay under their true parent.
@@ -874,7 +916,8 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
     for (std::size_t k = 0, n = ts.rows.size(); k < n; ++k) {
       const SpanRow x = ts.rows[k];  // a copy: placeholders grow ts.rows
       if (x.parent_id == 0 || (x.flags & kSpanTraceRoot)) continue;
-      if (const std::uint32_t p = local.find(x.parent_id); p != kNone) {
+      if (parent[k] == kNone) parent[k] = local.find(x.parent_id);  // a placeholder made for a sibling
+      if (const std::uint32_t p = parent[k]; p != kNone) {
         SpanRow& pr = ts.rows[p];
         if (pr.flags & kSpanPlaceholder) {  // widen it to cover this child too
           pr.start_ns = std::min(pr.start_ns, x.start_ns);
@@ -902,6 +945,8 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
       // Indexed: records of the lost span that still come find it (and are ignored).
       index_node(pn, x.parent_id, ts.number, at);
       local.insert(x.parent_id, at);
+      parent[k] = at;
+      parent.push_back(ph.parent_id != 0 ? local.find(ph.parent_id) : kNone);
       ++placeholders_;
     }
   }
@@ -919,13 +964,11 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
   for (const std::uint64_t thread : ts.threads) t.thread_names.push_back(ThreadName{thread, {}});
 
   auto row_of = [&](std::uint32_t k) -> SpanRow& { return ts.rows[k]; };
-  std::pmr::vector<std::uint32_t> parent(mr), first(mr), roots(mr), kids(mr), order(mr), pos(mr);
+  std::pmr::vector<std::uint32_t> first(mr), roots(mr), kids(mr), order(mr), pos(mr);
   if (!in_order) {
-    parent.assign(n, kNone);
     first.assign(n + 1, 0);  // children of k: kids[first[k], first[k+1])
     for (std::uint32_t k = 0; k < n; ++k) {
       SpanRow& x = row_of(k);
-      if (x.parent_id != 0) parent[k] = local.find(x.parent_id);
       if (parent[k] == kNone) {
         if (x.parent_id != 0 && whole && !(x.flags & (kSpanTraceRoot | kSpanPlaceholder)))
           x.flags |= kSpanOrphan;  // its parent lies in another trace
@@ -946,24 +989,25 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
       const SpanRow& y = row_of(b);
       return x.start_ns != y.start_ns ? x.start_ns < y.start_ns : x.span_id < y.span_id;
     };
-    auto sort_siblings = [&](auto from, auto to) {
-      if (!std::is_sorted(from, to, earlier)) std::sort(from, to, earlier);
-    };
-    sort_siblings(roots.begin(), roots.end());
-    for (std::uint32_t k = 0; k < n; ++k) sort_siblings(kids.begin() + first[k], kids.begin() + first[k + 1]);
+    sort_runs(roots.data(), roots.data() + roots.size(), earlier, mr);
+    for (std::uint32_t k = 0; k < n; ++k)
+      if (first[k + 1] - first[k] >= 2) sort_runs(kids.data() + first[k], kids.data() + first[k + 1], earlier, mr);
 
     // Depth-first order, children in start order; pos: where each k lands in t.spans.
     pos.assign(n, 0);
-    order.reserve(n);
+    order.resize(n);
     {
-      std::pmr::vector<std::uint32_t> stack(roots.rbegin(), roots.rend(), mr);
-      while (!stack.empty()) {
-        const std::uint32_t k = stack.back();
-        stack.pop_back();
-        pos[k] = static_cast<std::uint32_t>(order.size());
-        order.push_back(k);
-        for (std::uint32_t c = first[k + 1]; c-- > first[k];) stack.push_back(kids[c]);
+      // Every span is pushed once: n entries bound the stack.
+      std::pmr::vector<std::uint32_t> stack(n, mr);
+      std::uint32_t depth = 0, placed = 0;
+      for (auto r = roots.rbegin(); r != roots.rend(); ++r) stack[depth++] = *r;
+      while (depth != 0) {
+        const std::uint32_t k = stack[--depth];
+        pos[k] = placed;
+        order[placed++] = k;
+        for (std::uint32_t c = first[k + 1]; c-- > first[k];) stack[depth++] = kids[c];
       }
+      order.resize(placed);
     }
   }
 
@@ -1070,26 +1114,29 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
   }
   std::stable_sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.key < b.key; });
   t.groups.reserve(found.size());
-  std::pmr::vector<std::pair<std::int64_t, int>> edges(mr);  // ends sort before starts at a tie
+  std::pmr::vector<std::int64_t> ends(mr);
   for (const Found& f : found) {
     ParallelGroup g;
     g.id = static_cast<std::uint32_t>(t.groups.size());
     g.parent_id = t.spans[pos[members[f.begin]]].parent_id;
     g.start_ns = t.spans[pos[members[f.begin]]].start_ns;
-    edges.clear();
+    g.members.reserve(f.end - f.begin);
+    ends.clear();
     for (std::uint32_t m = f.begin; m < f.end; ++m) {
       SpanRow& s = t.spans[pos[members[m]]];
       s.group = static_cast<std::int32_t>(g.id);
       g.members.push_back(s.span_id);
       g.end_ns = std::max(g.end_ns, s.end_ns);
-      edges.emplace_back(s.start_ns, 1);
-      edges.emplace_back(s.end_ns, -1);
+      ends.push_back(s.end_ns);
     }
-    std::sort(edges.begin(), edges.end());
-    int running = 0;
-    for (const auto& e : edges) {
-      running += e.second;
-      g.peak_concurrency = std::max(g.peak_concurrency, static_cast<std::uint32_t>(running));
+    // The members come in start order: running at the i-th start are the i+1 begun so
+    // far less those ended by then (an end at the same instant as a start goes first).
+    std::sort(ends.begin(), ends.end());
+    std::size_t ended = 0;
+    for (std::uint32_t m = f.begin; m < f.end; ++m) {
+      const std::int64_t start = t.spans[pos[members[m]]].start_ns;
+      while (ended < ends.size() && ends[ended] <= start) ++ended;
+      g.peak_concurrency = std::max(g.peak_concurrency, static_cast<std::uint32_t>(m - f.begin + 1 - ended));
     }
     t.groups.push_back(std::move(g));
   }

@@ -360,6 +360,14 @@ class Assembler {
   std::uint64_t orphan_records_ = 0;
   DropCounts pending_drops_{};
   ScratchHeap scratch_;
+  // depth_first_without_overlap()'s path of open ancestors, kept for its capacity.
+  struct PathStep {
+    std::uint64_t id;
+    std::int64_t last_start;  // of its latest child
+    std::uint64_t last_id;
+    std::int64_t reach;  // latest end among its children with a length
+  };
+  std::vector<PathStep> path_;
   std::uint64_t placeholders_ = 0;
   std::vector<CompactTrace> pool_;  // emptied traces, for their capacity
   std::size_t pool_bytes_ = 0;
