@@ -912,11 +912,12 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
   // Nothing of the trace was handed over before, so a parent that is missing lost its
   // begin (its ring was full; or it is still running with its begin late, and comes in a
   // later part). A placeholder takes its id, so its children stay under their true parent.
+  std::size_t made = 0;  // placeholders
   if (first_part && !in_order) {
     for (std::size_t k = 0, n = ts.rows.size(); k < n; ++k) {
       const SpanRow x = ts.rows[k];  // a copy: placeholders grow ts.rows
       if (x.parent_id == 0 || (x.flags & kSpanTraceRoot)) continue;
-      if (parent[k] == kNone) parent[k] = local.find(x.parent_id);  // a placeholder made for a sibling
+      if (made != 0 && parent[k] == kNone) parent[k] = local.find(x.parent_id);  // a placeholder made for a sibling
       if (const std::uint32_t p = parent[k]; p != kNone) {
         SpanRow& pr = ts.rows[p];
         if (pr.flags & kSpanPlaceholder) {  // widen it to cover this child too
@@ -948,7 +949,13 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
       parent[k] = at;
       parent.push_back(ph.parent_id != 0 ? local.find(ph.parent_id) : kNone);
       ++placeholders_;
+      ++made;
     }
+    // A span the loop passed over (a trace root with a remote parent) may have its parent
+    // among the placeholders.
+    if (made != 0)
+      for (std::size_t k = 0; k < parent.size(); ++k)
+        if (parent[k] == kNone && ts.rows[k].parent_id != 0) parent[k] = local.find(ts.rows[k].parent_id);
   }
 
   const auto n = static_cast<std::uint32_t>(ts.rows.size());
