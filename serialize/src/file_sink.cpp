@@ -279,6 +279,14 @@ void FileSink::crashed(const CrashInfo& crash) {
   if (!impl_->closed) impl_->crash = crash;
 }
 
+void FileSink::carry_end(const Encoder::Lost& lost, bool recovered) {
+  if (impl_->closed) return;
+  impl_->file_lost.frames += lost.frames;
+  impl_->file_lost.traces += lost.traces;
+  impl_->file_lost.spans += lost.spans;
+  impl_->options.recovered = impl_->options.recovered || recovered;
+}
+
 void FileSink::flush() {
   if (impl_->closed) return;
   if (impl_->crash.signal != 0) {  // the last flush of a crashing process: end the file now

@@ -440,14 +440,6 @@ struct Reader::Impl {
                       e->lost_frames(),   e->lost_traces(),   e->lost_spans(),
                       e->spans_dropped(), e->records_dropped(), e->sink_dropped_spans(),
                       e->crash_signal(),  e->crash_address(),  e->recovered()};
-    if (log) {  // what the record log's own file said, over the assembled file's counts
-      end.lost_frames += log->end.lost_frames;
-      end.lost_traces += log->end.lost_traces;
-      end.lost_spans += log->end.lost_spans;
-      end.crash_signal = log->end.crash_signal;
-      end.crash_address = log->end.crash_address;
-      end.recovered = log->end.recovered;
-    }
     loss = WriteLoss{std::max(loss.frames, end.lost_frames), std::max(loss.traces, end.lost_traces),
                      std::max(loss.spans, end.lost_spans)};
     ended = true;
@@ -461,11 +453,63 @@ struct Reader::Impl {
   // and is reported after the last batch, where reading meets it.
   struct Log {
     std::uint64_t size = 0;  // of the file itself
-    FileEndInfo end;
     bool ended = false;
     std::optional<ReadError> error;
   };
   std::optional<Log> log;
+
+  // Replays the log from pos into an assembled file at `out`; its end frame says what the
+  // log's did (a crash, recovered, what the log's writer failed to write). A FileSink
+  // that cannot write throws std::system_error.
+  Log assemble_into(const std::string& out, FileSink::Counters* written = nullptr) {
+    FileSinkOptions options;
+    options.path = out;
+    FileSink sink(std::move(options));
+    sink.open(RecorderInfo{info.service_name, info.host_name, info.process_id, info.start_ns, info.clock,
+                           info.ns_per_tick, false});
+    strobe::detail::RecordReplay replay(info.service_name, info.process_id);
+    std::vector<strobe::detail::Record> chunk;  // 64-byte aligned, as the replay reads records
+    auto pass_on = [&] {
+      for (CompactTrace& t : replay.take()) {
+        sink.consume_compact(t);
+        replay.recycle(std::move(t));
+      }
+    };
+    while (!done) {
+      const std::uint64_t at = pos;
+      FrameType type{};
+      std::uint32_t length = 0;
+      const unsigned char* payload = frame(type, length);
+      if (!payload) break;
+      if (ended) {
+        fail(at, "data after the end frame");
+      } else if (type == FrameType::header) {
+        fail(at, "a second header frame");
+      } else if (type == FrameType::batch) {
+        fail(at, "a batch frame in a file of the record log");
+      } else if (type == FrameType::end) {
+        read_end(payload, length, at);
+      } else {
+        chunk.resize(length / sizeof(strobe::detail::Record) + 1);
+        std::memcpy(static_cast<void*>(chunk.data()), payload, length);
+        try {
+          replay.feed(chunk.data(), length);
+        } catch (const strobe::detail::RecordLogError& e) {
+          fail(at, e.what());
+        }
+        pass_on();
+        advance(length);
+      }
+    }
+    replay.finish();
+    pass_on();
+    sink.lost(replay.take_trailing_drops());
+    sink.carry_end(Encoder::Lost{end.lost_frames, end.lost_traces, end.lost_spans}, end.recovered);
+    if (end.crash_signal != 0) sink.crashed(CrashInfo{end.crash_signal, end.crash_address, {}});
+    sink.close();
+    if (written) *written = sink.counters();
+    return Log{size, ended, error};
+  }
 
   void assemble() {
     const char* dir = std::getenv("TMPDIR");
@@ -477,55 +521,8 @@ struct Reader::Impl {
       const std::string& path;
       ~Unlink() { ::unlink(path.c_str()); }
     } unlink_at_end{tmp};
-    Log l;
-    l.size = size;
     try {
-      FileSinkOptions options;
-      options.path = tmp;
-      FileSink sink(std::move(options));
-      sink.open(RecorderInfo{info.service_name, info.host_name, info.process_id, info.start_ns, info.clock,
-                             info.ns_per_tick, false});
-      strobe::detail::RecordReplay replay(info.service_name, info.process_id);
-      std::vector<strobe::detail::Record> chunk;  // 64-byte aligned, as the replay reads records
-      auto pass_on = [&] {
-        for (CompactTrace& t : replay.take()) {
-          sink.consume_compact(t);
-          replay.recycle(std::move(t));
-        }
-      };
-      while (!done) {
-        const std::uint64_t at = pos;
-        FrameType type{};
-        std::uint32_t length = 0;
-        const unsigned char* payload = frame(type, length);
-        if (!payload) break;
-        if (ended) {
-          fail(at, "data after the end frame");
-        } else if (type == FrameType::header) {
-          fail(at, "a second header frame");
-        } else if (type == FrameType::batch) {
-          fail(at, "a batch frame in a file of the record log");
-        } else if (type == FrameType::end) {
-          read_end(payload, length, at);
-        } else {
-          chunk.resize(length / sizeof(strobe::detail::Record) + 1);
-          std::memcpy(static_cast<void*>(chunk.data()), payload, length);
-          try {
-            replay.feed(chunk.data(), length);
-          } catch (const strobe::detail::RecordLogError& e) {
-            fail(at, e.what());
-          }
-          pass_on();
-          advance(length);
-        }
-      }
-      replay.finish();
-      pass_on();
-      sink.lost(replay.take_trailing_drops());
-      l.end = end;
-      l.ended = ended;
-      l.error = error;
-      sink.close();
+      log = assemble_into(tmp);
     } catch (const std::exception& e) {
       fatal(pos, std::string("cannot assemble the record log: ") + e.what());
     }
@@ -540,7 +537,6 @@ struct Reader::Impl {
     void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) fatal(0, "cannot assemble the record log: cannot map " + tmp);
     data = static_cast<const unsigned char*>(p);
-    log = std::move(l);
     error.reset();
     done = ended = false;
     end = {};
@@ -565,7 +561,9 @@ struct Reader::Impl {
   }
 };
 
-Reader::Reader(const std::string& path) : impl_(std::make_unique<Impl>()) {
+Reader::Reader(const std::string& path) : Reader(path, true) {}
+
+Reader::Reader(const std::string& path, bool assemble_log) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.path = path;
   m.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -611,7 +609,7 @@ Reader::Reader(const std::string& path) : impl_(std::make_unique<Impl>()) {
   m.info.writer = s(h->writer());
   m.info.records = h->records();
   m.advance(length);
-  if (m.info.records) m.assemble();
+  if (m.info.records && assemble_log) m.assemble();
 }
 
 Reader::~Reader() = default;
@@ -694,6 +692,16 @@ bool Reader::next(BatchView& out) {
     return true;
   }
   return false;
+}
+
+AssembleResult assemble(const std::string& log, const std::string& out) {
+  Reader reader(log, false);
+  Reader::Impl& m = *reader.impl_;
+  if (!m.info.records)
+    throw std::invalid_argument(log + ": already assembled, not a record log (its header does not say records)");
+  FileSink::Counters written;
+  const Reader::Impl::Log read = m.assemble_into(out, &written);
+  return AssembleResult{written.traces, written.spans, written.batches, read.error};
 }
 
 std::vector<AssembledTrace> read_all(const std::string& path, std::optional<ReadError>* error) {

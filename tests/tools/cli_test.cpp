@@ -145,7 +145,8 @@ TEST(CliUsage, NoSubcommandOrUnknownOptionIsAUsageError) {
 TEST(CliHelp, TopLevelHelpListsSubcommandsAndExitCodes) {
   const strobe::test::Run r = run_tool({"--help"});
   ASSERT_EQ(r.exit_status, 0) << r.describe();
-  for (const char* word : {"info", "tree", "stats", "diff", "export", "push", "html", "validate", "Exit status", "5 cannot write"})
+  for (const char* word : {"info", "tree", "stats", "diff", "export", "push", "html", "validate", "assemble", "Exit status",
+                           "5 cannot write"})
     EXPECT_NE(r.out.find(word), std::string::npos) << word << " missing from:\n" << r.out;
   const strobe::test::Run v = run_tool({"--version"});
   EXPECT_EQ(v.exit_status, 0);
@@ -181,7 +182,8 @@ INSTANTIATE_TEST_SUITE_P(
                       HelpCase{"export", {"FILE", "--format", "chrome", "otlp", "jsonl", "--output", "--max-spans-per-line"}},
                       HelpCase{"push", {"FILE", "--endpoint", "--header", "--timeout", "--retries", "--batch-bytes", "--backoff-ms",
                                          "--protocol", "--compression"}},
-                      HelpCase{"html", {"FILE", "--output"}}),
+                      HelpCase{"html", {"FILE", "--output"}},
+                      HelpCase{"assemble", {"FILE", "--output", "--force"}}),
     [](const ::testing::TestParamInfo<HelpCase>& info) { return info.param.subcommand; });
 
 }  // namespace

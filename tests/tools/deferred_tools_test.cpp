@@ -7,7 +7,9 @@
 // - the same child with Config::recovery_dir, killed with SIGKILL: `strobe recover` must
 //   rebuild a file that holds what had ended, none of it twice;
 // - info, tree, stats, validate and export --format chrome read a file of the log as they
-//   read an assembled file of the same workload (the same counts).
+//   read an assembled file of the same workload (the same counts);
+// - `strobe assemble` writes a file that every view shows as it shows the log (a crashed
+//   log, a damaged one: what precedes the damage), and refuses what it must not overwrite.
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -26,6 +28,8 @@
 #include <string>
 #include <thread>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "run_tool.hpp"
 #include "strobe/serialize/reader.hpp"
@@ -325,6 +329,223 @@ TEST(DeferredTool, EveryCommandReadsTheLogAsTheAssembledFile) {
   for (const char* name : {"\"request\"", "\"step\"", "\"inner\"", "\"helper_work\"", "\"helper\"", "\"tool-main\""})
     EXPECT_EQ(count_of(jd, name), count_of(ja, name)) << name;
   EXPECT_EQ(count_of(jd, "\"ph\":\"X\""), count_of(ja, "\"ph\":\"X\""));
+}
+
+// ---- strobe assemble ----
+
+// The tool's workload, a parallel group, a root handed over in parts, and a burst that
+// overflows the rings (drop policy): drops, placeholders and parts for the views to show.
+std::string record_log(const strobe::test::TempDir& dir) {
+  const std::string path = dir / "log.strobe";
+  auto file = std::make_shared<strobe::serialize::FileSink>(strobe::serialize::FileSinkOptions{.path = path});
+  strobe::Recorder recorder({.ring_capacity = 256,
+                             .partial_trace_spans = 150,
+                             .service_name = "assemble-test",
+                             .sinks = {file},
+                             .defer_assembly = true});
+  workload();
+  {
+    auto fan = strobe::trace("fan-out");
+    const strobe::Context ctx = strobe::current();
+    std::vector<std::thread> workers;
+    for (int w = 0; w < 3; ++w)
+      workers.emplace_back([ctx] {
+        strobe::ContextScope scope(ctx);
+        auto s = strobe::span("pooled", strobe::Kind::retrieval);
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));  // the three overlap: a group
+      });
+    for (auto& w : workers) w.join();
+  }
+  recorder.flush();
+  {
+    auto request = strobe::trace("long-request");
+    for (int i = 0; i < 600; ++i) {
+      STROBE_SPAN(step, "token", strobe::Kind::step);
+      if (i % 100 == 0) recorder.flush();
+    }
+  }
+  recorder.flush();
+  {
+    auto burst = strobe::trace("burst");
+    for (int i = 0; i < 20000; ++i) STROBE_SPAN(s, "tick", strobe::Kind::step);
+  }
+  return path;
+}
+
+strobe::test::Run assemble(const std::vector<std::string>& args) {
+  std::vector<std::string> all{"assemble"};
+  all.insert(all.end(), args.begin(), args.end());
+  return strobe::test::run_tool(all);
+}
+
+// What `info` says of a file, less the lines that name it or say it is a record log.
+std::string info_of(const std::string& path) {
+  const strobe::test::Run r = strobe::test::run_tool({"info", path});
+  std::string kept;
+  for (const std::string& line : strobe::test::split_lines(r.out))
+    if (line.rfind("file ", 0) != 0 && line.rfind("contents ", 0) != 0) kept += line + "\n";
+  return "exit " + std::to_string(r.exit_status) + "\n" + kept;
+}
+
+// Every view of `out` is that of `log`: the tool's outputs, byte for byte (the file's name
+// aside), with the same exit status.
+void expect_same_views(const strobe::test::TempDir& dir, const std::string& log, const std::string& out) {
+  EXPECT_EQ(info_of(out), info_of(log));
+  const std::vector<std::vector<std::string>> views = {
+      {"tree"}, {"tree", "--max-children", "3"}, {"stats"}, {"stats", "--json"}, {"stats", "--by", "kind"}};
+  for (const auto& view : views) {
+    std::vector<std::string> a = view, b = view;
+    a.push_back(out);
+    b.push_back(log);
+    const strobe::test::Run ra = strobe::test::run_tool(a), rb = strobe::test::run_tool(b);
+    EXPECT_EQ(ra.exit_status, rb.exit_status) << view[0] << ": " << ra.describe() << rb.describe();
+    EXPECT_EQ(ra.out, rb.out) << view[0] << ":\n" << strobe::test::line_diff(rb.out, ra.out);
+  }
+  for (const char* format : {"chrome", "jsonl", "otlp"}) {
+    const std::string ea = dir / (std::string("out.") + format), eb = dir / (std::string("log.") + format);
+    const strobe::test::Run ra = strobe::test::run_tool({"export", "--format", format, out, "-o", ea});
+    const strobe::test::Run rb = strobe::test::run_tool({"export", "--format", format, log, "-o", eb});
+    EXPECT_EQ(ra.exit_status, rb.exit_status) << format << ": " << ra.describe() << rb.describe();
+    EXPECT_EQ(strobe::test::read_text(ea), strobe::test::read_text(eb)) << format;
+  }
+  const strobe::test::Run va = strobe::test::run_tool({"validate", out}), vb = strobe::test::run_tool({"validate", log});
+  EXPECT_EQ(va.exit_status, vb.exit_status) << va.describe() << vb.describe();
+  ASSERT_EQ(va.out.rfind(out, 0), 0u) << va.out;
+  ASSERT_EQ(vb.out.rfind(log, 0), 0u) << vb.out;
+  EXPECT_EQ(va.out.substr(out.size()), vb.out.substr(log.size()));
+}
+
+TEST(DeferredAssemble, TheOutputShowsWhatTheLogShows) {
+  strobe::test::TempDir dir;
+  const std::string log = record_log(dir), out = dir / "out.strobe";
+  const strobe::test::Run r = assemble({log, "-o", out});
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  EXPECT_EQ(r.err, "");
+  EXPECT_NE(r.out.find("assembled from " + log), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+
+  strobe::serialize::Reader reader(out);
+  EXPECT_FALSE(reader.info().records) << "an assembled file";
+  const strobe::test::Run info = strobe::test::run_tool({"info", out});
+  EXPECT_EQ(info.out.find("record log"), std::string::npos) << info.out;
+  EXPECT_NE(strobe::test::run_tool({"info", log}).out.find("record log"), std::string::npos);
+  // What the views show has what the workload must give them.
+  const std::string stats = strobe::test::run_tool({"stats", out}).out;
+  EXPECT_NE(stats.find("spans dropped"), std::string::npos) << stats;
+  const std::string tree = strobe::test::run_tool({"tree", out, "--max-children", "3"}).out;
+  EXPECT_NE(tree.find("\xe2\x80\x96"), std::string::npos) << "a parallel group (‖)\n" << tree;
+  EXPECT_NE(tree.find("part 1"), std::string::npos) << tree;
+  expect_same_views(dir, log, out);
+}
+
+TEST(DeferredAssemble, ACrashedLogKeepsItsCrash) {
+  STROBE_SKIP_CRASH;
+  strobe::test::TempDir dir;
+  const std::string log = dir / "crash.strobe", out = dir / "crash.assembled.strobe";
+  g_shared = map_shared();
+  const pid_t pid = ::fork();
+  if (pid == 0) crash_child(log, How::abort);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ::munmap(g_shared, sizeof(Shared));
+  const strobe::test::Run r = assemble({log, "-o", out});
+  ASSERT_EQ(r.exit_status, 0) << r.describe();
+  strobe::serialize::Reader reader(out);
+  strobe::serialize::BatchView batch;
+  while (reader.next(batch)) {
+  }
+  EXPECT_TRUE(reader.ended_cleanly());
+  EXPECT_EQ(reader.end_info().crash_signal, SIGABRT);
+  EXPECT_NE(strobe::test::run_tool({"validate", out}).out.find("the process crashed"), std::string::npos);
+  expect_same_views(dir, log, out);
+}
+
+// A log cut short or with a flipped bit: the output holds what precedes the damage (what
+// every view of the log shows), the command names the damage and exits 4.
+TEST(DeferredAssemble, ADamagedLogGivesWhatPrecedesTheDamage) {
+  strobe::test::TempDir dir;
+  const std::string bytes = strobe::test::read_text(record_log(dir));
+  std::string flipped = bytes;
+  flipped[bytes.size() * 2 / 3] ^= 0x5a;
+  for (const auto& [name, content] : {std::pair<std::string, std::string>{"cut", bytes.substr(0, bytes.size() * 2 / 3)},
+                                      {"flipped", flipped}}) {
+    const std::string log = dir / (name + ".strobe"), out = dir / (name + ".assembled.strobe");
+    strobe::test::write_text(log, content);
+    const strobe::test::Run r = assemble({log, "-o", out});
+    EXPECT_EQ(r.exit_status, 4) << name << ": " << r.describe();
+    ASSERT_EQ(r.err_lines().size(), 1u) << r.describe();
+    EXPECT_NE(r.err.find("warning: " + log + ": byte "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(out + " holds what precedes it"), std::string::npos) << r.err;
+    ASSERT_TRUE(std::filesystem::exists(out)) << name;
+    const strobe::test::Run v = strobe::test::run_tool({"validate", out});
+    EXPECT_EQ(v.exit_status, 0) << "the output itself is intact: " << v.describe();
+    std::uint64_t spans = 0;
+    for (const strobe::AssembledTrace& t : strobe::serialize::read_all(out)) spans += t.spans.size();
+    EXPECT_GT(spans, 0u) << name;
+    const strobe::test::Run tl = strobe::test::run_tool({"tree", log}), to = strobe::test::run_tool({"tree", out});
+    EXPECT_EQ(tl.exit_status, 4);
+    EXPECT_EQ(to.exit_status, 0) << to.describe();
+    EXPECT_EQ(to.out, tl.out) << name << ": the spans before the damage\n" << strobe::test::line_diff(tl.out, to.out);
+  }
+}
+
+TEST(DeferredAssemble, RefusesWhatItMustNotWrite) {
+  strobe::test::TempDir dir;
+  const std::string log = record_log(dir), out = dir / "out.strobe";
+  const std::string log_bytes = strobe::test::read_text(log);
+
+  strobe::test::write_text(out, "keep me");
+  strobe::test::Run r = assemble({log, "-o", out});
+  EXPECT_EQ(r.exit_status, 2) << r.describe();
+  EXPECT_NE(r.err.find(out + " exists (--force to overwrite it)"), std::string::npos) << r.err;
+  EXPECT_EQ(strobe::test::read_text(out), "keep me");
+  r = assemble({log, "-o", out, "--force"});
+  EXPECT_EQ(r.exit_status, 0) << r.describe();
+  EXPECT_FALSE(strobe::serialize::Reader(out).info().records);
+
+  // The input itself, by its name, by another spelling of it, or as OUT.tmp.
+  const std::string tmp_named = dir / "named.strobe.tmp";
+  strobe::test::write_text(tmp_named, log_bytes);
+  for (const auto& [in, same] : {std::pair<std::string, std::string>{log, log}, {log, dir / "./log.strobe"},
+                                 {tmp_named, dir / "named.strobe"}}) {
+    r = assemble({in, "-o", same, "--force"});
+    EXPECT_EQ(r.exit_status, 2) << same << ": " << r.describe();
+    EXPECT_NE(r.err.find("the output must not be the input"), std::string::npos) << r.err;
+    EXPECT_EQ(strobe::test::read_text(in), log_bytes);
+  }
+
+  // An assembled file: nothing to do, nothing written.
+  const std::string again = dir / "again.strobe";
+  r = assemble({out, "-o", again});
+  EXPECT_EQ(r.exit_status, 2) << r.describe();
+  EXPECT_NE(r.err.find("already assembled"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(again));
+  EXPECT_FALSE(std::filesystem::exists(again + ".tmp"));
+
+  // Not readable: the input's error, nothing written.
+  r = assemble({dir / "missing.strobe", "-o", again});
+  EXPECT_EQ(r.exit_status, 3) << r.describe();
+  EXPECT_FALSE(std::filesystem::exists(again + ".tmp"));
+}
+
+// A write that fails (a directory that does not exist; a file size limit, as a full disk
+// would) is an error naming OUT, and leaves neither OUT nor OUT.tmp.
+TEST(DeferredAssemble, AFailedWriteLeavesNothingBehind) {
+  strobe::test::TempDir dir;
+  const std::string log = record_log(dir);
+  const std::string nowhere = dir / "no-such-dir/out.strobe";
+  strobe::test::Run r = assemble({log, "-o", nowhere});
+  EXPECT_EQ(r.exit_status, 5) << r.describe();
+  EXPECT_NE(r.err.find("cannot write " + nowhere), std::string::npos) << r.err;
+
+  const std::string out = dir / "limited.strobe";
+  // 16 blocks of 512 bytes; SIGXFSZ ignored, so a write past the limit fails with EFBIG.
+  r = strobe::test::run_program(
+      "sh", {"-c", "trap '' XFSZ; ulimit -f 16; exec \"$0\" assemble \"$1\" -o \"$2\"", strobe::test::tool_path(), log, out});
+  EXPECT_EQ(r.exit_status, 5) << r.describe();
+  EXPECT_NE(r.err.find("cannot write " + out), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+  EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
 }
 
 }  // namespace

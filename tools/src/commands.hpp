@@ -15,5 +15,6 @@ void add_export(CLI::App& app, int& status);
 void add_push(CLI::App& app, int& status);
 void add_html(CLI::App& app, int& status);
 void add_recover(CLI::App& app, int& status);
+void add_assemble(CLI::App& app, int& status);
 
 }  // namespace strobe::tool

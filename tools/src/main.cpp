@@ -1,5 +1,5 @@
 // strobe: reads strobe files — trees, statistics, run-to-run diffs, exports, an HTML
-// timeline, and OTLP/HTTP push.
+// timeline, and OTLP/HTTP push; recovers killed runs and assembles record logs once.
 
 #include <cstdio>
 #include <exception>
@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
       "that lost data (spans or records dropped, spans that lost records, placeholders for\n"
       "spans whose begin was lost, orphans): info, validate, tree, stats, diff and html say so,\n"
       "apart from damage.\n\n"
+      "A file of the record log (Config::defer_assembly) is assembled each time it is read;\n"
+      "assemble does it once, into a file that reads without assembling.\n\n"
       "Exit status: 0 ok; 1 diff found a significant slowdown / validate found damage\n"
       "(validate --strict: also when the run lost data);\n"
       "2 bad arguments; 3 unreadable file (missing, not a strobe file, newer format, bad header);\n"
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
   add_html(app, status);
   add_validate(app, status);
   add_recover(app, status);
+  add_assemble(app, status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -155,6 +155,16 @@ struct WriteLoss {
   std::uint64_t spans = 0;
 };
 
+// What assemble() wrote, and what it met in the record log.
+struct AssembleResult {
+  std::uint64_t traces = 0;
+  std::uint64_t spans = 0;
+  std::uint64_t batches = 0;
+  // Damage in the log (a flipped bit, a file cut short): the assembly ended there, as a
+  // Reader's does, and `out` holds the traces before it (their open spans incomplete).
+  std::optional<ReadError> error;
+};
+
 class Reader {
  public:
   // Maps the file and reads its header. Throws ReadError (naming the file and offset) if
@@ -182,9 +192,22 @@ class Reader {
   [[nodiscard]] const std::string& path() const noexcept;
 
  private:
+  Reader(const std::string& path, bool assemble_log);  // false: a record log is left as it is
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  friend AssembleResult assemble(const std::string& log, const std::string& out);
 };
+
+// Assembles a file of the record log (Config::defer_assembly, FileInfo::records) once:
+// writes `out` (created or truncated), an assembled strobe file holding what a Reader of
+// `log` shows: the same batches, traces, drops and end (a crash, recovered, the frames
+// the log's writer failed to write). A Reader of `out` reads it without assembling.
+// `out` always ends with an end frame; damage in the log is in the result's error.
+// Throws ReadError when `log` cannot be read (as Reader's constructor does),
+// std::invalid_argument when it is not a record log (already assembled), and
+// std::system_error when `out` cannot be written (what was written stays, cut back to its
+// last whole frame).
+AssembleResult assemble(const std::string& log, const std::string& out);
 
 // Reads every trace of a file into memory (small files, tests). A bad header throws
 // ReadError; later damage goes to *error when given (the traces before it are returned),

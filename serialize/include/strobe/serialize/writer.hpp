@@ -85,6 +85,11 @@ class FileSink final : public Sink {
   // frame, which records the crash (FileEnd.crash_signal), and closes the file.
   void crashed(const CrashInfo& crash) override;
   void flush() override;
+  // A file rewritten from another strobe file (a record log assembled: serialize::assemble,
+  // the Reader): its end frame also says what that file's end said, the frames its writer
+  // failed to write (with the traces and spans in them, added to this sink's own) and that
+  // strobe recover rebuilt it. A crash it recorded goes to crashed(). Before close().
+  void carry_end(const Encoder::Lost& lost, bool recovered);
   // Writes what is buffered and the end frame; later calls do nothing.
   void close();
 
