@@ -234,7 +234,7 @@ class RecorderCore {
       log_clock();
     }
     int idle = 0;
-    auto previous_pass_start = std::chrono::steady_clock::now();
+    auto previous_pass_end = std::chrono::steady_clock::now();
     std::uint64_t passes = 0;
     for (;;) {
       std::uint64_t flush_ticket = 0;
@@ -244,11 +244,15 @@ class RecorderCore {
         flush_ticket = flush_requested_;
         stopping = stopping_;
       }
-      // window: since the previous pass began, the time in which this pass's records came.
+      // window: since the previous pass gave the rings' space back, the time in which this
+      // pass's records came. (Since it began, it would count a long pass, in which a
+      // producer under the wait policy found its ring full, as time the records trickled
+      // in: recording as fast as it can, strobe_serialize_bench's BM_EndToEnd then napped
+      // the full 4 x drain_interval after every few passes and ran at half its rate.)
       const auto pass_start = std::chrono::steady_clock::now();
-      const auto window = std::chrono::duration_cast<std::chrono::nanoseconds>(pass_start - previous_pass_start);
-      previous_pass_start = pass_start;
+      const auto window = std::chrono::duration_cast<std::chrono::nanoseconds>(pass_start - previous_pass_end);
       const std::size_t n = drain_pass();
+      previous_pass_end = std::chrono::steady_clock::now();
       if (crash_signal_.load(std::memory_order_acquire) != 0) [[unlikely]] {
         crash_hand_over();
         return;  // the process is ending; nothing else is drained
@@ -267,7 +271,7 @@ class RecorderCore {
         clock_.recalibrate();
         if (deferred_) log_clock();
       }
-      if (n >= config_.ring_capacity / 2) {  // a backlog: keep up without a pause
+      if (n >= config_.ring_capacity / 8) {  // a backlog: keep up without a pause
         idle = 0;
         continue;
       }
