@@ -78,7 +78,7 @@ struct Config {
   // a UTF-8 boundary and flagged truncated. Also capped at a quarter of the ring.
   std::size_t max_string_bytes = 64 * 1024;
   // How long the drainer sleeps when it finds every ring empty; after a pass that found
-  // only a trickle (under half a ring) it waits until a quarter of a ring would gather
+  // only a trickle (under an eighth of a ring) it waits until a quarter of a ring would gather
   // at the rate it saw, at most 4 x this long (this long after a pass that found threads
   // exited, whose rings then go back to the pool sooner), so that it reads batches
   // instead of tailing the recording threads: a burst four times the rate it saw, within
