@@ -271,7 +271,10 @@ class RecorderCore {
         clock_.recalibrate();
         if (deferred_) log_clock();
       }
-      if (n >= config_.ring_capacity / 8) {  // a backlog: keep up without a pause
+      // What fills first is the busiest ring: with two threads at the same rate, a pass's
+      // records over all rings would halve every nap (twice the wake-ups of one thread).
+      const std::size_t busiest = busiest_;
+      if (busiest >= config_.ring_capacity / 8) {  // a backlog: keep up without a pause
         idle = 0;
         continue;
       }
@@ -290,7 +293,7 @@ class RecorderCore {
         // kept 42 rings after it with 4 x drain_interval, 7-8 with this).
         idle = 0;
         const auto gather = static_cast<std::int64_t>(config_.ring_capacity / 4);
-        const auto fill = window * gather / static_cast<std::int64_t>(n);
+        const auto fill = window * gather / static_cast<std::int64_t>(std::max<std::size_t>(busiest, 1));
         const int intervals = std::exchange(rings_recycled_, false) ? 1 : kNapIntervals;
         const auto nap = std::min<std::chrono::nanoseconds>(config_.drain_interval * intervals, fill);
         std::unique_lock lock(wake_mutex_);
@@ -430,10 +433,15 @@ class RecorderCore {
     const bool read = !deferred_ || all || queue_has_room();
     const std::size_t logged = log_.bytes();
     std::size_t total = 0;
+    busiest_ = 0;
     for (RingEntry* e : snapshot_) {
       // acquire: pairs with retire(); a retired ring's records are all published.
       const bool retired = e->retired.load(std::memory_order_acquire);
-      if (read) total += deferred_ ? log_ring(*e) : drain_ring(*e);
+      if (read) {
+        const std::size_t got = deferred_ ? log_ring(*e) : drain_ring(*e);
+        total += got;
+        busiest_ = std::max(busiest_, got * config_.ring_capacity / e->ring.capacity());
+      }
       refresh_thread_name(*e);
       if (retired && e->ring.available() == 0) {
         std::lock_guard lock(stats_mutex_);
@@ -782,6 +790,8 @@ class RecorderCore {
   std::thread sink_thread_;
   ThreadClock sink_clock_;
   std::vector<RingEntry*> snapshot_;
+  // The most records the latest pass read from one ring, scaled to Config::ring_capacity.
+  std::size_t busiest_ = 0;
   bool rings_recycled_ = false;  // a pass gave a retired ring back since the drainer last napped
   std::vector<RingEntry*> drops_snapshot_;  // drops_delta's, kept for its capacity
   // Drainer-only: the threads' names by OS thread id, and the threads that exited, oldest
