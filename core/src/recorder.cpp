@@ -290,15 +290,16 @@ class RecorderCore {
         // A trickle: let it gather before the next pass. Tailing a producer record by
         // record pulls the ring's write position to this core after nearly every commit,
         // and every wake-up costs the drainer's core (next to the recording thread) a
-        // fixed cost that on this VM is worth thousands of records: nap until a quarter
-        // of a ring would have gathered at the rate this pass saw, at most 4 x
-        // drain_interval. At 1 M spans/s under one endless root (strobe_paced_bench),
-        // an eighth of a ring and at most drain_interval meant ~1,000 wake-ups a second
-        // and 82-89 ns of drainer CPU a span; this takes it to 63-67. The price: a burst
-        // four times the rate the pass saw, within a nap, fills a ring. A pass that found
-        // threads exited naps at most drain_interval, so that their rings go back to the
-        // pool for threads to come (100,000 short-lived threads, 10 at a time: the pool
-        // kept 42 rings after it with 4 x drain_interval, 7-8 with this).
+        // fixed cost that on this VM is worth about a thousand records: nap until the
+        // busiest ring would hold a quarter of its capacity at the rate this pass saw, at
+        // most 4 x drain_interval. At 1 M spans/s under one endless root
+        // (strobe_paced_bench), an eighth of a ring and at most drain_interval meant
+        // naps of 1 ms and 74-85 ns of drainer CPU a span; this, 60-72 beside it. The
+        // price: a burst four times the rate the pass saw, within a nap, fills a ring.
+        // A pass that found threads exited naps at most drain_interval, so that their
+        // rings go back to the pool for threads to come (100,000 short-lived threads,
+        // 10 at a time: the pool kept 42 rings after it with 4 x drain_interval, 7-8
+        // with this).
         idle = 0;
         const auto gather = static_cast<std::int64_t>(config_.ring_capacity / 4);
         const auto fill = window * gather / static_cast<std::int64_t>(std::max<std::size_t>(busiest, 1));
@@ -340,10 +341,11 @@ class RecorderCore {
         std::unique_lock lock(queue_mutex_);
         // Woken for a flush, the stop, or a queue an eighth full; else it looks as often
         // as the drainer naps at most: a wake-up per pass of the drainer cost more than
-        // the sinks' work, and one every drain_interval while the drainer napped four
-        // found nothing three times in four (strobe_paced_bench: 72-76 ns a span of sink
-        // CPU where it had been 45-49). Deferred assembly wakes it for every chunk (a
-        // chunk is many passes' work), so it need not look on its own.
+        // the sinks' work, and one every drain_interval while the drainer naps four
+        // found nothing three times in four (strobe_paced_bench: the sink thread's CPU a
+        // span a fifth over what it had been; looking every 4 x, a fifth under).
+        // Deferred assembly wakes it for every chunk (a chunk is many passes' work), so
+        // it need not look on its own.
         queue_ready_.wait_for(lock, config_.drain_interval * (deferred_ ? kChunkPasses : kNapIntervals),
                               [&] { return wake_sinks_ || sinks_stop_; });
         wake_sinks_ = false;
@@ -569,7 +571,7 @@ class RecorderCore {
     while (i < avail) {
       // The records were written on the recording thread's core: asking for the lines a
       // few records ahead overlaps their transfer with assembling (strobe_paced_bench:
-      // drainer 82-89 -> 72-80 ns a span).
+      // drainer 85-89 -> 78-80 ns a span).
       if (i + kAhead < avail) __builtin_prefetch(&ring.peek(i + kAhead));
       const Record& r = ring.peek(i);
       if (r.type != RecType::string) {

@@ -78,12 +78,13 @@ struct Config {
   // a UTF-8 boundary and flagged truncated. Also capped at a quarter of the ring.
   std::size_t max_string_bytes = 64 * 1024;
   // How long the drainer sleeps when it finds every ring empty; after a pass that found
-  // only a trickle (under an eighth of a ring) it waits until a quarter of a ring would gather
-  // at the rate it saw, at most 4 x this long (this long after a pass that found threads
-  // exited, whose rings then go back to the pool sooner), so that it reads batches
-  // instead of tailing the recording threads: a burst four times the rate it saw, within
-  // a nap, fills a ring. Shorter: lower latency to the sinks, more wake-ups. Longer:
-  // fewer wake-ups, rings must hold more.
+  // only a trickle (under an eighth of a ring in the busiest) it waits until the busiest
+  // ring would hold a quarter of its capacity at the rate it saw, at most 4 x this long
+  // (this long after a pass that found threads exited, whose rings then go back to the
+  // pool sooner), so that it reads batches instead of tailing the recording threads: a
+  // burst four times the rate it saw, within a nap, fills a ring. The sink thread looks
+  // at its queue every 4 x this long unless woken sooner. Shorter: lower latency to the
+  // sinks, more wake-ups. Longer: fewer wake-ups, rings must hold more.
   std::chrono::microseconds drain_interval{1000};
   // Empty passes the drainer spins (with a pause instruction) before it sleeps.
   int drain_spin_passes = 32;
