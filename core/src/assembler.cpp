@@ -243,10 +243,12 @@ SpanExtra take_recent(SpanExtra& e) {
 template <class Less>
 void sort_runs(std::uint32_t* from, std::uint32_t* to, Less less, std::pmr::memory_resource* mr) {
   const auto n = static_cast<std::size_t>(to - from);
-  if (n < 2) return;
+  std::size_t i = 1;
+  while (i < n && !less(from[i], from[i - 1])) ++i;
+  if (i >= n) return;  // one run: in order already (most lists), nothing allocated
   std::pmr::vector<std::uint32_t> bounds(mr);  // where each run begins, then n
   bounds.push_back(0);
-  for (std::size_t i = 1; i < n; ++i) {
+  for (; i < n; ++i) {
     if (!less(from[i], from[i - 1])) continue;
     if (bounds.size() > n / 8) {
       std::sort(from, to, less);
@@ -254,7 +256,6 @@ void sort_runs(std::uint32_t* from, std::uint32_t* to, Less less, std::pmr::memo
     }
     bounds.push_back(static_cast<std::uint32_t>(i));
   }
-  if (bounds.size() == 1) return;
   bounds.push_back(static_cast<std::uint32_t>(n));
   std::pmr::vector<std::uint32_t> buffer(n, mr), merged(mr);
   std::uint32_t* src = from;
