@@ -15,7 +15,8 @@
 //                           [--partial-spans N]   (Config::partial_trace_spans)
 //                           [--spin-passes N]     (Config::drain_spin_passes)
 //                           [--recovery DIR]      (Config::recovery_dir: the drainer journals)
-//                           [--defer]             (Config::defer_assembly: the file holds the record log)
+//                           [--assembly automatic|in_process|deferred]   (Config::assembly; the default's
+//                                                 automatic, which with a FileSink alone is deferred)
 
 #include <pthread.h>
 #include <time.h>
@@ -49,7 +50,7 @@ struct Options {
   long spin_passes = -1;    // Config::drain_spin_passes; -1: the default
   std::string out;
   std::string recovery;  // Config::recovery_dir; empty: off
-  bool defer = false;    // Config::defer_assembly
+  strobe::Assembly assembly = strobe::Assembly::automatic;  // Config::assembly
   strobe::OverflowPolicy policy = strobe::OverflowPolicy::drop;
 };
 
@@ -118,8 +119,14 @@ Options parse(int argc, char** argv) {
       o.partial_spans = std::atol(argv[++i]);
     } else if (arg("--spin-passes")) {
       o.spin_passes = std::atol(argv[++i]);
-    } else if (std::strcmp(argv[i], "--defer") == 0) {
-      o.defer = true;
+    } else if (arg("--assembly")) {
+      const std::string a = argv[++i];
+      if (a == "in_process") o.assembly = strobe::Assembly::in_process;
+      else if (a == "deferred") o.assembly = strobe::Assembly::deferred;
+      else if (a != "automatic") {
+        std::fprintf(stderr, "strobe_paced_bench: --assembly must be automatic, in_process or deferred\n");
+        std::exit(2);
+      }
     } else if (arg("--recovery")) {
       o.recovery = argv[++i];
     } else if (arg("--out")) {
@@ -129,7 +136,7 @@ Options parse(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: %s [--threads N] [--rate SPANS_PER_S] [--seconds S] [--warmup S] "
-                   "[--spans-per-root N] [--out PATH] [--policy drop|wait] [--partial-spans N] [--spin-passes N] [--recovery DIR] [--defer]\n",
+                   "[--spans-per-root N] [--out PATH] [--policy drop|wait] [--partial-spans N] [--spin-passes N] [--recovery DIR] [--assembly automatic|in_process|deferred]\n",
                    argv[0]);
       std::exit(2);
     }
@@ -153,6 +160,7 @@ int main(int argc, char** argv) {
   std::int64_t process_cpu = 0, recording_cpu = 0;
   std::uint64_t spans = 0;
   strobe::Stats before{};
+  strobe::Assembly assembly{};
   {
     auto file = std::make_shared<strobe::serialize::FileSink>([&] {
       strobe::serialize::FileSinkOptions o;
@@ -164,10 +172,11 @@ int main(int argc, char** argv) {
     config.overflow = opt.policy;
     if (opt.partial_spans > 0) config.partial_trace_spans = static_cast<std::size_t>(opt.partial_spans);
     if (opt.spin_passes >= 0) config.drain_spin_passes = static_cast<int>(opt.spin_passes);
-    config.defer_assembly = opt.defer;
+    config.assembly = opt.assembly;
     config.sinks = {file};
     config.recovery_dir = opt.recovery;
     strobe::Recorder recorder(config);
+    assembly = recorder.config().assembly;  // what automatic became
 
     std::atomic<bool> stop{false}, measuring{false};
     std::vector<std::uint64_t> measured(static_cast<std::size_t>(opt.threads));
@@ -207,7 +216,7 @@ int main(int argc, char** argv) {
   const double other =
       static_cast<double>(process_cpu - recording_cpu) / n - drainer - sink;  // the main thread, sleeping
   std::printf(
-      "threads %d  rate %.2f M spans/s/thread  spans-per-root %s  policy %s\n"
+      "threads %d  rate %.2f M spans/s/thread  spans-per-root %s  policy %s  assembly %s\n"
       "measured %.2f s: %llu spans begun (%.3f M spans/s in all)\n"
       "per span kept:\n"
       "drainer_ns_per_span %.1f  sink_ns_per_span %.1f  drainer+sink %.1f  other_ns_per_span %.1f\n"
@@ -215,7 +224,7 @@ int main(int argc, char** argv) {
       "dropped %llu spans (%.3f%%), %llu records\n"
       "rss_mib %.1f -> %.1f\n",
       opt.threads, opt.rate / 1e6, opt.spans_per_root == 0 ? "endless" : std::to_string(opt.spans_per_root).c_str(),
-      opt.policy == strobe::OverflowPolicy::wait ? "wait" : "drop", elapsed_s, static_cast<unsigned long long>(spans),
+      opt.policy == strobe::OverflowPolicy::wait ? "wait" : "drop", strobe::to_string(assembly), elapsed_s, static_cast<unsigned long long>(spans),
       static_cast<double>(spans) / elapsed_s / 1e6, drainer, sink, drainer + sink, other, static_cast<double>(recording_cpu) / n,
       static_cast<unsigned long long>(dropped), 100.0 * static_cast<double>(dropped) / static_cast<double>(spans),
       static_cast<unsigned long long>(rec_dropped), rss0, rss1);

@@ -15,7 +15,8 @@
 //   sink: where the traces go: counter (the default) counts the spans handed over and
 //   writes nothing; file adds a FileSink (a temporary file, removed at the end), so the
 //   encoding and the kernel's writes count too; deferred writes the record log into the
-//   file instead (Config::defer_assembly: nothing is assembled in the process).
+//   file instead (Assembly::deferred: nothing is assembled in the process; what the
+//   default Config does with a FileSink alone). counter and file assemble in the process.
 
 #include <algorithm>
 #include <atomic>
@@ -105,7 +106,7 @@ struct Output {
   strobe::Config config(strobe::Config c) const {
     if (g_spin_passes >= 0) c.drain_spin_passes = g_spin_passes;
     if (g_sink == "deferred") {
-      c.defer_assembly = true;
+      c.assembly = strobe::Assembly::deferred;
       c.sinks = {};
     }
     if (!path.empty()) {

@@ -1,4 +1,4 @@
-// The record log (Config::defer_assembly): the drainer's chunks and their replay.
+// The record log (Assembly::deferred): the drainer's chunks and their replay.
 
 #include "record_log.hpp"
 
@@ -259,6 +259,40 @@ void LogChunk::names(std::uint32_t first, std::uint32_t end) {
   text(LogKind::names, first, packed.data(), packed.size(), end - first);
 }
 
+// ---- the sink thread's side: what a resync restates ----
+
+void LogState::observe(const LogChunk& chunk) {
+  const auto* cells = static_cast<const Record*>(chunk.data());
+  const std::size_t n = chunk.bytes() / sizeof(Record);
+  for (std::size_t i = 0; i < n;) {
+    LogCell c;
+    std::memcpy(&c, &cells[i], sizeof c);
+    const char* text = reinterpret_cast<const char*>(&cells[i + 1]);
+    switch (c.kind) {
+      case LogKind::start:
+        started_ = true;
+        std::copy(std::begin(c.v), std::end(c.v), start_);
+        break;
+      case LogKind::clock:
+        have_clock_ = true;
+        std::copy(std::begin(c.v), std::end(c.v), clock_);
+        break;
+      case LogKind::names: names_ = std::max(names_, static_cast<std::uint32_t>(c.v[0]) + c.count); break;
+      case LogKind::thread: threads_[c.v[0]].assign(text, c.bytes); break;
+      default: break;
+    }
+    i += 1 + cells_for(c.bytes);
+  }
+}
+
+void LogState::resync(LogChunk& out) const {
+  out.clear();
+  out.cell(LogKind::resync, {start_[0], start_[1], start_[2], start_[3], start_[4], start_[5]});
+  if (have_clock_) out.cell(LogKind::clock, {clock_[0], clock_[1], clock_[2], clock_[3], clock_[4], clock_[5]});
+  if (names_ != 0) out.names(0, names_);
+  for (const auto& [thread, name] : threads_) out.text(LogKind::thread, thread, name.data(), name.size());
+}
+
 // ---- the reader's side ----
 
 RecordReplay::RecordReplay(std::string service_name, std::uint32_t process_id)
@@ -274,6 +308,7 @@ void RecordReplay::feed(const void* data, std::size_t size) {
   // its pass's (or flush's) end in the same chunk. The first cell of a pass still open.
   constexpr std::size_t kNoPass = ~std::size_t{0};
   std::size_t open_pass = kNoPass;
+  bool restating = false;  // after a resync in this chunk: its cells restate, they open no pass
   for (std::size_t i = 0; i < n;) {
     LogCell c;
     std::memcpy(&c, &cells[i], sizeof c);
@@ -284,8 +319,24 @@ void RecordReplay::feed(const void* data, std::size_t size) {
     if (follow > n - i - 1) throw RecordLogError(where + "runs past the chunk's end");
     const Record* body = &cells[i + 1];
     const char* text = reinterpret_cast<const char*>(body);
-    if (c.kind != LogKind::start && !assembler_) throw RecordLogError(where + "before the log's start");
+    if (c.kind != LogKind::start && c.kind != LogKind::resync && !assembler_)
+      throw RecordLogError(where + "before the log's start");
+    if (c.kind == LogKind::resync && assembler_) {
+      // A chunk (or more) before this was lost where the log was stored: the names are
+      // restated from 0 by the cells that follow, as are the clock map and the threads'
+      // names; the spans held stay open (records of the lost chunk: lost, as a ring's drop).
+      if (c.v[0] != generation_ || c.v[3] != kLogVersion || c.v[4] != sizeof(Record))
+        throw RecordLogError(where + "a resync of another recorder's log");
+      replay_pending();
+      names_.clear();
+      restating = true;
+      i += 1 + follow;
+      continue;
+    }
     switch (c.kind) {
+      case LogKind::resync:  // the first chunk of a file started anew: as a start
+        restating = true;
+        [[fallthrough]];
       case LogKind::start: {
         if (assembler_) throw RecordLogError(where + "a second start");
         if (c.v[3] != kLogVersion || c.v[4] != sizeof(Record))
@@ -369,7 +420,7 @@ void RecordReplay::feed(const void* data, std::size_t size) {
     }
     if (c.kind == LogKind::pass || c.kind == LogKind::flush) {
       open_pass = kNoPass;
-    } else if (c.kind != LogKind::start && c.kind != LogKind::clock && open_pass == kNoPass) {
+    } else if (c.kind != LogKind::start && c.kind != LogKind::clock && !restating && open_pass == kNoPass) {
       open_pass = i;
     }
     i += 1 + follow;

@@ -1,5 +1,5 @@
 #pragma once
-// The record log (Config::defer_assembly): what the drainer hands the sinks in place of
+// The record log (Assembly::deferred): what the drainer hands the sinks in place of
 // traces, and its replay where the log is read. Internal.
 //
 //   recording thread ──> ring ──> drainer: each ring's records copied as they are, whole
@@ -14,6 +14,12 @@
 // the drops counted since the previous pass. A flush, the recorder's end, a crash and a
 // new clock map have cells of their own; the first chunk starts with a start cell. A
 // chunk holds whole passes, so a reader replays a pass only when it has all of it.
+//
+// A sink that lost a chunk (a write failed, its file was removed and started anew) gets,
+// before its next chunk, a resync chunk of its own: what the log had said so far that
+// later chunks need (the start's values, the clock map, every name, every thread's name),
+// so what it stores reads on from there and lacks only the lost chunk's records (counted
+// by the sink as lost). LogState keeps that on the sink thread.
 //
 // Records are raw memory of this build (64 bytes, little endian): the start cell says
 // which layout, and a reader of another refuses the log.
@@ -38,7 +44,7 @@ namespace strobe::detail {
 inline constexpr std::uint32_t kLogMagic = 0x474c5453;  // "STLG"
 inline constexpr std::uint32_t kLogVersion = 1;          // of the cells and of Record's layout
 
-enum class LogKind : std::uint32_t { start = 1, clock, batch, names, thread, pass, flush, crash };
+enum class LogKind : std::uint32_t { start = 1, clock, batch, names, thread, pass, flush, crash, resync };
 
 struct LogCell {
   std::uint32_t magic;  // kLogMagic
@@ -46,6 +52,7 @@ struct LogCell {
   std::uint32_t count;  // batch: records that follow; names: names in the cells that follow
   std::uint32_t bytes;  // names, thread, crash: bytes in the cells that follow
   // start: generation, partial_trace_spans, partial_trace_age_ns, kLogVersion, sizeof(Record)
+  // resync: the start's values; the names that follow in its chunk restate the table from 0
   // clock: tsc, ns_per_tick (bits), anchor_ticks, anchor_wall
   // batch: the ring's owner thread       names: the first name's id
   // thread: its id (the name follows)    crash: the span running on the crashing thread
@@ -226,6 +233,25 @@ class LogChunk {
   std::size_t batch_cell_ = 0;       // of the batch being written
   unsigned char* write_ = nullptr;   // where its next record goes
   std::uint64_t records_ = 0, begins_ = 0, batches_ = 0;
+};
+
+// What the chunks given to the sinks so far said that a later chunk builds on, kept by
+// the sink thread (it reads the cells' headers only, a few hundred a chunk).
+class LogState {
+ public:
+  // After a chunk went to the sinks (written or not).
+  void observe(const LogChunk& chunk);
+  // Whether the log has started (a resync has something to restate).
+  [[nodiscard]] bool started() const noexcept { return started_; }
+  // Into out (cleared): a resync cell with the start's values, the latest clock map, the
+  // names [0, names so far) of the process's intern table and every thread's latest name.
+  void resync(LogChunk& out) const;
+
+ private:
+  bool started_ = false, have_clock_ = false;
+  std::uint64_t start_[6]{}, clock_[6]{};
+  std::uint32_t names_ = 0;
+  std::unordered_map<std::uint64_t, std::string> threads_;
 };
 
 class RecordLogError : public std::runtime_error {

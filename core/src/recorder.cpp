@@ -42,7 +42,7 @@ class RecorderCore {
   RecorderCore(Config config, bool use_tsc, std::uint32_t generation)
       : config_(std::move(config)),
         generation_(generation),
-        deferred_(config_.defer_assembly),
+        deferred_(config_.assembly == Assembly::deferred),
         clock_(use_tsc),
         assembler_({config_.service_name, static_cast<std::uint32_t>(::getpid()),
                     config_.partial_trace_spans,
@@ -335,6 +335,11 @@ class RecorderCore {
     publish_clock(sink_clock_);
     open_sinks();
     std::vector<QueueItem> batch;
+    // Deferred assembly: sinks that lost a chunk of the log (it threw) get a resync before
+    // their next one (record_log.hpp), so what they store reads on past the loss.
+    std::vector<char> resync(config_.sinks.size(), 0);
+    LogState log_state;
+    LogChunk resync_chunk;
     for (;;) {
       bool stop = false;
       {
@@ -359,31 +364,44 @@ class RecorderCore {
       for (QueueItem& item : batch) {
         if (item.flush_ticket != kTraceItem) {
           const DropCounts& trailing = item.trace.drops_since_previous;
-          for (auto& sink : config_.sinks) {
+          for (std::size_t k = 0; k < config_.sinks.size(); ++k) {
+            Sink& sink = *config_.sinks[k];
             try {
-              if (trailing.spans != 0 || trailing.records != 0 || trailing.sink_spans != 0) sink->lost(trailing);
+              if (trailing.spans != 0 || trailing.records != 0 || trailing.sink_spans != 0) sink.lost(trailing);
               if (item.flush_ticket == kCrashTicket)
-                sink->crashed(CrashInfo{crash_signal_.load(std::memory_order_relaxed),
-                                        crash_address_.load(std::memory_order_relaxed), crash_text_});
-              sink->flush();
+                sink.crashed(CrashInfo{crash_signal_.load(std::memory_order_relaxed),
+                                       crash_address_.load(std::memory_order_relaxed), crash_text_});
+              sink.flush();
             } catch (...) {
               ++errors;
+              resync[k] = deferred_;  // a flush that failed may have lost what it held, or the file
             }
           }
           flushed = std::max(flushed, item.flush_ticket);
           continue;
         }
         spans += item.weight;
-        for (auto& sink : config_.sinks) {
+        for (std::size_t k = 0; k < config_.sinks.size(); ++k) {
+          Sink& sink = *config_.sinks[k];
           try {
             if (!item.log.empty()) {
-              sink->consume_records(item.log.data(), item.log.bytes(), item.log.records(), item.log.begins());
+              if (resync[k] != 0 && log_state.started()) {
+                if (resync_chunk.empty()) log_state.resync(resync_chunk);
+                sink.consume_records(resync_chunk.data(), resync_chunk.bytes(), 0, 0);
+              }
+              resync[k] = 0;
+              sink.consume_records(item.log.data(), item.log.bytes(), item.log.records(), item.log.begins());
             } else {
-              sink->consume_compact(item.trace);
+              sink.consume_compact(item.trace);
             }
           } catch (...) {
             ++errors;
+            resync[k] = deferred_;
           }
+        }
+        if (!item.log.empty()) {
+          log_state.observe(item.log);
+          resync_chunk.clear();  // made again, from what the log says now, when next needed
         }
       }
       {
@@ -789,7 +807,7 @@ class RecorderCore {
 
   Config config_;
   std::uint32_t generation_;
-  const bool deferred_;  // Config::defer_assembly
+  const bool deferred_;  // Config::assembly == deferred
   LogChunk log_;         // drainer-only: the record log's chunk being filled
   std::uint32_t names_logged_ = 0;  // drainer-only: names [0, this) are in the log
   ThreadClock drainer_clock_;
@@ -889,11 +907,13 @@ void validate(const Config& c, bool& use_tsc) {
   if (c.expected_trace_spans > (std::size_t{1} << 22))
     throw ConfigError("strobe: Config::expected_trace_spans must be at most 2^22, got " +
                       std::to_string(c.expected_trace_spans));
+  if (c.assembly != Assembly::automatic && c.assembly != Assembly::in_process && c.assembly != Assembly::deferred)
+    throw ConfigError("strobe: Config::assembly must be automatic, in_process or deferred");
   for (const auto& s : c.sinks) {
     if (!s) throw ConfigError("strobe: Config::sinks holds a null sink");
-    if (c.defer_assembly && !s->takes_records())
-      throw ConfigError("strobe: Config::defer_assembly: every sink must take the record log (Sink::takes_records; "
-                        "a FileSink without rotate_bytes does)");
+    if (c.assembly == Assembly::deferred && !s->takes_records())
+      throw ConfigError("strobe: Config::assembly = deferred: every sink must take the record log "
+                        "(Sink::takes_records; a FileSink without rotate_bytes does)");
   }
   if (!c.recovery_dir.empty()) {
     const std::size_t j = c.recovery_journal_records;
@@ -1083,6 +1103,11 @@ void remove_crash_handlers() {
 Recorder::Recorder(Config config) {
   bool use_tsc = false;
   detail::validate(config, use_tsc);
+  if (config.assembly == Assembly::automatic) {  // deferred when every sink can store the log
+    const bool all_take = std::all_of(config.sinks.begin(), config.sinks.end(),
+                                      [](const std::shared_ptr<Sink>& s) { return s->takes_records(); });
+    config.assembly = !config.sinks.empty() && all_take ? Assembly::deferred : Assembly::in_process;
+  }
   detail::repair_utf8(config.service_name);  // every export names the service
   static const int fork_hooks = ::pthread_atfork(detail::fork_prepare, detail::fork_unlock, detail::fork_child);
   (void)fork_hooks;

@@ -28,6 +28,15 @@ const char* to_string(Status s) noexcept {
   return "unknown";
 }
 
+const char* to_string(Assembly a) noexcept {
+  switch (a) {
+    case Assembly::automatic: return "automatic";
+    case Assembly::in_process: return "in_process";
+    case Assembly::deferred: return "deferred";
+  }
+  return "unknown";
+}
+
 std::string TraceId::to_hex() const {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(32, '0');

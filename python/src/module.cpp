@@ -150,7 +150,7 @@ class PyRecorder {
   PyRecorder(std::optional<std::string> path, std::string service_name,
              std::vector<std::shared_ptr<Sink>> sinks, std::size_t ring_capacity, const std::string& overflow,
              double drain_interval_ms, std::size_t partial_trace_spans, bool crash_flush,
-             std::size_t max_string_bytes, bool defer_assembly) {
+             std::size_t max_string_bytes, const std::string& assembly) {
     Config config;
     config.service_name = std::move(service_name);
     config.ring_capacity = ring_capacity;
@@ -160,7 +160,9 @@ class PyRecorder {
     config.partial_trace_spans = partial_trace_spans;
     config.crash_flush = crash_flush;
     config.max_string_bytes = max_string_bytes;
-    config.defer_assembly = defer_assembly;
+    if (assembly == "deferred") config.assembly = Assembly::deferred;
+    else if (assembly == "in_process") config.assembly = Assembly::in_process;
+    else if (assembly != "automatic") throw py::value_error("assembly must be 'automatic', 'in_process' or 'deferred'");
     for (const auto& s : sinks) {
       if (s == nullptr) throw py::value_error("a sink is None");
       // The wait policy makes a recording thread, holding the GIL, wait for the drainer,
@@ -176,6 +178,7 @@ class PyRecorder {
     config.sinks = std::move(sinks);
     py::gil_scoped_release release;
     recorder_ = std::make_unique<Recorder>(std::move(config));
+    assembly_ = to_string(recorder_->config().assembly);
   }
   ~PyRecorder() { close(); }
 
@@ -191,6 +194,8 @@ class PyRecorder {
     r.reset();
   }
   [[nodiscard]] bool closed() const { return recorder_ == nullptr; }
+  // Where traces are assembled: "deferred" or "in_process" (what the Recorder took).
+  [[nodiscard]] std::string assembly() const { return assembly_; }
 
   py::dict stats() const {
     py::dict d;
@@ -211,6 +216,7 @@ class PyRecorder {
 
  private:
   std::unique_ptr<Recorder> recorder_;
+  std::string assembly_;
 };
 
 }  // namespace
@@ -312,11 +318,12 @@ PYBIND11_MODULE(_strobe, m) {
 
   py::class_<PyRecorder>(m, "_Recorder")
       .def(py::init<std::optional<std::string>, std::string, std::vector<std::shared_ptr<Sink>>, std::size_t,
-                    const std::string&, double, std::size_t, bool, std::size_t, bool>(),
+                    const std::string&, double, std::size_t, bool, std::size_t, const std::string&>(),
            py::arg("path"), py::arg("service_name"), py::arg("sinks"), py::arg("ring_capacity"),
            py::arg("overflow"), py::arg("drain_interval_ms"), py::arg("partial_trace_spans"),
-           py::arg("crash_flush"), py::arg("max_string_bytes"), py::arg("defer_assembly"))
+           py::arg("crash_flush"), py::arg("max_string_bytes"), py::arg("assembly"))
       .def("flush", &PyRecorder::flush)
+      .def("assembly", &PyRecorder::assembly)
       .def("close", &PyRecorder::close)
       .def_property_readonly("closed", &PyRecorder::closed)
       .def("stats", &PyRecorder::stats);

@@ -260,17 +260,25 @@ class Recorder:
     """strobe's recorder: drains the spans of every thread, assembles traces and hands
     them to the sinks (a FileSink at `path`, and `sinks`). At most one is open at a time.
     A context manager: leaving it (or close()) hands every trace over and stops.
-    defer_assembly=True: the process assembles nothing and the file holds the record log,
-    assembled when it is read (read_file, the strobe tool); only `path` may be given then."""
+    assembly: where traces are assembled. "deferred": the process assembles nothing and the
+    file holds the record log, assembled when it is read (read_file, the strobe tool);
+    only `path` may be given then. "in_process": the recorder assembles them. "automatic"
+    (the default): deferred when `path` is the only sink, else in the process. The
+    recorder's `assembly` property says which was taken."""
 
     def __init__(self, path: Optional[str] = None, service_name: str = "strobe", sinks: Iterable[Sink] = (),
                  *, ring_capacity: int = 1 << 15, overflow: str = "drop", drain_interval_ms: float = 1.0,
                  partial_trace_spans: int = 16384, crash_flush: bool = True,
-                 max_string_bytes: int = 64 * 1024, defer_assembly: bool = False):
+                 max_string_bytes: int = 64 * 1024, assembly: str = "automatic"):
         self._rec = _strobe._Recorder(None if path is None else str(path), service_name, list(sinks),
                                       ring_capacity, overflow, drain_interval_ms, partial_trace_spans,
-                                      crash_flush, max_string_bytes, defer_assembly)
+                                      crash_flush, max_string_bytes, assembly)
         _open_recorders.add(self)
+
+    @property
+    def assembly(self) -> str:
+        """"deferred" or "in_process": where this recorder's traces are assembled."""
+        return self._rec.assembly()
 
     def flush(self) -> None:
         """Everything recorded so far is assembled and handed to the sinks when it returns."""

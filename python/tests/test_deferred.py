@@ -25,9 +25,12 @@ def shape(traces):
 
 def test_deferred_file_reads_back_as_the_assembled_one(tmp_path):
     plain, deferred = tmp_path / "plain.strobe", tmp_path / "deferred.strobe"
-    with strobe.Recorder(path=str(plain)):
+    with strobe.Recorder(path=str(plain), assembly="in_process") as rec:
+        assert rec.assembly == "in_process"
         workload()
-    with strobe.Recorder(path=str(deferred), defer_assembly=True) as rec:
+    assert strobe.read_file(str(plain))  # assembled in the process: read as written
+    with strobe.Recorder(path=str(deferred)) as rec:  # a file alone: deferred by default
+        assert rec.assembly == "deferred"
         workload()
         rec.flush()
         assert rec.stats()["spans_recorded"] == 52
@@ -35,5 +38,12 @@ def test_deferred_file_reads_back_as_the_assembled_one(tmp_path):
 
 
 def test_deferred_assembly_refuses_a_sink_that_cannot_take_the_log(tmp_path):
-    with pytest.raises(Exception, match="defer_assembly"):
-        strobe.Recorder(path=str(tmp_path / "x.strobe"), sinks=[strobe.MemorySink()], defer_assembly=True)
+    with pytest.raises(Exception, match="assembly = deferred"):
+        strobe.Recorder(path=str(tmp_path / "x.strobe"), sinks=[strobe.MemorySink()], assembly="deferred")
+    with pytest.raises(ValueError, match="assembly must be"):
+        strobe.Recorder(path=str(tmp_path / "x.strobe"), assembly="later")
+
+
+def test_a_sink_besides_the_file_makes_the_process_assemble(tmp_path):
+    with strobe.Recorder(path=str(tmp_path / "x.strobe"), sinks=[strobe.MemorySink()]) as rec:
+        assert rec.assembly == "in_process"

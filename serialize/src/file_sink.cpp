@@ -260,6 +260,9 @@ void FileSink::consume_records(const void* data, std::size_t bytes, std::uint64_
   (void)records;
   if (impl_->closed) return;
   try {
+    // Not into a removed file: the chunk is lost then (counted in the new file), and the
+    // recorder restates the log in the new file before its next chunk (a resync).
+    impl_->check_still_linked();
     impl_->ensure_header();
     impl_->write_frame(FrameType::records, {static_cast<const std::uint8_t*>(data), bytes});
   } catch (...) {

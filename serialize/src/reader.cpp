@@ -446,7 +446,7 @@ struct Reader::Impl {
     advance(length);
   }
 
-  // A file of the record log (Config::defer_assembly): assembled now, through a FileSink
+  // A file of the record log (Assembly::deferred): assembled now, through a FileSink
   // into an unlinked temporary file that is then read in its place, so every batch, view
   // and count is what a recorder that assembled would have written. Damage in the log
   // ends the assembly there (the traces before it are kept, their open spans incomplete)

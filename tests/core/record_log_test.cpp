@@ -1,4 +1,4 @@
-// The record log's batch coding (Config::defer_assembly): random record streams, shaped
+// The record log's batch coding (Assembly::deferred): random record streams, shaped
 // like real rings' (ids counting up, loops under one parent, chains) and not (anything
 // else, at random), decode to the fields the assembler reads, exactly; a batch cut short
 // or with a byte changed never decodes to something else silently.

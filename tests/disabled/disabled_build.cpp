@@ -187,7 +187,7 @@ static_assert(has<void (*)(std::string_view) noexcept>(&strobe::set_thread_name)
 static_assert(std::is_same_v<decltype(Config::recovery_dir), std::string> &&
               std::is_same_v<decltype(Config::recovery_journal_records), std::size_t>);
 // So is deferred assembly, and the sink calls it makes.
-static_assert(std::is_same_v<decltype(Config::defer_assembly), bool> &&
+static_assert(std::is_same_v<decltype(Config::assembly), strobe::Assembly> &&
               std::is_same_v<decltype(strobe::RecorderInfo::records), bool>);
 static_assert(has<bool (strobe::Sink::*)() const noexcept>(&strobe::Sink::takes_records));
 static_assert(has<void (strobe::Sink::*)(const void*, std::size_t, std::uint64_t, std::uint64_t)>(&strobe::Sink::consume_records));

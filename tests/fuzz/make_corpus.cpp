@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
     }
     {  // the record log of a recorder that defers assembly (format 1.5): assembled on read
       auto sink = std::make_shared<FileSink>(FileSinkOptions{.path = (dir / "seed-record-log.strobe").string()});
-      strobe::Recorder rec(strobe::Config{.partial_trace_spans = 8, .sinks = {sink}, .defer_assembly = true});
+      strobe::Recorder rec(strobe::Config{.partial_trace_spans = 8, .sinks = {sink}, .assembly = strobe::Assembly::deferred});
       {
         auto root = strobe::trace("request", {{"user", "u-1"}});
         for (int i = 0; i < 12; ++i) {

@@ -46,7 +46,7 @@ TEST(DeferredChurn, EveryShortLivedThreadsSpansOnItsName) {
   {
     auto file = std::make_shared<FileSink>(FileSinkOptions{.path = path});
     Recorder rec(Config{.ring_capacity = 1u << 10, .overflow = OverflowPolicy::wait, .sinks = {file},
-                        .defer_assembly = true});
+                        .assembly = strobe::Assembly::deferred});
     for (int base = 0; base < kThreads; base += kAtOnce) {
       std::vector<std::thread> threads;
       for (int k = base; k < base + kAtOnce && k < kThreads; ++k)
@@ -166,7 +166,7 @@ Files record_both(const TempDir& tmp) {
     const std::string path = (tmp.path / (deferred ? "d.strobe" : "a.strobe")).string();
     {
       auto file = std::make_shared<FileSink>(FileSinkOptions{.path = path});
-      Recorder rec(Config{.sinks = {file}, .defer_assembly = deferred});
+      Recorder rec(Config{.sinks = {file}, .assembly = deferred ? strobe::Assembly::deferred : strobe::Assembly::in_process});
       for (int k = 0; k < 10; ++k) {
         {
           // Names of the log's own (the intern table is the process's): a names cell each pass.
@@ -397,7 +397,7 @@ std::multiset<std::string> across_two_recorders(const TempDir& tmp, bool first_d
   std::thread worker;
   {
     auto file = std::make_shared<FileSink>(FileSinkOptions{.path = first});
-    Recorder rec(Config{.sinks = {file}, .defer_assembly = first_deferred});
+    Recorder rec(Config{.sinks = {file}, .assembly = first_deferred ? strobe::Assembly::deferred : strobe::Assembly::in_process});
     worker = std::thread([&] {
       strobe::set_thread_name("worker");
       std::optional<Span> old_root(strobe::trace("old_root"));
@@ -418,7 +418,7 @@ std::multiset<std::string> across_two_recorders(const TempDir& tmp, bool first_d
   }
   {
     auto file = std::make_shared<FileSink>(FileSinkOptions{.path = second});
-    Recorder rec(Config{.sinks = {file}, .defer_assembly = second_deferred});
+    Recorder rec(Config{.sinks = {file}, .assembly = second_deferred ? strobe::Assembly::deferred : strobe::Assembly::in_process});
     step = 2;
     while (step.load() < 3) std::this_thread::yield();
     auto r = strobe::trace("new_root");
@@ -474,7 +474,7 @@ TEST(DeferredGeneration, RecordingThroughTheChangeOfRecorders) {
     std::optional<std::thread> worker;
     {
       auto file = std::make_shared<FileSink>(FileSinkOptions{.path = first});
-      Recorder rec(Config{.sinks = {file}, .defer_assembly = round % 2 == 0});
+      Recorder rec(Config{.sinks = {file}, .assembly = (round % 2 == 0) ? strobe::Assembly::deferred : strobe::Assembly::in_process});
       worker.emplace([&] {
         strobe::set_thread_name("through");
         while (!stop.load()) {
@@ -491,7 +491,7 @@ TEST(DeferredGeneration, RecordingThroughTheChangeOfRecorders) {
     std::uint64_t at_start = 0;
     {
       auto file = std::make_shared<FileSink>(FileSinkOptions{.path = second});
-      Recorder rec(Config{.overflow = OverflowPolicy::wait, .sinks = {file}, .defer_assembly = true});
+      Recorder rec(Config{.overflow = OverflowPolicy::wait, .sinks = {file}, .assembly = strobe::Assembly::deferred});
       at_start = spans.load();
       while (spans.load() < at_start + 5000) std::this_thread::yield();
       stop = true;
@@ -541,7 +541,7 @@ TEST(DeferredFork, TheChildLeavesTheParentsFileAlone) {
   const std::string path = (tmp.path / "fork.strobe").string();
   {
     auto file = std::make_shared<FileSink>(FileSinkOptions{.path = path});
-    auto recorder = std::make_unique<Recorder>(Config{.ring_capacity = 1024, .sinks = {file}, .defer_assembly = true});
+    auto recorder = std::make_unique<Recorder>(Config{.ring_capacity = 1024, .sinks = {file}, .assembly = strobe::Assembly::deferred});
     std::atomic<bool> stop{false};
     std::vector<std::thread> busy;
     for (int i = 0; i < 2; ++i)
@@ -600,7 +600,7 @@ TEST(DeferredReaders, InThreadsWhileThisProcessRecords) {
   const std::string path = (tmp.path / "shared.strobe").string();
   {
     auto file = std::make_shared<FileSink>(FileSinkOptions{.path = path});
-    Recorder rec(Config{.sinks = {file}, .defer_assembly = true});
+    Recorder rec(Config{.sinks = {file}, .assembly = strobe::Assembly::deferred});
     for (int k = 0; k < 50; ++k) {
       auto root = strobe::trace("shared" + std::to_string(k));
       for (int i = 0; i < 20; ++i) auto s = strobe::span("shared_step" + std::to_string(i), Kind::step);
@@ -610,7 +610,7 @@ TEST(DeferredReaders, InThreadsWhileThisProcessRecords) {
   std::atomic<int> failures{0};
   {
     auto file = std::make_shared<FileSink>(FileSinkOptions{.path = live});
-    Recorder rec(Config{.overflow = OverflowPolicy::wait, .sinks = {file}, .defer_assembly = true});
+    Recorder rec(Config{.overflow = OverflowPolicy::wait, .sinks = {file}, .assembly = strobe::Assembly::deferred});
     std::vector<std::thread> readers;
     for (int r = 0; r < 3; ++r)
       readers.emplace_back([&, r] {
@@ -644,7 +644,7 @@ TEST(DeferredFlush, ConcurrentFlushesWithASmallQueueLoseNothing) {
   {
     auto file = std::make_shared<FileSink>(FileSinkOptions{.path = path});
     Recorder rec(Config{.ring_capacity = 1u << 10, .overflow = OverflowPolicy::wait, .sink_queue_spans = 64,
-                        .sinks = {file}, .defer_assembly = true});
+                        .sinks = {file}, .assembly = strobe::Assembly::deferred});
     std::vector<std::thread> threads;
     for (int k = 0; k < kThreads; ++k)
       threads.emplace_back([&rec, k] {
@@ -708,7 +708,7 @@ TEST(DeferredNames, DISABLED_TwoFilesWithManyNamesReadInOneProcess) {
     if (child == 0) {
       {
         auto file = std::make_shared<FileSink>(FileSinkOptions{.path = *path});
-        Recorder rec(Config{.overflow = OverflowPolicy::wait, .sinks = {file}, .defer_assembly = true});
+        Recorder rec(Config{.overflow = OverflowPolicy::wait, .sinks = {file}, .assembly = strobe::Assembly::deferred});
         const std::string prefix = path == &a ? "a" : "b";
         auto root = strobe::trace(prefix + "root");
         for (int i = 0; i < kNames; ++i) auto s = strobe::span(prefix + std::to_string(i), Kind::step);

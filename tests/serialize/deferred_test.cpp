@@ -1,4 +1,4 @@
-// Deferred assembly (Config::defer_assembly): the file holds the record log and the Reader
+// Deferred assembly (Assembly::deferred): the file holds the record log and the Reader
 // assembles it. The same workload recorded both ways reads back as the same traces (every
 // field but ids and times); drops are counted exactly; the wait policy loses nothing with
 // many threads; damage and truncation give the traces before them and a clear error; and
@@ -145,7 +145,7 @@ Recorded record(const fs::path& path, bool deferred) {
                         .partial_trace_spans = 150,
                         .service_name = "deferred-test",
                         .sinks = {file},
-                        .defer_assembly = deferred});
+                        .assembly = deferred ? strobe::Assembly::deferred : strobe::Assembly::in_process});
     workload(rec);
     r.stats = rec.stats();
   }
@@ -227,7 +227,7 @@ TEST(Deferred, DropsAreCountedExactly) {
   const int n = 20000;
   {
     auto file = std::make_shared<FileSink>(FileSinkOptions{.path = path.string()});
-    Recorder rec(Config{.ring_capacity = 64, .sinks = {file}, .defer_assembly = true});
+    Recorder rec(Config{.ring_capacity = 64, .sinks = {file}, .assembly = strobe::Assembly::deferred});
     {
       auto root = strobe::trace("burst");
       for (int i = 0; i < n - 1; ++i) STROBE_SPAN(s, "tick", Kind::step);
@@ -269,7 +269,7 @@ TEST(Deferred, WaitPolicyLosesNothingAcrossThreads) {
   {
     auto file = std::make_shared<FileSink>(FileSinkOptions{.path = path.string()});
     Recorder rec(Config{.ring_capacity = 256, .overflow = OverflowPolicy::wait, .sink_queue_spans = 1024,
-                        .sinks = {file}, .defer_assembly = true});
+                        .sinks = {file}, .assembly = strobe::Assembly::deferred});
     std::vector<std::thread> pool;
     for (int t = 0; t < threads; ++t)
       pool.emplace_back([t, per_thread] {
@@ -303,7 +303,7 @@ TEST(Deferred, DamageAndTruncationReportWhereAndKeepWhatCameBefore) {
   const fs::path path = tmp.path / "log.strobe";
   {
     auto file = std::make_shared<FileSink>(FileSinkOptions{.path = path.string()});
-    Recorder rec(Config{.sinks = {file}, .defer_assembly = true});
+    Recorder rec(Config{.sinks = {file}, .assembly = strobe::Assembly::deferred});
     for (int k = 0; k < 20; ++k) {
       {
         auto root = strobe::trace("t" + std::to_string(k));
@@ -342,12 +342,34 @@ TEST(Deferred, DamageAndTruncationReportWhereAndKeepWhatCameBefore) {
 
 TEST(Deferred, RefusesSinksThatCannotTakeTheLog) {
   const TempDir tmp;
-  EXPECT_THROW(Recorder(Config{.sinks = {std::make_shared<MemorySink>()}, .defer_assembly = true}), ConfigError);
+  EXPECT_THROW(Recorder(Config{.sinks = {std::make_shared<MemorySink>()}, .assembly = strobe::Assembly::deferred}), ConfigError);
   auto rotating = std::make_shared<FileSink>(
       FileSinkOptions{.path = (tmp.path / "r.strobe").string(), .rotate_bytes = 1 << 20});
   EXPECT_FALSE(rotating->takes_records());
-  EXPECT_THROW(Recorder(Config{.sinks = {rotating}, .defer_assembly = true}), ConfigError);
+  EXPECT_THROW(Recorder(Config{.sinks = {rotating}, .assembly = strobe::Assembly::deferred}), ConfigError);
   auto plain = std::make_shared<FileSink>(FileSinkOptions{.path = (tmp.path / "p.strobe").string()});
   EXPECT_TRUE(plain->takes_records());
-  EXPECT_NO_THROW(Recorder(Config{.sinks = {plain}, .defer_assembly = true}));
+  EXPECT_NO_THROW(Recorder(Config{.sinks = {plain}, .assembly = strobe::Assembly::deferred}));
+}
+
+// Assembly::automatic (the default) defers when there is a sink and every sink takes the
+// log, and says what it took in Recorder::config().
+TEST(Deferred, AutomaticDefersWhenEverySinkTakesTheLog) {
+  const TempDir tmp;
+  auto file = [&](const char* name, std::size_t rotate = 0) {
+    return std::make_shared<FileSink>(FileSinkOptions{.path = (tmp.path / name).string(), .rotate_bytes = rotate});
+  };
+  auto taken = [](Config c) { return Recorder(std::move(c)).config().assembly; };
+  EXPECT_EQ(Config{}.assembly, Assembly::automatic);
+  EXPECT_EQ(taken(Config{}), Assembly::in_process);  // no sink: nothing to store a log
+  EXPECT_EQ(taken(Config{.sinks = {file("a.strobe")}}), Assembly::deferred);
+  EXPECT_EQ(taken(Config{.sinks = {file("b.strobe"), file("c.strobe")}}), Assembly::deferred);
+  EXPECT_EQ(taken(Config{.sinks = {file("d.strobe"), std::make_shared<MemorySink>()}}), Assembly::in_process);
+  EXPECT_EQ(taken(Config{.sinks = {file("e.strobe", 1 << 20)}}), Assembly::in_process);  // rotation
+  EXPECT_EQ(taken(Config{.sinks = {file("f.strobe")}, .assembly = Assembly::in_process}), Assembly::in_process);
+  EXPECT_THROW(Recorder(Config{.assembly = static_cast<Assembly>(7)}), ConfigError);
+  EXPECT_STREQ(to_string(Assembly::deferred), "deferred");
+  // A file the default wrote is the record log; one assembled in the process is not.
+  EXPECT_TRUE(Reader((tmp.path / "a.strobe").string()).info().records);
+  EXPECT_FALSE(Reader((tmp.path / "f.strobe").string()).info().records);
 }

@@ -236,7 +236,9 @@ TEST(FileSink, DiskFullIsReportedAndTheFileStaysReadable) {
   Stats stats;
   std::uint64_t recorded = 0, roots = 0;
   {
-    Recorder rec(Config{.service_name = "disk-full", .sinks = {sink}});
+    // Assembled in the process: the sink counts traces and batches (the record log's loss
+    // is deferred_test's).
+    Recorder rec(Config{.service_name = "disk-full", .sinks = {sink}, .assembly = Assembly::in_process});
     strobe::prepare_thread();
     const std::string payload(300, 'p');
     auto round = [&] {
@@ -319,7 +321,7 @@ TEST(FileSink, FileRemovedWhileWritingStartsANewFile) {
   auto sink = std::make_shared<FileSink>(FileSinkOptions{.path = path, .on_error = messages.callback()});
   Stats stats;
   {
-    Recorder rec(Config{.sinks = {sink}});
+    Recorder rec(Config{.sinks = {sink}, .assembly = Assembly::in_process});
     {
       auto root = strobe::trace("before");
     }
@@ -361,7 +363,7 @@ TEST(FileSink, FullFilesystemFileCountsWhatItCouldNotWrite) {
   auto sink = std::make_shared<FileSink>(FileSinkOptions{.path = path, .batch_spans = 64});
   Stats stats;
   {
-    Recorder rec(Config{.service_name = "full", .sinks = {sink}});
+    Recorder rec(Config{.service_name = "full", .sinks = {sink}, .assembly = Assembly::in_process});
     const std::string payload(200, 'p');
     for (int r = 0; r < 200; ++r) {
       {
@@ -409,4 +411,129 @@ TEST(FileSink, FullFilesystemFileCountsWhatItCouldNotWrite) {
     // says it lost is at most what was lost.
     EXPECT_LE(loss.spans, c.lost_spans);
   }
+}
+
+// The record log (what a FileSink alone gets by default) into a disk that fills up and
+// then has space again: a chunk that could not be written is counted as lost, and what
+// comes after it reads on past it — the recorder restates the log (a resync) before the
+// sink's next chunk — so the file has no damage, spans after the loss carry names first
+// logged in the lost chunk, and every span recorded is in the file or counted as lost.
+TEST(FileSink, RecordLogReadsOnPastAChunkThatCouldNotBeWritten) {
+  const TempDir tmp;
+  const fs::path mnt = tmp.path / "tiny";
+  TinyFilesystem tiny(mnt, "64k");
+  if (!tiny.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs CAP_SYS_ADMIN)";
+  const std::string path = (mnt / "run.strobe").string();
+  const fs::path filler = mnt / "filler";
+  {
+    std::ofstream f(filler, std::ios::binary);
+    const std::string block(4096, 'f');
+    for (int i = 0; i < 10; ++i) f << block;  // leaves ~24 KiB for the trace file
+  }
+  Messages messages;
+  auto sink = std::make_shared<FileSink>(FileSinkOptions{.path = path, .on_error = messages.callback()});
+  Stats stats;
+  std::string lost_name;
+  {
+    Recorder rec(Config{.service_name = "log-full", .sinks = {sink}});
+    ASSERT_EQ(rec.config().assembly, Assembly::deferred);
+    const std::string payload(300, 'p');
+    // A round a chunk, each with a name of its own, until a chunk could not be written:
+    // the last round's name was logged only in that chunk.
+    for (int r = 0; r < 400 && sink->counters().lost_frames == 0; ++r) {
+      lost_name = "chunk-" + std::to_string(r);
+      {
+        auto root = strobe::trace("fill");
+        for (int i = 0; i < 20; ++i) strobe::span(lost_name, Kind::step).attr("payload", payload);
+      }
+      rec.flush();
+    }
+    ASSERT_GT(sink->counters().lost_frames, 0u) << "the disk never filled up";
+    fs::remove(filler);  // space again
+    {
+      auto root = strobe::trace("after");
+      strobe::span(lost_name, Kind::step);  // its name's only cell was lost
+      strobe::span("chunk-0", Kind::step);  // written before the loss
+    }
+    rec.flush();
+    stats = rec.stats();
+  }
+  sink->close();
+  const FileSink::Counters c = sink->counters();
+  EXPECT_EQ(stats.sink_errors, c.io_errors);
+
+  Reader reader(path);
+  EXPECT_TRUE(reader.info().records);
+  BatchView batch;
+  std::vector<AssembledTrace> got;
+  while (reader.next(batch))
+    for (std::size_t i = 0; i < batch.trace_count(); ++i) got.push_back(batch.trace(i).materialize());
+  EXPECT_FALSE(reader.error()) << reader.error()->what();
+  EXPECT_TRUE(reader.ended_cleanly());
+  ASSERT_FALSE(got.empty());
+  const AssembledTrace& after = got.back();
+  EXPECT_EQ(after.root_name, "after");
+  std::vector<std::string> names;
+  for (const SpanData& s : after.spans) names.push_back(s.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"after", lost_name, "chunk-0"}));
+  std::uint64_t spans = 0;
+  for (const AssembledTrace& t : got)
+    for (const SpanData& s : t.spans) spans += (s.flags & (kSpanPlaceholder | kSpanContinued)) ? 0 : 1;
+  const WriteLoss loss = reader.write_loss();
+  EXPECT_EQ(loss.frames, c.lost_frames);
+  EXPECT_GT(loss.spans, 0u);
+  EXPECT_EQ(spans + loss.spans, stats.spans_recorded);
+  for (const std::string& m : messages.get()) expect_one_line_naming(m, path, "No space left on device");
+}
+
+// The record log's file removed under a running recorder: the chunk that found it gone
+// is counted as lost in the new file started at the path, and the new file reads alone
+// (the recorder restates the log in it), names logged only into the removed file included.
+TEST(FileSink, RecordLogFileRemovedWhileWritingStartsANewFileThatReadsAlone) {
+  const TempDir tmp;
+  const std::string path = (tmp.path / "removed.strobe").string();
+  Messages messages;
+  auto sink = std::make_shared<FileSink>(FileSinkOptions{.path = path, .on_error = messages.callback()});
+  Stats stats;
+  {
+    Recorder rec(Config{.sinks = {sink}});
+    ASSERT_EQ(rec.config().assembly, Assembly::deferred);
+    {
+      auto root = strobe::trace("before");
+      strobe::span("named-before", Kind::step);
+    }
+    rec.flush();
+    ASSERT_TRUE(fs::remove(path));
+    {
+      auto root = strobe::trace("lost");
+    }
+    rec.flush();  // its chunk finds the file removed: lost, and a new file is started
+    EXPECT_TRUE(fs::exists(path)) << "a new file is started at the same path";
+    {
+      auto root = strobe::trace("after");
+      strobe::span("named-before", Kind::step);
+    }
+    rec.flush();
+    stats = rec.stats();
+  }
+  sink->close();
+  EXPECT_EQ(stats.sink_errors, 1u);
+  EXPECT_EQ(sink->counters().io_errors, 1u);
+  EXPECT_EQ(sink->counters().files, 2u);
+  const std::vector<std::string> lines = messages.get();
+  ASSERT_EQ(lines.size(), 1u);
+  expect_one_line_naming(lines[0], path, "removed");
+  Reader reader(path);
+  BatchView batch;
+  std::vector<AssembledTrace> got;
+  while (reader.next(batch))
+    for (std::size_t i = 0; i < batch.trace_count(); ++i) got.push_back(batch.trace(i).materialize());
+  EXPECT_FALSE(reader.error()) << reader.error()->what();
+  EXPECT_TRUE(reader.ended_cleanly());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].root_name, "after");
+  ASSERT_EQ(got[0].spans.size(), 2u);
+  EXPECT_EQ(got[0].spans[1].name, "named-before");
+  EXPECT_EQ(reader.write_loss().frames, 1u);
+  EXPECT_EQ(reader.write_loss().spans, 1u);  // the root "lost"
 }

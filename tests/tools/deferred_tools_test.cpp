@@ -1,4 +1,4 @@
-// Deferred assembly (Config::defer_assembly) where the process does not end well, and the
+// Deferred assembly (Assembly::deferred) where the process does not end well, and the
 // tool on the files it leaves:
 //
 // - a child recording with the log into a FileSink crashes (a null dereference, abort):
@@ -84,7 +84,7 @@ enum class How { null_dereference, abort };
     strobe::Recorder recorder({.overflow = strobe::OverflowPolicy::wait,
                                .service_name = "deferred-crasher",
                                .sinks = {file},
-                               .defer_assembly = true});
+                               .assembly = strobe::Assembly::deferred});
     strobe::set_thread_name("crashing-main");
     auto request = strobe::trace("request");
     for (std::uint64_t i = 0; i < 200000; ++i) {
@@ -154,7 +154,7 @@ TEST(DeferredCrash, AbortKeepsWhatEndedAndTheCrash) {
                                .sinks = {file},
                                .recovery_dir = path + ".recovery",
                                .recovery_journal_records = std::size_t{1} << 21,
-                               .defer_assembly = true});
+                               .assembly = strobe::Assembly::deferred});
     std::thread side([] {
       strobe::set_thread_name("side");
       auto root = strobe::trace("side");
@@ -251,7 +251,7 @@ std::string record(const strobe::test::TempDir& dir, const std::string& name, bo
   strobe::Recorder recorder({.overflow = strobe::OverflowPolicy::wait,
                              .service_name = "tool-test",
                              .sinks = {file},
-                             .defer_assembly = deferred});
+                             .assembly = deferred ? strobe::Assembly::deferred : strobe::Assembly::in_process});
   workload();
   return path;
 }
@@ -342,7 +342,7 @@ std::string record_log(const strobe::test::TempDir& dir) {
                              .partial_trace_spans = 150,
                              .service_name = "assemble-test",
                              .sinks = {file},
-                             .defer_assembly = true});
+                             .assembly = strobe::Assembly::deferred});
   workload();
   {
     auto fan = strobe::trace("fan-out");

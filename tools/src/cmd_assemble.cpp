@@ -1,5 +1,5 @@
 // strobe assemble FILE -o OUT [--force]: assembles a file of the record log
-// (Config::defer_assembly) once, into an ordinary strobe file that every reader then reads
+// (Assembly::deferred) once, into an ordinary strobe file that every reader then reads
 // without assembling it again. OUT holds what the tool shows for FILE; it is written as
 // OUT.tmp and renamed, so OUT is never left half-written.
 
@@ -25,7 +25,7 @@ bool same_file(const std::string& a, const std::string& b) {
 void add_assemble(CLI::App& app, int& status) {
   auto* cmd = app.add_subcommand(
       "assemble",
-      "Assemble a file of the record log (a recorder with Config::defer_assembly) once, into an ordinary "
+      "Assemble a file of the record log (a recorder with Assembly::deferred, the default for a FileSink alone) once, into an ordinary "
       "strobe file that reads without assembling it again; an assembled FILE is refused");
   struct Opts {
     std::string file;

@@ -24,7 +24,7 @@ struct RecorderInfo {
   std::int64_t start_ns = 0;  // wall clock
   std::string clock;          // "tsc" or "steady"
   double ns_per_tick = 1.0;   // the TSC calibration (1 for steady)
-  bool records = false;       // Config::defer_assembly: the sinks get consume_records(), not traces
+  bool records = false;       // Assembly::deferred: the sinks get consume_records(), not traces
 };
 
 // What the crash flush tells the sinks (Config::crash_flush).
@@ -47,10 +47,10 @@ class Sink {
   virtual void consume_compact(const CompactTrace& trace) { consume(trace.to_assembled()); }
   // Sink thread (through consume_compact). Plain values, every string resolved.
   virtual void consume(const AssembledTrace& trace) = 0;
-  // Config::defer_assembly: whether this sink stores the record log (a Recorder with that
+  // Assembly::deferred: whether this sink stores the record log (a Recorder with that
   // setting refuses sinks that do not).
   [[nodiscard]] virtual bool takes_records() const noexcept { return false; }
-  // Sink thread, Config::defer_assembly: the next chunk of the record log — the rings'
+  // Sink thread, Assembly::deferred: the next chunk of the record log — the rings'
   // records, as read, in 64-byte cells of whole drain passes; opaque bytes, valid for the
   // call, to be kept in order. `records` and `spans` say what it holds (what losing it
   // loses). strobe's Reader assembles a file of them.

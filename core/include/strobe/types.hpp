@@ -54,6 +54,26 @@ struct GenAiRequest {
 // A span id as 16 lowercase hex digits (as OpenTelemetry and W3C trace context write it).
 [[nodiscard]] std::string to_hex(std::uint64_t span_id);
 
+// Where the spans of the rings become traces (Config::assembly).
+//   in_process: the drainer assembles them (trees, groups, parts) and every sink gets
+//     traces (consume_compact / consume).
+//   deferred: the drainer assembles nothing. It passes the rings' records on as a compact
+//     log (a plain span in about 8 bytes: what differs from the span before it), and the
+//     file's reader assembles them as the drainer would have: strobe's Reader does it as
+//     it opens the file (into a temporary file in $TMPDIR; `strobe assemble` does it once
+//     for good), giving the same traces, parts, groups and drops. The process spends
+//     about a third of the CPU per span after its ring, which is what decides tracing's
+//     cost when every core is busy, and the file is several times smaller (README,
+//     "Overhead"). Every sink must take the log (Sink::takes_records(): a FileSink without
+//     rotation does), else a ConfigError. Stats::spans_assembled and traces_emitted stay
+//     0. When the sinks fall behind (the queue holds sink_queue_spans x 128 bytes of
+//     log), the drainer leaves the records in the rings, which fill: their overflow policy
+//     applies (drop: counted as ever; wait: lossless).
+//   automatic (the default): deferred when there is a sink and every sink takes the log,
+//     else in_process.
+enum class Assembly : std::uint8_t { automatic, in_process, deferred };
+[[nodiscard]] const char* to_string(Assembly a) noexcept;  // "automatic", "in_process", "deferred"
+
 // What the hot path does when its thread's ring is full.
 enum class OverflowPolicy : std::uint8_t {
   drop,  // never block: the record is dropped and counted (per ring, exact)
@@ -133,19 +153,10 @@ struct Config {
   // what the drainer and the sinks hold unwritten (open traces' parts, the sink queue,
   // a FileSink's batch). A power of two, at least 2 x ring_capacity, at most 2^28.
   std::size_t recovery_journal_records = std::size_t{1} << 22;  // 256 MiB
-  // Deferred assembly, for when every core is busy: the drainer assembles nothing. It
-  // passes the rings' records on as a compact log (a plain span in about 8 bytes: what
-  // differs from the span before it), and the file's reader assembles them as the
-  // drainer would have: strobe's Reader does it as it opens the file (into a temporary
-  // file in $TMPDIR), giving the same traces, parts, groups and drops. The process then
-  // spends about half the CPU per span after its ring, and the file is several times
-  // smaller (README, "Overhead"); nothing leaves the process but the file. Every sink
-  // must take the log (Sink::takes_records(): a FileSink without rotation does), else a
-  // ConfigError. Stats::spans_assembled and traces_emitted stay 0. When the sinks fall
-  // behind (the queue holds sink_queue_spans x 128 bytes of log), the drainer leaves the
-  // records in the rings, which fill: their overflow policy applies (drop: counted as
-  // ever; wait: lossless).
-  bool defer_assembly = false;
+  // Where traces are assembled (Assembly, above): by default in the file's reader when
+  // every sink stores the record log (a FileSink without rotation), else in the process.
+  // Recorder::config() says which was taken (never `automatic`).
+  Assembly assembly = Assembly::automatic;
 };
 
 // Thrown by Recorder's constructor for an invalid Config or a second active recorder.

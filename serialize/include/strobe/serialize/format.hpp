@@ -25,7 +25,7 @@ inline constexpr std::size_t kFrameHeaderSize = 16;
 // A frame larger than this is refused by the reader (and never written).
 inline constexpr std::uint32_t kMaxFrameBytes = 1u << 30;
 
-// records (format 1.5): a chunk of the record log (Config::defer_assembly), as the
+// records (format 1.5): a chunk of the record log (Assembly::deferred), as the
 // recorder's drainer read its rings; only in files whose header says records.
 enum class FrameType : std::uint8_t { header = 1, batch = 2, end = 3, records = 4 };
 
@@ -39,7 +39,7 @@ struct FileInfo {
   std::string clock;
   double ns_per_tick = 1.0;
   std::string writer;
-  // Format 1.5: the file holds the record log of a recorder with Config::defer_assembly;
+  // Format 1.5: the file holds the record log of a recorder with Assembly::deferred;
   // the Reader assembled it when it opened the file (what it returns are those traces).
   bool records = false;
 };

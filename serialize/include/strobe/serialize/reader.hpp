@@ -198,7 +198,7 @@ class Reader {
   friend AssembleResult assemble(const std::string& log, const std::string& out);
 };
 
-// Assembles a file of the record log (Config::defer_assembly, FileInfo::records) once:
+// Assembles a file of the record log (Assembly::deferred, FileInfo::records) once:
 // writes `out` (created or truncated), an assembled strobe file holding what a Reader of
 // `log` shows: the same batches, traces, drops and end (a crash, recovered, the frames
 // the log's writer failed to write). A Reader of `out` reads it without assembling.

@@ -73,7 +73,7 @@ class FileSink final : public Sink {
   void open(const RecorderInfo& info) override;
   void consume(const AssembledTrace& trace) override;
   void consume_compact(const CompactTrace& trace) override;
-  // Config::defer_assembly: each chunk of the record log becomes a records frame (format
+  // Assembly::deferred: each chunk of the record log becomes a records frame (format
   // 1.5), and the Reader assembles the file. Not with rotate_bytes: a file of the log is
   // readable only whole.
   [[nodiscard]] bool takes_records() const noexcept override;
