@@ -3,7 +3,9 @@
 // trace (bounded by Config::sink_queue_spans) and goes on draining, so a slow sink never
 // stalls the rings (under OverflowPolicy::wait a full queue makes the drainer wait). One
 // thread calls every sink, in order; a sink needs no lock of its own unless other threads
-// read it. docs/design.md describes the queue.
+// read it. docs/design.md describes the queue. A recorder whose sinks all take the record
+// log (takes_records(): a FileSink without rotation) gives them that instead, by default
+// (Config::assembly).
 
 #include <cstdint>
 #include <functional>
