@@ -515,7 +515,12 @@ struct Reader::Impl {
     const char* dir = std::getenv("TMPDIR");
     std::string tmp = std::string(dir != nullptr && *dir != '\0' ? dir : "/tmp") + "/strobe-assembled-XXXXXX";
     const int tfd = ::mkstemp(tmp.data());
-    if (tfd < 0) fatal(pos, "cannot assemble the record log: cannot create a file in " + tmp + ": " + std::strerror(errno));
+    // What to do about it: the temporary file is several times the log's size.
+    static const char* const kWhere =
+        " (the log is assembled into a temporary file in $TMPDIR, several times its size: point TMPDIR at a "
+        "filesystem with room, or assemble it once with `strobe assemble FILE -o OUT`)";
+    if (tfd < 0)
+      fatal(pos, "cannot assemble the record log: cannot create a file in " + tmp + ": " + std::strerror(errno) + kWhere);
     ::close(tfd);
     struct Unlink {
       const std::string& path;
@@ -524,7 +529,7 @@ struct Reader::Impl {
     try {
       log = assemble_into(tmp);
     } catch (const std::exception& e) {
-      fatal(pos, std::string("cannot assemble the record log: ") + e.what());
+      fatal(pos, std::string("cannot assemble the record log: ") + e.what() + kWhere);
     }
     // Read the assembled file from its first frame after the header.
     ::munmap(const_cast<unsigned char*>(data), size);

@@ -373,3 +373,44 @@ TEST(Deferred, AutomaticDefersWhenEverySinkTakesTheLog) {
   EXPECT_TRUE(Reader((tmp.path / "a.strobe").string()).info().records);
   EXPECT_FALSE(Reader((tmp.path / "f.strobe").string()).info().records);
 }
+
+// A log that cannot be assembled for want of room for its temporary file says where it
+// looked and what to do instead; assembling it once into a chosen path still works.
+TEST(Deferred, NoRoomForTheTemporaryFileSaysWhatToDo) {
+  const TempDir tmp;
+  const std::string path = (tmp.path / "log.strobe").string();
+  {
+    auto file = std::make_shared<FileSink>(FileSinkOptions{.path = path});
+    Recorder rec(Config{.sinks = {file}});
+    auto root = strobe::trace("request");
+    strobe::span("step", Kind::step);
+  }
+  const char* before = std::getenv("TMPDIR");
+  const std::string saved = before != nullptr ? before : "";
+  const std::string missing = (tmp.path / "no-such-dir").string();
+  ::setenv("TMPDIR", missing.c_str(), 1);
+  std::string message;
+  try {
+    Reader reader(path);
+  } catch (const ReadError& e) {
+    message = e.what();
+  }
+  if (before != nullptr) {
+    ::setenv("TMPDIR", saved.c_str(), 1);
+  } else {
+    ::unsetenv("TMPDIR");
+  }
+  EXPECT_NE(message.find(missing), std::string::npos) << message;
+  EXPECT_NE(message.find("TMPDIR"), std::string::npos) << message;
+  EXPECT_NE(message.find("strobe assemble"), std::string::npos) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  const std::string out = (tmp.path / "assembled.strobe").string();
+  serialize::assemble(path, out);
+  Reader assembled(out);
+  EXPECT_FALSE(assembled.info().records);
+  BatchView b;
+  std::size_t spans = 0;
+  while (assembled.next(b))
+    for (std::size_t i = 0; i < b.trace_count(); ++i) spans += b.trace(i).span_count();
+  EXPECT_EQ(spans, 2u);
+}
