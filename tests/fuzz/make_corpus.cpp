@@ -87,6 +87,35 @@ int main(int argc, char** argv) {
       }
       rec.flush();
     }
+    {  // a record log whose writer lost a chunk: the recorder's resync follows it
+      // Stores the log in a FileSink but for the second chunk, which it refuses (as a
+      // full disk would): the recorder restates the log before the third.
+      class LosesOneChunk final : public strobe::Sink {
+       public:
+        explicit LosesOneChunk(std::shared_ptr<FileSink> file) : file_(std::move(file)) {}
+        void open(const strobe::RecorderInfo& info) override { file_->open(info); }
+        void consume(const strobe::AssembledTrace&) override {}
+        bool takes_records() const noexcept override { return true; }
+        void consume_records(const void* data, std::size_t bytes, std::uint64_t records, std::uint64_t spans) override {
+          if (++chunks_ == 2) throw std::runtime_error("lost");
+          file_->consume_records(data, bytes, records, spans);
+        }
+        void flush() override { file_->flush(); }
+
+       private:
+        std::shared_ptr<FileSink> file_;
+        int chunks_ = 0;
+      };
+      auto file = std::make_shared<FileSink>(FileSinkOptions{.path = (dir / "seed-record-log-resync.strobe").string()});
+      strobe::Recorder rec(strobe::Config{.sinks = {std::make_shared<LosesOneChunk>(file)}});
+      for (const char* name : {"first", "lost", "after"}) {
+        {
+          auto root = strobe::trace(name);
+          strobe::span(std::string(name) + "-step", Kind::step).attr("n", 1);
+        }
+        rec.flush();
+      }
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "strobe_fuzz_corpus: %s\n", e.what());
     return 1;
