@@ -285,9 +285,10 @@ void LogState::observe(const LogChunk& chunk) {
   }
 }
 
-void LogState::resync(LogChunk& out) const {
+void LogState::resync(LogChunk& out, const LogLoss& lost) const {
   out.clear();
-  out.cell(LogKind::resync, {start_[0], start_[1], start_[2], start_[3], start_[4], start_[5]});
+  out.cell(LogKind::resync, {start_[0], start_[1], start_[2], start_[3], start_[4], lost.spans},
+           static_cast<std::uint32_t>(std::min<std::uint64_t>(lost.chunks, 0xffffffffu)));
   if (have_clock_) out.cell(LogKind::clock, {clock_[0], clock_[1], clock_[2], clock_[3], clock_[4], clock_[5]});
   if (names_ != 0) out.names(0, names_);
   for (const auto& [thread, name] : threads_) out.text(LogKind::thread, thread, name.data(), name.size());
@@ -329,12 +330,16 @@ void RecordReplay::feed(const void* data, std::size_t size) {
         throw RecordLogError(where + "a resync of another recorder's log");
       replay_pending();
       names_.clear();
+      writer_lost_.chunks = std::max<std::uint64_t>(writer_lost_.chunks, c.count);
+      writer_lost_.spans = std::max(writer_lost_.spans, c.v[5]);
       restating = true;
       i += 1 + follow;
       continue;
     }
     switch (c.kind) {
       case LogKind::resync:  // the first chunk of a file started anew: as a start
+        writer_lost_.chunks = std::max<std::uint64_t>(writer_lost_.chunks, c.count);
+        writer_lost_.spans = std::max(writer_lost_.spans, c.v[5]);
         restating = true;
         [[fallthrough]];
       case LogKind::start: {

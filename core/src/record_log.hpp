@@ -52,7 +52,8 @@ struct LogCell {
   std::uint32_t count;  // batch: records that follow; names: names in the cells that follow
   std::uint32_t bytes;  // names, thread, crash: bytes in the cells that follow
   // start: generation, partial_trace_spans, partial_trace_age_ns, kLogVersion, sizeof(Record)
-  // resync: the start's values; the names that follow in its chunk restate the table from 0
+  // resync: the start's values, and in v[5] the spans of the chunks the sink lost so far
+  //         (count: those chunks); the names that follow in its chunk restate the table from 0
   // clock: tsc, ns_per_tick (bits), anchor_ticks, anchor_wall
   // batch: the ring's owner thread       names: the first name's id
   // thread: its id (the name follows)    crash: the span running on the crashing thread
@@ -235,6 +236,12 @@ class LogChunk {
   std::uint64_t records_ = 0, begins_ = 0, batches_ = 0;
 };
 
+// Chunks of the log a sink did not store, and the spans they held: running totals.
+struct LogLoss {
+  std::uint64_t chunks = 0;
+  std::uint64_t spans = 0;
+};
+
 // What the chunks given to the sinks so far said that a later chunk builds on, kept by
 // the sink thread (it reads the cells' headers only, a few hundred a chunk).
 class LogState {
@@ -243,9 +250,10 @@ class LogState {
   void observe(const LogChunk& chunk);
   // Whether the log has started (a resync has something to restate).
   [[nodiscard]] bool started() const noexcept { return started_; }
-  // Into out (cleared): a resync cell with the start's values, the latest clock map, the
-  // names [0, names so far) of the process's intern table and every thread's latest name.
-  void resync(LogChunk& out) const;
+  // Into out (cleared): a resync cell with the start's values and the sink's losses so
+  // far, the latest clock map, the names [0, names so far) of the process's intern table
+  // and every thread's latest name.
+  void resync(LogChunk& out, const LogLoss& lost) const;
 
  private:
   bool started_ = false, have_clock_ = false;
@@ -284,6 +292,9 @@ class RecordReplay {
   [[nodiscard]] DropCounts take_trailing_drops() noexcept { return std::exchange(trailing_, DropCounts{}); }
   [[nodiscard]] std::uint64_t records() const noexcept { return records_; }
   [[nodiscard]] bool ended() const noexcept { return ended_; }  // the final flush was replayed
+  // What the log's resyncs say its writer lost (the latest totals): a file without its end
+  // frame still tells.
+  [[nodiscard]] const LogLoss& writer_lost() const noexcept { return writer_lost_; }
 
  private:
   struct Batch {
@@ -310,6 +321,7 @@ class RecordReplay {
   std::int64_t now_ns_ = 0;
   DropCounts trailing_{};
   std::uint64_t records_ = 0;
+  LogLoss writer_lost_{};
   bool ended_ = false;
 };
 

@@ -337,7 +337,10 @@ class RecorderCore {
     std::vector<QueueItem> batch;
     // Deferred assembly: sinks that lost a chunk of the log (it threw) get a resync before
     // their next one (record_log.hpp), so what they store reads on past the loss.
+    // It also carries the chunks the sink lost so far and their spans, so a file that
+    // never gets its end frame (SIGKILL) still says what its writer failed to write.
     std::vector<char> resync(config_.sinks.size(), 0);
+    std::vector<LogLoss> log_lost(config_.sinks.size());
     LogState log_state;
     LogChunk resync_chunk;
     for (;;) {
@@ -386,7 +389,7 @@ class RecorderCore {
           try {
             if (!item.log.empty()) {
               if (resync[k] != 0 && log_state.started()) {
-                if (resync_chunk.empty()) log_state.resync(resync_chunk);
+                log_state.resync(resync_chunk, log_lost[k]);
                 sink.consume_records(resync_chunk.data(), resync_chunk.bytes(), 0, 0);
               }
               resync[k] = 0;
@@ -397,12 +400,13 @@ class RecorderCore {
           } catch (...) {
             ++errors;
             resync[k] = deferred_;
+            if (!item.log.empty()) {  // the chunk did not reach it (or its resync did not)
+              ++log_lost[k].chunks;
+              log_lost[k].spans += item.log.begins();
+            }
           }
         }
-        if (!item.log.empty()) {
-          log_state.observe(item.log);
-          resync_chunk.clear();  // made again, from what the log says now, when next needed
-        }
+        if (!item.log.empty()) log_state.observe(item.log);
       }
       {
         std::lock_guard lock(queue_mutex_);

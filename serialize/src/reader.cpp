@@ -504,7 +504,11 @@ struct Reader::Impl {
     replay.finish();
     pass_on();
     sink.lost(replay.take_trailing_drops());
-    sink.carry_end(Encoder::Lost{end.lost_frames, end.lost_traces, end.lost_spans}, end.recovered);
+    // The end frame's count, or what the log's resyncs say when it had none (SIGKILL).
+    const strobe::detail::LogLoss& resynced = replay.writer_lost();
+    sink.carry_end(Encoder::Lost{std::max(end.lost_frames, resynced.chunks), end.lost_traces,
+                                 std::max(end.lost_spans, resynced.spans)},
+                   end.recovered);
     if (end.crash_signal != 0) sink.crashed(CrashInfo{end.crash_signal, end.crash_address, {}});
     sink.close();
     if (written) *written = sink.counters();

@@ -414,3 +414,64 @@ TEST(Deferred, NoRoomForTheTemporaryFileSaysWhatToDo) {
     for (std::size_t i = 0; i < b.trace_count(); ++i) spans += b.trace(i).span_count();
   EXPECT_EQ(spans, 2u);
 }
+
+namespace {
+
+// Stores the log in a FileSink but refuses the second chunk that holds spans (as a full
+// disk would, with no end frame to tell of it later), and remembers what that held.
+class RefusesOneChunk final : public Sink {
+ public:
+  explicit RefusesOneChunk(std::shared_ptr<FileSink> file) : file_(std::move(file)) {}
+  void open(const RecorderInfo& info) override { file_->open(info); }
+  void consume(const AssembledTrace&) override {}
+  bool takes_records() const noexcept override { return true; }
+  void consume_records(const void* data, std::size_t bytes, std::uint64_t records, std::uint64_t spans) override {
+    if (spans != 0 && ++with_spans_ == 2) {
+      refused_spans_ = spans;
+      throw std::runtime_error("refused");
+    }
+    file_->consume_records(data, bytes, records, spans);
+  }
+  void flush() override { file_->flush(); }
+  std::uint64_t refused_spans() const { return refused_spans_; }
+
+ private:
+  std::shared_ptr<FileSink> file_;
+  int with_spans_ = 0;
+  std::uint64_t refused_spans_ = 0;
+};
+
+}  // namespace
+
+// A chunk the sink did not store, in a file that never got its end frame (the process was
+// killed): the resync that followed the loss says what was lost, so the file still tells.
+TEST(Deferred, AChunkLostBeforeAKillIsCountedWithoutTheEndFrame) {
+  const TempDir tmp;
+  const fs::path path = tmp.path / "log.strobe", cut = tmp.path / "killed.strobe";
+  auto file = std::make_shared<FileSink>(FileSinkOptions{.path = path.string()});
+  auto sink = std::make_shared<RefusesOneChunk>(file);
+  {
+    Recorder rec(Config{.sinks = {sink}});
+    for (const char* name : {"first", "lost", "after", "later"}) {
+      {
+        auto root = strobe::trace(name);
+        strobe::span(std::string(name) + "-step", Kind::step);
+      }
+      rec.flush();
+    }
+    fs::copy_file(path, cut);  // as a SIGKILL leaves it: flushed, no end frame
+  }
+  ASSERT_GT(sink->refused_spans(), 0u);
+  Reader reader(cut.string());
+  BatchView b;
+  std::vector<std::string> roots;
+  while (reader.next(b))
+    for (std::size_t i = 0; i < b.trace_count(); ++i) roots.push_back(std::string(b.trace(i).root_name()));
+  ASSERT_TRUE(reader.error());
+  EXPECT_NE(std::string(reader.error()->what()).find("without an end frame"), std::string::npos) << reader.error()->what();
+  EXPECT_FALSE(reader.ended_cleanly());
+  EXPECT_EQ(reader.write_loss().frames, 1u);
+  EXPECT_EQ(reader.write_loss().spans, sink->refused_spans());
+  EXPECT_EQ(roots.back(), "later");  // read on past the loss
+  EXPECT_LT(roots.size(), 4u);
+}
