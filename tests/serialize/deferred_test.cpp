@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "every_kind.hpp"
+#include "refusing_sink.hpp"
 #include "render.hpp"
 #include "temp_dir.hpp"
 
@@ -415,33 +416,7 @@ TEST(Deferred, NoRoomForTheTemporaryFileSaysWhatToDo) {
   EXPECT_EQ(spans, 2u);
 }
 
-namespace {
-
-// Stores the log in a FileSink but refuses the second chunk that holds spans (as a full
-// disk would, with no end frame to tell of it later), and remembers what that held.
-class RefusesOneChunk final : public Sink {
- public:
-  explicit RefusesOneChunk(std::shared_ptr<FileSink> file) : file_(std::move(file)) {}
-  void open(const RecorderInfo& info) override { file_->open(info); }
-  void consume(const AssembledTrace&) override {}
-  bool takes_records() const noexcept override { return true; }
-  void consume_records(const void* data, std::size_t bytes, std::uint64_t records, std::uint64_t spans) override {
-    if (spans != 0 && ++with_spans_ == 2) {
-      refused_spans_ = spans;
-      throw std::runtime_error("refused");
-    }
-    file_->consume_records(data, bytes, records, spans);
-  }
-  void flush() override { file_->flush(); }
-  std::uint64_t refused_spans() const { return refused_spans_; }
-
- private:
-  std::shared_ptr<FileSink> file_;
-  int with_spans_ = 0;
-  std::uint64_t refused_spans_ = 0;
-};
-
-}  // namespace
+using strobe::test::RefusesOneChunk;
 
 // A chunk the sink did not store, in a file that never got its end frame (the process was
 // killed): the resync that followed the loss says what was lost, so the file still tells.

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -31,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "refusing_sink.hpp"
 #include "run_tool.hpp"
 #include "strobe/serialize/reader.hpp"
 #include "strobe/serialize/writer.hpp"
@@ -221,6 +223,53 @@ TEST(DeferredKillRecovery, KilledEarlyAndLate) {
   STROBE_SKIP_CRASH;
   expect_recovered_after_kill(30000);
   expect_recovered_after_kill(200000);
+}
+
+// A run whose writer lost a chunk, left as a SIGKILL leaves it (its file without the end
+// frame, its recovery directory): the file says what was lost (its resync), and the file
+// strobe recover writes goes on saying it, with the traces after the loss.
+TEST(DeferredKillRecovery, TheRecoveredFileSaysWhatTheWriterLost) {
+  const strobe::test::TempDir dir;
+  const std::string path = dir / "run.strobe", killed = dir / "killed.strobe", out = dir / "killed.recovered.strobe";
+  auto file = std::make_shared<strobe::serialize::FileSink>(strobe::serialize::FileSinkOptions{.path = path});
+  auto sink = std::make_shared<strobe::test::RefusesOneChunk>(file);
+  {
+    strobe::Recorder recorder({.sinks = {sink}, .recovery_dir = path + ".recovery"});
+    for (const char* name : {"first", "lost", "after", "later"}) {
+      {
+        auto root = strobe::trace(name);
+        strobe::span(std::string(name) + "-step", strobe::Kind::step);
+      }
+      recorder.flush();
+    }
+    std::filesystem::copy_file(path, killed);
+    std::filesystem::copy(path + ".recovery", killed + ".recovery", std::filesystem::copy_options::recursive);
+  }
+  ASSERT_GT(sink->refused_spans(), 0u);
+  {
+    strobe::serialize::Reader before(killed);
+    strobe::serialize::BatchView b;
+    while (before.next(b)) {
+    }
+    EXPECT_EQ(before.write_loss().spans, sink->refused_spans());
+  }
+  const strobe::test::Run r = strobe::test::run_tool({"recover", killed, "-o", out});
+  ASSERT_EQ(r.exit_status, 0) << r.out << r.err;
+  strobe::serialize::Reader after(out);
+  std::vector<std::string> roots;
+  strobe::serialize::BatchView b;
+  while (after.next(b))
+    for (std::size_t i = 0; i < b.trace_count(); ++i) roots.emplace_back(b.trace(i).root_name());
+  EXPECT_FALSE(after.error()) << after.error()->what();
+  EXPECT_TRUE(after.ended_cleanly());
+  EXPECT_TRUE(after.end_info().recovered);
+  EXPECT_EQ(after.write_loss().frames, 1u);
+  EXPECT_EQ(after.write_loss().spans, sink->refused_spans());
+  ASSERT_FALSE(roots.empty());
+  EXPECT_EQ(roots.front(), "first");
+  EXPECT_NE(std::find(roots.begin(), roots.end(), "later"), roots.end());
+  const strobe::test::Run info = strobe::test::run_tool({"info", out});
+  EXPECT_NE(info.out.find("failed to write"), std::string::npos) << info.out;
 }
 
 // ---- the tool on a file of the log ----

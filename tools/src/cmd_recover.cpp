@@ -38,6 +38,7 @@ struct Held {
   std::unordered_map<SpanKey, std::uint32_t, SpanKeyHash> next_part;  // by trace (span = 0)
   std::optional<serialize::FileInfo> info;
   std::optional<serialize::FileEndInfo> end;  // when the file was closed (a crash flush, say)
+  serialize::WriteLoss lost;  // what the file's writer failed to write (Reader::write_loss)
   std::uint64_t spans = 0;
   std::string damage;
 };
@@ -70,6 +71,7 @@ Held read_held(const std::string& path) {
   }
   if (reader->error()) h.damage = reader->error()->what();
   if (reader->ended_cleanly()) h.end = reader->end_info();
+  h.lost = reader->write_loss();
   return h;
 }
 
@@ -194,6 +196,9 @@ void add_recover(CLI::App& app, int& status) {
       for (const AssembledTrace& t : added) sink.consume(t);
       if (held.end && held.end->crash_signal != 0)  // the crash flush had closed it: say so again
         sink.crashed(CrashInfo{held.end->crash_signal, held.end->crash_address, {}});
+      // What the file's writer failed to write goes on being said (the journal may have
+      // given some of it back: which, nothing tells, so the count stays whole).
+      sink.carry_end(serialize::Encoder::Lost{held.lost.frames, held.lost.traces, held.lost.spans}, true);
       sink.close();
       if (sink.counters().io_errors != 0) throw ToolError(kExitOutput, "strobe: cannot write " + out);
     } catch (const std::system_error& e) {
