@@ -38,6 +38,8 @@ class Recorder {
   // Any thread. Counters since start; exact after flush().
   [[nodiscard]] Stats stats() const;
 
+  // The Config it runs with (the service name made valid UTF-8); `assembly` says what
+  // `automatic` became: in_process or deferred.
   [[nodiscard]] const Config& config() const noexcept;
 
   // True while a Recorder is active in this process.
