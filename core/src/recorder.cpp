@@ -47,7 +47,8 @@ class RecorderCore {
         assembler_({config_.service_name, static_cast<std::uint32_t>(::getpid()),
                     config_.partial_trace_spans,
                     std::chrono::duration_cast<std::chrono::nanoseconds>(config_.partial_trace_age).count(),
-                    config_.expected_trace_spans},
+                    // Deferred: nothing is assembled here, so no memory is prepared for it.
+                    config_.assembly == Assembly::deferred ? 0 : config_.expected_trace_spans},
                    clock_),
         // Read now: the drainer refines the slope (recalibrate) while the sink thread opens sinks.
         ns_per_tick_at_start_(clock_.ns_per_tick()) {

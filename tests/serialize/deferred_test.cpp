@@ -5,6 +5,7 @@
 // a Recorder refuses sinks that cannot take the log.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <strobe/serialize/reader.hpp>
 #include <strobe/serialize/writer.hpp>
 #include <strobe/strobe.hpp>
@@ -449,4 +450,24 @@ TEST(Deferred, AChunkLostBeforeAKillIsCountedWithoutTheEndFrame) {
   EXPECT_EQ(reader.write_loss().spans, sink->refused_spans());
   EXPECT_EQ(roots.back(), "later");  // read on past the loss
   EXPECT_LT(roots.size(), 4u);
+}
+
+namespace {
+std::size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+}  // namespace
+
+// Deferred assembly prepares no memory for assembling (expected_trace_spans would touch
+// about 600 bytes a span up front: 2.5 GB at its largest).
+TEST(Deferred, PreparesNoAssemblerMemoryForExpectedTraces) {
+  const TempDir tmp;
+  auto file = std::make_shared<FileSink>(FileSinkOptions{.path = (tmp.path / "log.strobe").string()});
+  const std::size_t before = resident_bytes();
+  Recorder rec(Config{.expected_trace_spans = std::size_t{1} << 22, .sinks = {file}});
+  ASSERT_EQ(rec.config().assembly, Assembly::deferred);
+  EXPECT_LT(resident_bytes() - std::min(before, resident_bytes()), std::size_t{256} << 20);
 }

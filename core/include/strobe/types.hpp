@@ -120,7 +120,8 @@ struct Config {
   // trace that large (about 600 bytes a span) is then allocated and touched when the
   // Recorder starts, so the first large trace costs the drainer what later ones do: on
   // some machines a first touch of memory costs microseconds a page, and a drainer that
-  // stalls on it for tens of milliseconds can let a busy ring fill. At most 2^22.
+  // stalls on it for tens of milliseconds can let a busy ring fill. At most 2^22. Unused
+  // when assembly is deferred (the drainer then assembles nothing).
   std::size_t expected_trace_spans = 0;
   // Spans (and events: each counts as one) the queue between the drainer and the sink
   // thread holds: about 64 bytes a span, plus what attributes and strings take. When sinks fall behind and it is full, the drop
