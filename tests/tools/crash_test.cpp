@@ -288,7 +288,10 @@ struct Killed {
 
 std::uint64_t count_steps(const std::string& path, bool& recovered, std::uint64_t* repeated = nullptr) {
   std::unordered_set<std::uint64_t> ids;
-  if (!std::filesystem::exists(path)) return 0;
+  // Killed before its sink thread wrote the header (a busy machine, a kill right after
+  // the start), the file is empty: it holds nothing, and recover must do without it.
+  std::error_code ec;
+  if (!std::filesystem::exists(path) || std::filesystem::file_size(path, ec) == 0) return 0;
   strobe::serialize::Reader reader(path);
   strobe::serialize::BatchView batch;
   while (reader.next(batch))
