@@ -74,6 +74,22 @@ class TinyFilesystem {
   bool mounted_ = false;
 };
 
+// Fills the 64 KiB filesystem `filler` lies on with it, leaving ~24 KiB for a trace file.
+void fill_leaving_24k(const fs::path& filler) {
+  std::ofstream f(filler, std::ios::binary);
+  const std::string block(4096, 'f');
+  for (int i = 0; i < 10; ++i) f << block;
+}
+
+// Every trace the reader has left, in order; the reader is then at its end.
+std::vector<AssembledTrace> read_traces(Reader& reader) {
+  BatchView batch;
+  std::vector<AssembledTrace> got;
+  while (reader.next(batch))
+    for (std::size_t i = 0; i < batch.trace_count(); ++i) got.push_back(batch.trace(i).materialize());
+  return got;
+}
+
 }  // namespace
 
 TEST(FileSink, RotatesBySizeAndEveryFileStandsAlone) {
@@ -214,11 +230,7 @@ TEST(FileSink, DiskFullIsReportedAndTheFileStaysReadable) {
   if (!tiny.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs CAP_SYS_ADMIN)";
   const std::string path = (mnt / "run.strobe").string();
   const fs::path filler = mnt / "filler";
-  {
-    std::ofstream f(filler, std::ios::binary);
-    const std::string block(4096, 'f');
-    for (int i = 0; i < 10; ++i) f << block;  // leaves ~24 KiB for the trace file
-  }
+  fill_leaving_24k(filler);
   // The first error holds the drainer inside on_error until the test lets it go.
   Messages messages;
   std::mutex stall_mutex;
@@ -425,11 +437,7 @@ TEST(FileSink, RecordLogReadsOnPastAChunkThatCouldNotBeWritten) {
   if (!tiny.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs CAP_SYS_ADMIN)";
   const std::string path = (mnt / "run.strobe").string();
   const fs::path filler = mnt / "filler";
-  {
-    std::ofstream f(filler, std::ios::binary);
-    const std::string block(4096, 'f');
-    for (int i = 0; i < 10; ++i) f << block;  // leaves ~24 KiB for the trace file
-  }
+  fill_leaving_24k(filler);
   Messages messages;
   auto sink = std::make_shared<FileSink>(FileSinkOptions{.path = path, .on_error = messages.callback()});
   Stats stats;
@@ -464,10 +472,7 @@ TEST(FileSink, RecordLogReadsOnPastAChunkThatCouldNotBeWritten) {
 
   Reader reader(path);
   EXPECT_TRUE(reader.info().records);
-  BatchView batch;
-  std::vector<AssembledTrace> got;
-  while (reader.next(batch))
-    for (std::size_t i = 0; i < batch.trace_count(); ++i) got.push_back(batch.trace(i).materialize());
+  const std::vector<AssembledTrace> got = read_traces(reader);
   EXPECT_FALSE(reader.error()) << reader.error()->what();
   EXPECT_TRUE(reader.ended_cleanly());
   ASSERT_FALSE(got.empty());
@@ -524,10 +529,7 @@ TEST(FileSink, RecordLogFileRemovedWhileWritingStartsANewFileThatReadsAlone) {
   ASSERT_EQ(lines.size(), 1u);
   expect_one_line_naming(lines[0], path, "removed");
   Reader reader(path);
-  BatchView batch;
-  std::vector<AssembledTrace> got;
-  while (reader.next(batch))
-    for (std::size_t i = 0; i < batch.trace_count(); ++i) got.push_back(batch.trace(i).materialize());
+  const std::vector<AssembledTrace> got = read_traces(reader);
   EXPECT_FALSE(reader.error()) << reader.error()->what();
   EXPECT_TRUE(reader.ended_cleanly());
   ASSERT_EQ(got.size(), 1u);
