@@ -74,6 +74,17 @@ class TinyFilesystem {
   bool mounted_ = false;
 };
 
+// A file removed under a running sink, as the sink and the recorder report it: one error,
+// a second file, one line naming the path.
+void expect_one_removal_reported(const Stats& stats, const FileSink& sink, Messages& messages, const std::string& path) {
+  EXPECT_EQ(stats.sink_errors, 1u);
+  EXPECT_EQ(sink.counters().io_errors, 1u);
+  EXPECT_EQ(sink.counters().files, 2u);
+  const std::vector<std::string> lines = messages.get();
+  ASSERT_EQ(lines.size(), 1u);
+  expect_one_line_naming(lines[0], path, "removed");
+}
+
 // Fills the 64 KiB filesystem `filler` lies on with it, leaving ~24 KiB for a trace file.
 void fill_leaving_24k(const fs::path& filler) {
   std::ofstream f(filler, std::ios::binary);
@@ -349,12 +360,7 @@ TEST(FileSink, FileRemovedWhileWritingStartsANewFile) {
     stats = rec.stats();
   }
   sink->close();
-  EXPECT_EQ(stats.sink_errors, 1u);
-  EXPECT_EQ(sink->counters().io_errors, 1u);
-  EXPECT_EQ(sink->counters().files, 2u);
-  const std::vector<std::string> lines = messages.get();
-  ASSERT_EQ(lines.size(), 1u);
-  expect_one_line_naming(lines[0], path, "removed");
+  expect_one_removal_reported(stats, *sink, messages, path);
   std::optional<ReadError> error;
   const auto got = read_all(path, &error);
   EXPECT_FALSE(error) << error->what();
@@ -522,12 +528,7 @@ TEST(FileSink, RecordLogFileRemovedWhileWritingStartsANewFileThatReadsAlone) {
     stats = rec.stats();
   }
   sink->close();
-  EXPECT_EQ(stats.sink_errors, 1u);
-  EXPECT_EQ(sink->counters().io_errors, 1u);
-  EXPECT_EQ(sink->counters().files, 2u);
-  const std::vector<std::string> lines = messages.get();
-  ASSERT_EQ(lines.size(), 1u);
-  expect_one_line_naming(lines[0], path, "removed");
+  expect_one_removal_reported(stats, *sink, messages, path);
   Reader reader(path);
   const std::vector<AssembledTrace> got = read_traces(reader);
   EXPECT_FALSE(reader.error()) << reader.error()->what();
