@@ -322,26 +322,25 @@ void RecordReplay::feed(const void* data, std::size_t size) {
     const char* text = reinterpret_cast<const char*>(body);
     if (c.kind != LogKind::start && c.kind != LogKind::resync && !assembler_)
       throw RecordLogError(where + "before the log's start");
-    if (c.kind == LogKind::resync && assembler_) {
-      // A chunk (or more) before this was lost where the log was stored: the names are
-      // restated from 0 by the cells that follow, as are the clock map and the threads'
-      // names; the spans held stay open (records of the lost chunk: lost, as a ring's drop).
-      if (c.v[0] != generation_ || c.v[3] != kLogVersion || c.v[4] != sizeof(Record))
-        throw RecordLogError(where + "a resync of another recorder's log");
-      replay_pending();
-      names_.clear();
+    if (c.kind == LogKind::resync) {
+      // A chunk (or more) before this was lost where the log was stored. The cells that
+      // follow restate the clock map, the threads' names and the names from 0; the spans
+      // held stay open (records of the lost chunk: lost, as a ring's drop). In a file
+      // started anew it is the first chunk: a start (below).
       writer_lost_.chunks = std::max<std::uint64_t>(writer_lost_.chunks, c.count);
       writer_lost_.spans = std::max(writer_lost_.spans, c.v[5]);
       restating = true;
-      i += 1 + follow;
-      continue;
+      if (assembler_) {
+        if (c.v[0] != generation_ || c.v[3] != kLogVersion || c.v[4] != sizeof(Record))
+          throw RecordLogError(where + "a resync of another recorder's log");
+        replay_pending();
+        names_.clear();
+        i += 1 + follow;
+        continue;
+      }
     }
     switch (c.kind) {
-      case LogKind::resync:  // the first chunk of a file started anew: as a start
-        writer_lost_.chunks = std::max<std::uint64_t>(writer_lost_.chunks, c.count);
-        writer_lost_.spans = std::max(writer_lost_.spans, c.v[5]);
-        restating = true;
-        [[fallthrough]];
+      case LogKind::resync:  // the first chunk of a file started anew
       case LogKind::start: {
         if (assembler_) throw RecordLogError(where + "a second start");
         if (c.v[3] != kLogVersion || c.v[4] != sizeof(Record))
