@@ -17,26 +17,12 @@
 #include <vector>
 
 #include "render.hpp"
+#include "rss.hpp"
 #include "strobe/strobe.hpp"
 
 namespace {
 
-// Resident set size in bytes: the current one, or the peak so far.
-std::int64_t rss_bytes(const char* field) {
-  std::FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return -1;
-  char line[256];
-  std::int64_t kib = -1;
-  const std::size_t n = std::strlen(field);
-  while (std::fgets(line, sizeof line, f) != nullptr) {
-    if (std::strncmp(line, field, n) == 0 && line[n] == ':') {
-      kib = std::strtoll(line + n + 1, nullptr, 10);
-      break;
-    }
-  }
-  std::fclose(f);
-  return kib < 0 ? -1 : kib * 1024;
-}
+using strobe::test::rss_bytes;
 
 struct Part {
   strobe::TraceId trace;

@@ -466,8 +466,8 @@ TEST(FileSink, RecordLogReadsOnPastAChunkThatCouldNotBeWritten) {
     fs::remove(filler);  // space again
     {
       auto root = strobe::trace("after");
-      strobe::span(lost_name, Kind::step);  // its name's only cell was lost
-      strobe::span("chunk-0", Kind::step);  // written before the loss
+      { auto s = strobe::span(lost_name, Kind::step); }  // its name's only cell was lost
+      { auto s = strobe::span("chunk-0", Kind::step); }  // written before the loss
     }
     rec.flush();
     stats = rec.stats();
@@ -511,7 +511,7 @@ TEST(FileSink, RecordLogFileRemovedWhileWritingStartsANewFileThatReadsAlone) {
     ASSERT_EQ(rec.config().assembly, Assembly::deferred);
     {
       auto root = strobe::trace("before");
-      strobe::span("named-before", Kind::step);
+      { auto s = strobe::span("named-before", Kind::step); }
     }
     rec.flush();
     ASSERT_TRUE(fs::remove(path));
@@ -522,7 +522,7 @@ TEST(FileSink, RecordLogFileRemovedWhileWritingStartsANewFileThatReadsAlone) {
     EXPECT_TRUE(fs::exists(path)) << "a new file is started at the same path";
     {
       auto root = strobe::trace("after");
-      strobe::span("named-before", Kind::step);
+      { auto s = strobe::span("named-before", Kind::step); }
     }
     rec.flush();
     stats = rec.stats();

@@ -238,7 +238,7 @@ TEST(DeferredKillRecovery, TheRecoveredFileSaysWhatTheWriterLost) {
     for (const char* name : {"first", "lost", "after", "later"}) {
       {
         auto root = strobe::trace(name);
-        strobe::span(std::string(name) + "-step", strobe::Kind::step);
+        { auto s = strobe::span(std::string(name) + "-step", strobe::Kind::step); }
       }
       recorder.flush();
     }
