@@ -183,23 +183,27 @@ namespace {
 
 constexpr std::uint32_t kNone = 0xffffffffu;
 
-// Span id -> position among the spans of one hand-over, for the parts that need their
-// parents worked out: open addressing in scratch memory, at most a quarter full (with a
-// placeholder per span, half).
+// Span id -> position among the spans of one hand-over, for the parents of a part that
+// are not found on the path of the span before (see emit): open addressing in scratch
+// memory, made only when first needed, at most a quarter full (with a placeholder per
+// span, half).
 class LocalIds {
  public:
-  LocalIds(std::size_t spans, std::pmr::memory_resource* mr) : ids_(mr), at_(mr) {
-    if (spans == 0) return;
+  explicit LocalIds(std::pmr::memory_resource* mr) : ids_(mr), at_(mr) {}
+  [[nodiscard]] bool made() const noexcept { return !ids_.empty(); }
+  // Room for `spans` ids and placeholders for as many, holding the ids of rows.
+  void make(const std::vector<SpanRow>& rows, std::size_t spans) {
     std::size_t slots = 16;
     while (slots < spans * 4) slots *= 2;
     ids_.assign(slots, 0);
     at_.resize(slots);
     mask_ = slots - 1;
     shift_ = 64 - static_cast<unsigned>(__builtin_ctzll(slots));
+    for (std::uint32_t k = 0; k < rows.size(); ++k) insert(rows[k].span_id, k);
   }
   // The first position given for id stays (span ids are unique; 0 is never one).
   void insert(std::uint64_t id, std::uint32_t at) noexcept {
-    if (ids_.empty()) return;  // made for none
+    if (ids_.empty()) return;  // not made: nothing looks it up
     std::size_t i = home(id);
     while (ids_[i] != 0 && ids_[i] != id) i = (i + 1) & mask_;
     if (ids_[i] == id) return;
@@ -901,23 +905,48 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
   // are held, and nothing below (parents, placeholders, sorting, groups) needs working out.
   const bool in_order = depth_first_without_overlap(ts, first_part);
   // Else parents are looked up among the spans of the part (which holds every span of the
-  // trace held): most spans are never in the span index.
-  LocalIds local(in_order ? 0 : ts.rows.size(), mr);
+  // trace held): most spans are never in the span index. A span's parent is mostly on the
+  // path of the span before (its parent, or an ancestor: one thread's nested spans arrive
+  // depth-first), and only the others are looked up by id.
+  LocalIds local(mr);
   std::pmr::vector<std::uint32_t> parent(mr);  // position of each span's parent, or kNone
+  bool lost_parent = false;  // a span, not a trace root, whose parent is not in the part
   if (!in_order) {
-    for (std::uint32_t k = 0; k < ts.rows.size(); ++k) local.insert(ts.rows[k].span_id, k);
-    parent.assign(ts.rows.size(), kNone);
-    for (std::uint32_t k = 0; k < ts.rows.size(); ++k)
-      if (ts.rows[k].parent_id != 0) parent[k] = local.find(ts.rows[k].parent_id);
+    const std::size_t held = ts.rows.size();
+    parent.resize(held);
+    std::pmr::vector<std::uint32_t> path(mr);  // positions: the span before and its ancestors found so far
+    path.reserve(64);
+    for (std::uint32_t k = 0; k < held; ++k) {
+      const SpanRow& x = ts.rows[k];
+      std::uint32_t p = kNone;
+      if (x.parent_id != 0) {
+        while (!path.empty() && ts.rows[path.back()].span_id != x.parent_id) path.pop_back();
+        if (!path.empty()) {
+          p = path.back();
+        } else {
+          if (!local.made()) local.make(ts.rows, held);
+          p = local.find(x.parent_id);
+          if (p != kNone) {
+            path.push_back(p);
+          } else if (!(x.flags & kSpanTraceRoot)) {
+            lost_parent = true;
+          }
+        }
+      } else {
+        path.clear();
+      }
+      parent[k] = p;
+      path.push_back(k);
+    }
   }
   // Nothing of the trace was handed over before, so a parent that is missing lost its
   // begin (its ring was full; or it is still running with its begin late, and comes in a
   // later part). A placeholder takes its id, so its children stay under their true parent.
   std::size_t made = 0;  // placeholders
-  if (first_part && !in_order) {
+  if (first_part && lost_parent) {
     for (std::size_t k = 0, n = ts.rows.size(); k < n; ++k) {
+      if (ts.rows[k].parent_id == 0 || (ts.rows[k].flags & kSpanTraceRoot)) continue;
       const SpanRow x = ts.rows[k];  // a copy: placeholders grow ts.rows
-      if (x.parent_id == 0 || (x.flags & kSpanTraceRoot)) continue;
       if (made != 0 && parent[k] == kNone) parent[k] = local.find(x.parent_id);  // a placeholder made for a sibling
       if (const std::uint32_t p = parent[k]; p != kNone) {
         SpanRow& pr = ts.rows[p];
@@ -975,27 +1004,46 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
   std::pmr::vector<std::uint32_t> first(mr), roots(mr), kids(mr), order(mr), pos(mr);
   if (!in_order) {
     first.assign(n + 1, 0);  // children of k: kids[first[k], first[k+1])
+    // Siblings mostly come one after another: counted in a register while the parent stays.
+    std::uint32_t counting = kNone, count = 0;
     for (std::uint32_t k = 0; k < n; ++k) {
-      SpanRow& x = row_of(k);
-      if (parent[k] == kNone) {
+      const std::uint32_t p = parent[k];
+      if (p != counting) {
+        if (counting != kNone) first[counting + 1] += count;
+        counting = p;
+        count = 0;
+      }
+      if (p == kNone) {
+        SpanRow& x = row_of(k);
         if (x.parent_id != 0 && whole && !(x.flags & (kSpanTraceRoot | kSpanPlaceholder)))
           x.flags |= kSpanOrphan;  // its parent lies in another trace
         roots.push_back(k);
       } else {
-        ++first[parent[k] + 1];
+        ++count;
       }
     }
+    if (counting != kNone) first[counting + 1] += count;
     for (std::uint32_t k = 0; k < n; ++k) first[k + 1] += first[k];
     kids.assign(first[n], 0);
     {
       std::pmr::vector<std::uint32_t> fill(first.begin(), first.end() - 1, mr);
-      for (std::uint32_t k = 0; k < n; ++k)
-        if (parent[k] != kNone) kids[fill[parent[k]]++] = k;
+      std::uint32_t filling = kNone, at = 0;  // as counted: in a register while the parent stays
+      for (std::uint32_t k = 0; k < n; ++k) {
+        const std::uint32_t p = parent[k];
+        if (p == kNone) continue;
+        if (p != filling) {
+          if (filling != kNone) fill[filling] = at;
+          filling = p;
+          at = fill[p];
+        }
+        kids[at++] = k;
+      }
     }
-    auto earlier = [&](std::uint32_t a, std::uint32_t b) {
-      const SpanRow& x = row_of(a);
-      const SpanRow& y = row_of(b);
-      return x.start_ns != y.start_ns ? x.start_ns < y.start_ns : x.span_id < y.span_id;
+    // Sorting compares starts, kept apart from the rows so that they share few cache lines.
+    std::pmr::vector<std::int64_t> starts(n, mr);
+    for (std::uint32_t k = 0; k < n; ++k) starts[k] = ts.rows[k].start_ns;
+    auto earlier = [&, st = starts.data()](std::uint32_t a, std::uint32_t b) {
+      return st[a] != st[b] ? st[a] < st[b] : row_of(a).span_id < row_of(b).span_id;
     };
     sort_runs(roots.data(), roots.data() + roots.size(), earlier, mr);
     for (std::uint32_t k = 0; k < n; ++k)
