@@ -50,7 +50,7 @@ class RecorderCore {
                     // Deferred: nothing is assembled here, so no memory is prepared for it.
                     config_.assembly == Assembly::deferred ? 0 : config_.expected_trace_spans},
                    clock_),
-        // Read now: the drainer refines the slope (recalibrate) while the sink thread opens sinks.
+        // Read now: the drainer refines the slope (recalibrate) as it runs.
         ns_per_tick_at_start_(clock_.ns_per_tick()) {
     if (deferred_) {
       // The chunk being filled and two spares, each room for a chunk's worth and a whole
@@ -78,6 +78,9 @@ class RecorderCore {
   }
 
   void start() {
+    // Opened here, before the constructor returns: a file's header is written before
+    // anything is recorded, so a process killed at once still leaves a readable file.
+    open_sinks();
     sink_thread_ = std::thread([this] { run_sinks(); });
     thread_ = std::thread([this] { run(); });
   }
@@ -325,7 +328,7 @@ class RecorderCore {
     retire_clock(drainer_clock_);
   }
 
-  // The sink thread: every sink's open, then each queued trace to every sink, in order.
+  // The sink thread: each queued trace to every sink, in order.
   void run_sinks() {
     sink_tid_.store(static_cast<pid_t>(::syscall(SYS_gettid)), std::memory_order_relaxed);
     ::pthread_setname_np(::pthread_self(), "strobe-sinks");
@@ -334,7 +337,6 @@ class RecorderCore {
     // nice value; elsewhere, or without permission, this does nothing).
     (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10);
     publish_clock(sink_clock_);
-    open_sinks();
     std::vector<QueueItem> batch;
     // Deferred assembly: sinks that lost a chunk of the log (it threw) get a resync before
     // their next one (record_log.hpp), so what they store reads on past the loss.

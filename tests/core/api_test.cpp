@@ -940,6 +940,29 @@ TEST(Api, IdAccessorsMatchTheAssembledTrace) {
 
 // Without an active Recorder every call is a harmless no-op, and nothing leaks into a
 // recorder started afterwards.
+// A sink is opened by the Recorder's constructor, on its thread, with what the recorder
+// says of itself; only consume() and flush() run on the sink thread.
+TEST(Api, SinksAreOpenedBeforeTheRecorderConstructorReturns) {
+  struct Opened : strobe::Sink {
+    std::thread::id opened_on;
+    std::string service;
+    int opens = 0;
+    void open(const strobe::RecorderInfo& info) override {
+      opened_on = std::this_thread::get_id();
+      service = info.service_name;
+      ++opens;
+    }
+    void consume(const AssembledTrace&) override {}
+  };
+  auto sink = std::make_shared<Opened>();
+  strobe::Recorder rec(strobe::Config{.service_name = "opened", .sinks = {sink}});
+  EXPECT_EQ(sink->opens, 1);  // read without a lock: nothing else touches it now
+  EXPECT_EQ(sink->opened_on, std::this_thread::get_id());
+  EXPECT_EQ(sink->service, "opened");
+  rec.flush();
+  EXPECT_EQ(sink->opens, 1);
+}
+
 TEST(Api, EveryCallIsANoOpWithoutARecorder) {
   ASSERT_FALSE(strobe::Recorder::active());
   const strobe::Context before = strobe::current();

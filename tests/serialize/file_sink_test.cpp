@@ -369,6 +369,27 @@ TEST(FileSink, FileRemovedWhileWritingStartsANewFile) {
   EXPECT_EQ(got[0].spans.size(), 2u);
 }
 
+// The header is written as the recorder starts, not later on the sink thread: a process
+// killed in its first milliseconds (while its threads keep the sink thread from running)
+// still leaves a file that reads, with what the recorder said of itself.
+TEST(FileSink, TheHeaderIsOnDiskWhenTheRecorderConstructorReturns) {
+  for (const Assembly assembly : {Assembly::automatic, Assembly::in_process}) {
+    SCOPED_TRACE(to_string(assembly));
+    const TempDir tmp;
+    const std::string path = (tmp.path / "early.strobe").string();
+    const std::string copy = (tmp.path / "copy.strobe").string();
+    auto sink = std::make_shared<FileSink>(FileSinkOptions{.path = path});
+    {
+      Recorder rec(Config{.service_name = "early", .sinks = {sink}, .assembly = assembly});
+      // What a kill now would leave behind.
+      fs::copy_file(path, copy);
+    }
+    const Reader reader(copy);
+    EXPECT_EQ(reader.info().service_name, "early");
+    EXPECT_EQ(reader.info().records, assembly == Assembly::automatic);
+  }
+}
+
 // A run into a filesystem that stays full: the file tells what it lost. Every span the
 // recorder handed over is either in the file or counted as lost in it (the next batch
 // that could be written, or the end frame), and the end frame carries the recorder's drops.

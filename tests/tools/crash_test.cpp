@@ -288,8 +288,8 @@ struct Killed {
 
 std::uint64_t count_steps(const std::string& path, bool& recovered, std::uint64_t* repeated = nullptr) {
   std::unordered_set<std::uint64_t> ids;
-  // Killed before its sink thread wrote the header (a busy machine, a kill right after
-  // the start), the file is empty: it holds nothing, and recover must do without it.
+  // Killed before the Recorder's constructor wrote the header (a kill right after the
+  // process started), the file is empty: it holds nothing, and recover must do without it.
   std::error_code ec;
   if (!std::filesystem::exists(path) || std::filesystem::file_size(path, ec) == 0) return 0;
   strobe::serialize::Reader reader(path);

@@ -39,7 +39,8 @@ struct CrashInfo {
 class Sink {
  public:
   virtual ~Sink() = default;
-  // Sink thread, once, before the first consume().
+  // Once, before the first consume(): on the thread constructing the Recorder, before its
+  // constructor returns (a file sink's header is on disk before anything is recorded).
   virtual void open(const RecorderInfo& info) { (void)info; }
   // Sink thread. Called once per assembled trace (or partial part) in the drainer's compact
   // form. The default resolves it into plain values (CompactTrace::to_assembled) and calls
