@@ -309,6 +309,16 @@ Assembler::Assembler(Options options, const Clock& clock)
 Assembler::~Assembler() = default;
 
 void Assembler::recycle(CompactTrace&& t) {
+  // The member lists of its groups, kept for later groups: a fan-out trace has one a wave
+  // of parallel work, and each would cost an allocation and a free.
+  constexpr std::size_t kSpareMembers = 1024, kMembersKept = 256;
+  for (ParallelGroup& g : t.groups) {
+    if (spare_members_.size() >= kSpareMembers) break;
+    if (g.members.capacity() != 0 && g.members.capacity() <= kMembersKept) {
+      g.members.clear();
+      spare_members_.push_back(std::move(g.members));
+    }
+  }
   constexpr std::size_t kPoolTraces = 64;
   const std::size_t bytes = t.spans.capacity() * sizeof(SpanRow);
   if (bytes < 64 * sizeof(SpanRow) || pool_.size() >= kPoolTraces || pool_bytes_ + bytes > pool_budget_)
@@ -1001,72 +1011,6 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
   for (const std::uint64_t thread : ts.threads) t.thread_names.push_back(ThreadName{thread, {}});
 
   auto row_of = [&](std::uint32_t k) -> SpanRow& { return ts.rows[k]; };
-  std::pmr::vector<std::uint32_t> first(mr), roots(mr), kids(mr), order(mr), pos(mr);
-  if (!in_order) {
-    first.assign(n + 1, 0);  // children of k: kids[first[k], first[k+1])
-    // Siblings mostly come one after another: counted in a register while the parent stays.
-    std::uint32_t counting = kNone, count = 0;
-    for (std::uint32_t k = 0; k < n; ++k) {
-      const std::uint32_t p = parent[k];
-      if (p != counting) {
-        if (counting != kNone) first[counting + 1] += count;
-        counting = p;
-        count = 0;
-      }
-      if (p == kNone) {
-        SpanRow& x = row_of(k);
-        if (x.parent_id != 0 && whole && !(x.flags & (kSpanTraceRoot | kSpanPlaceholder)))
-          x.flags |= kSpanOrphan;  // its parent lies in another trace
-        roots.push_back(k);
-      } else {
-        ++count;
-      }
-    }
-    if (counting != kNone) first[counting + 1] += count;
-    for (std::uint32_t k = 0; k < n; ++k) first[k + 1] += first[k];
-    kids.assign(first[n], 0);
-    {
-      std::pmr::vector<std::uint32_t> fill(first.begin(), first.end() - 1, mr);
-      std::uint32_t filling = kNone, at = 0;  // as counted: in a register while the parent stays
-      for (std::uint32_t k = 0; k < n; ++k) {
-        const std::uint32_t p = parent[k];
-        if (p == kNone) continue;
-        if (p != filling) {
-          if (filling != kNone) fill[filling] = at;
-          filling = p;
-          at = fill[p];
-        }
-        kids[at++] = k;
-      }
-    }
-    // Sorting compares starts, kept apart from the rows so that they share few cache lines.
-    std::pmr::vector<std::int64_t> starts(n, mr);
-    for (std::uint32_t k = 0; k < n; ++k) starts[k] = ts.rows[k].start_ns;
-    auto earlier = [&, st = starts.data()](std::uint32_t a, std::uint32_t b) {
-      return st[a] != st[b] ? st[a] < st[b] : row_of(a).span_id < row_of(b).span_id;
-    };
-    sort_runs(roots.data(), roots.data() + roots.size(), earlier, mr);
-    for (std::uint32_t k = 0; k < n; ++k)
-      if (first[k + 1] - first[k] >= 2) sort_runs(kids.data() + first[k], kids.data() + first[k + 1], earlier, mr);
-
-    // Depth-first order, children in start order; pos: where each k lands in t.spans.
-    pos.assign(n, 0);
-    order.resize(n);
-    {
-      // Every span is pushed once: n entries bound the stack.
-      std::pmr::vector<std::uint32_t> stack(n, mr);
-      std::uint32_t depth = 0, placed = 0;
-      for (auto r = roots.rbegin(); r != roots.rend(); ++r) stack[depth++] = *r;
-      while (depth != 0) {
-        const std::uint32_t k = stack[--depth];
-        pos[k] = placed;
-        order[placed++] = k;
-        for (std::uint32_t c = first[k + 1]; c-- > first[k];) stack[depth++] = kids[c];
-      }
-      order.resize(placed);
-    }
-  }
-
   // The extra of the span at k, which goes as the row at `row`.
   bool segmented = false;
   auto take_extra = [&](Node& x, SpanRow& row) {
@@ -1080,6 +1024,49 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
     if (!x.ended || e.end_thread_id == row.thread_id) e.end_thread_id = 0;
     segmented |= e.segment_of != 0;
   };
+
+  // Parallel groups: per sibling list (in start order), connected components of
+  // overlapping [start, end). A span of zero length overlaps nothing, so it never joins.
+  // Groups are numbered in depth-first order of their sibling list's first such member.
+  struct Found {
+    std::uint32_t key;    // the list's first member with a length (then: its t.spans position)
+    std::uint32_t begin;  // members[begin, end)
+    std::uint32_t end;
+  };
+  std::pmr::vector<Found> found(mr);
+  // A span is in one sibling list and in at most one run of it: n bound the members.
+  std::pmr::vector<std::uint32_t> member_list(mr);
+  std::uint32_t* members = nullptr;
+  std::uint32_t member_count = 0;
+  // Starts and ends by position, kept apart from the rows so that sorting and the groups
+  // read few cache lines.
+  std::pmr::vector<std::int64_t> starts(mr), ends(mr);
+  auto groups_of = [&](const std::uint32_t* from, const std::uint32_t* to) {
+    const std::int64_t* const st = starts.data();
+    const std::int64_t* const en = ends.data();
+    std::uint32_t key = kNone;
+    std::int64_t reach = 0;               // end of the current run so far
+    std::uint32_t open_at = member_count;  // where the current run began
+    auto close_run = [&] {
+      if (member_count - open_at >= 2) {
+        found.push_back({key, open_at, member_count});
+      } else {
+        member_count = open_at;  // a lone span is no group
+      }
+      open_at = member_count;
+    };
+    for (const std::uint32_t* it = from; it != to; ++it) {
+      const std::uint32_t k = *it;
+      if (en[k] <= st[k]) continue;
+      if (key == kNone) key = k;
+      if (member_count > open_at && st[k] >= reach) close_run();  // no overlap: a new run
+      reach = member_count == open_at ? en[k] : std::max(reach, en[k]);
+      members[member_count++] = k;
+    }
+    close_run();
+  };
+
+  std::pmr::vector<std::uint32_t> pos(mr);  // where each span lands in t.spans
   if (in_order) {
     // The rows go as they are: the trace's row array is the part's, and the trace keeps
     // (a copy of) the rows of the spans still open in the pooled array it gets instead.
@@ -1102,12 +1089,97 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
     ts.nodes.resize(kept);
     after_part(ts);
   } else {
-    t.spans.reserve(n);
-    for (std::uint32_t i = 0; i < n; ++i) {
-      const std::uint32_t k = order[i];
-      SpanRow& row = t.spans.emplace_back(ts.rows[k]);  // a copy: no default construction first
-      if (ts.nodes[k].extra) take_extra(ts.nodes[k], row);
+    // Children by parent (a counting sort), each list then in start order, its groups
+    // found while it is at hand; then the rows go depth-first.
+    std::pmr::vector<std::uint32_t> first(n + 1, 0, mr), roots(mr), kids(mr);  // children of k: kids[first[k], first[k+1])
+    starts.resize(n);
+    ends.resize(n);
+    // Siblings mostly come one after another: counted in a register while the parent stays.
+    std::uint32_t counting = kNone, count = 0;
+    for (std::uint32_t k = 0; k < n; ++k) {
+      SpanRow& x = row_of(k);
+      starts[k] = x.start_ns;
+      ends[k] = x.end_ns;
+      const std::uint32_t p = parent[k];
+      if (p != counting) {
+        if (counting != kNone) first[counting + 1] += count;
+        counting = p;
+        count = 0;
+      }
+      if (p == kNone) {
+        if (x.parent_id != 0 && whole && !(x.flags & (kSpanTraceRoot | kSpanPlaceholder)))
+          x.flags |= kSpanOrphan;  // its parent lies in another trace
+        roots.push_back(k);
+      } else {
+        ++count;
+      }
     }
+    if (counting != kNone) first[counting + 1] += count;
+    for (std::uint32_t k = 0; k < n; ++k) first[k + 1] += first[k];
+    kids.resize(first[n]);
+    {
+      std::pmr::vector<std::uint32_t> fill(first.begin(), first.end() - 1, mr);
+      std::uint32_t filling = kNone, at = 0;  // as counted: in a register while the parent stays
+      for (std::uint32_t k = 0; k < n; ++k) {
+        const std::uint32_t p = parent[k];
+        if (p == kNone) continue;
+        if (p != filling) {
+          if (filling != kNone) fill[filling] = at;
+          filling = p;
+          at = fill[p];
+        }
+        kids[at++] = k;
+      }
+    }
+    auto earlier = [&, st = starts.data()](std::uint32_t a, std::uint32_t b) {
+      return st[a] != st[b] ? st[a] < st[b] : row_of(a).span_id < row_of(b).span_id;
+    };
+    member_list.resize(n);
+    members = member_list.data();
+    sort_runs(roots.data(), roots.data() + roots.size(), earlier, mr);
+    for (std::uint32_t k = 0; k < n; ++k) {
+      if (first[k + 1] - first[k] < 2) continue;
+      sort_runs(kids.data() + first[k], kids.data() + first[k + 1], earlier, mr);
+      groups_of(kids.data() + first[k], kids.data() + first[k + 1]);
+    }
+    if (roots.size() >= 2) {  // roots of a part: siblings when they share a parent id
+      std::pmr::vector<std::uint32_t> by_parent(roots, mr);
+      std::stable_sort(by_parent.begin(), by_parent.end(),
+                       [&](std::uint32_t a, std::uint32_t b) { return row_of(a).parent_id < row_of(b).parent_id; });
+      for (std::size_t i = 0; i < by_parent.size();) {
+        std::size_t j = i + 1;
+        while (j < by_parent.size() && row_of(by_parent[j]).parent_id == row_of(by_parent[i]).parent_id) ++j;
+        if (j - i >= 2) groups_of(by_parent.data() + i, by_parent.data() + j);
+        i = j;
+      }
+    }
+
+    // Depth-first, children in start order, each row copied as it is placed.
+    pos.assign(n, kNone);
+    t.spans.reserve(n);
+    // Every span is pushed once as a root or a child (twice at most where parents form a
+    // cycle, which only a damaged record log can hold): 2n entries bound the stack.
+    std::pmr::vector<std::uint32_t> stack(2 * static_cast<std::size_t>(n), mr);
+    std::uint32_t depth = 0, placed = 0;
+    auto place = [&] {
+      while (depth != 0) {
+        const std::uint32_t k = stack[--depth];
+        if (pos[k] != kNone) continue;  // met again through a cycle
+        pos[k] = placed++;
+        SpanRow& row = t.spans.emplace_back(ts.rows[k]);  // a copy: no default construction first
+        if (ts.nodes[k].extra) take_extra(ts.nodes[k], row);
+        for (std::uint32_t c = first[k + 1]; c-- > first[k];) stack[depth++] = kids[c];
+      }
+    };
+    for (auto r = roots.rbegin(); r != roots.rend(); ++r) stack[depth++] = *r;
+    place();
+    // Spans no root leads to: their parents form a cycle. Each goes as a root of the part.
+    for (std::uint32_t k = 0; placed != n && k < n; ++k) {
+      if (pos[k] != kNone) continue;
+      stack[depth++] = k;
+      place();
+    }
+    for (Found& f : found) f.key = pos[f.key];
     forget_handed_over(ts, keep_open);
   }
 
@@ -1122,79 +1194,51 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
   if (t.root_name == kNone && ts.has_root_name) t.root_name = ts.root_name_id;
   if (t.root_name == kNone) t.root_name = t.spans.empty() ? kEmptyNameId : t.spans.front().name;
 
-  // Parallel groups: per sibling list (in start order), connected components of
-  // overlapping [start, end). A span of zero length overlaps nothing, so it never joins.
-  // Groups are numbered in depth-first order of their sibling list's first such member.
-  struct Found {
-    std::uint32_t key;    // t.spans position of the list's first member with a length
-    std::uint32_t begin;  // members[begin, end) in `members`
-    std::uint32_t end;
-  };
-  std::pmr::vector<Found> found(mr);
-  std::pmr::vector<std::uint32_t> members(mr);
-  auto groups_of = [&](auto from, auto to) {
-    std::uint32_t key = kNone;
-    std::int64_t reach = 0;  // end of the current run so far
-    auto open_at = static_cast<std::uint32_t>(members.size());  // where the current run began
-    auto close_run = [&] {
-      const auto end = static_cast<std::uint32_t>(members.size());
-      if (end - open_at >= 2) {
-        found.push_back({key, open_at, end});
-      } else {
-        members.resize(open_at);  // a lone span is no group
+  // The groups found above, numbered in depth-first order of their sibling list.
+  if (!in_order) {
+    const std::int64_t* const st = starts.data();
+    const std::int64_t* const en = ends.data();
+    std::stable_sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.key < b.key; });
+    t.groups.reserve(found.size());
+    std::pmr::vector<std::int64_t> group_ends(mr);
+    for (const Found& f : found) {
+      ParallelGroup& g = t.groups.emplace_back();
+      g.id = static_cast<std::uint32_t>(t.groups.size() - 1);
+      g.parent_id = t.spans[pos[members[f.begin]]].parent_id;
+      g.start_ns = st[members[f.begin]];
+      const std::uint32_t count = f.end - f.begin;
+      if (!spare_members_.empty()) {  // a list an earlier group's trace gave back
+        g.members = std::move(spare_members_.back());
+        spare_members_.pop_back();
       }
-      open_at = static_cast<std::uint32_t>(members.size());
-    };
-    for (auto it = from; it != to; ++it) {
-      const SpanRow& x = t.spans[pos[*it]];
-      if (x.end_ns <= x.start_ns) continue;
-      if (key == kNone) key = pos[*it];
-      if (members.size() > open_at && x.start_ns >= reach) close_run();  // no overlap: a new run
-      reach = members.size() == open_at ? x.end_ns : std::max(reach, x.end_ns);
-      members.push_back(*it);
+      g.members.resize(count);
+      std::int64_t first_end = INT64_MAX;
+      for (std::uint32_t m = 0; m < count; ++m) {
+        const std::uint32_t k = members[f.begin + m];
+        SpanRow& s = t.spans[pos[k]];
+        s.group = static_cast<std::int32_t>(g.id);
+        g.members[m] = s.span_id;
+        g.end_ns = std::max(g.end_ns, en[k]);
+        first_end = std::min(first_end, en[k]);
+      }
+      // The members come in start order. When none ends before the last starts (a wave
+      // of work begun together), all run at once; else running at the i-th start are the
+      // i+1 begun so far less those ended by then (an end at the same instant as a start
+      // goes first).
+      if (first_end > st[members[f.end - 1]]) {
+        g.peak_concurrency = count;
+      } else {
+        group_ends.resize(count);
+        for (std::uint32_t m = 0; m < count; ++m) group_ends[m] = en[members[f.begin + m]];
+        std::sort(group_ends.begin(), group_ends.end());
+        std::uint32_t ended = 0;
+        for (std::uint32_t m = 0; m < count; ++m) {
+          const std::int64_t start = st[members[f.begin + m]];
+          while (ended < count && group_ends[ended] <= start) ++ended;
+          g.peak_concurrency = std::max(g.peak_concurrency, m + 1 - ended);
+        }
+      }
     }
-    close_run();
-  };
-  if (!in_order)
-    for (const std::uint32_t k : order)
-      if (first[k + 1] - first[k] >= 2) groups_of(kids.begin() + first[k], kids.begin() + first[k + 1]);
-  if (!in_order && roots.size() >= 2) {  // roots of a part: siblings when they share a parent id
-    std::stable_sort(roots.begin(), roots.end(),
-                     [&](std::uint32_t a, std::uint32_t b) { return t.spans[pos[a]].parent_id < t.spans[pos[b]].parent_id; });
-    for (std::size_t i = 0; i < roots.size();) {
-      std::size_t j = i + 1;
-      while (j < roots.size() && t.spans[pos[roots[j]]].parent_id == t.spans[pos[roots[i]]].parent_id) ++j;
-      if (j - i >= 2) groups_of(roots.begin() + static_cast<std::ptrdiff_t>(i), roots.begin() + static_cast<std::ptrdiff_t>(j));
-      i = j;
-    }
-  }
-  std::stable_sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.key < b.key; });
-  t.groups.reserve(found.size());
-  std::pmr::vector<std::int64_t> ends(mr);
-  for (const Found& f : found) {
-    ParallelGroup g;
-    g.id = static_cast<std::uint32_t>(t.groups.size());
-    g.parent_id = t.spans[pos[members[f.begin]]].parent_id;
-    g.start_ns = t.spans[pos[members[f.begin]]].start_ns;
-    g.members.reserve(f.end - f.begin);
-    ends.clear();
-    for (std::uint32_t m = f.begin; m < f.end; ++m) {
-      SpanRow& s = t.spans[pos[members[m]]];
-      s.group = static_cast<std::int32_t>(g.id);
-      g.members.push_back(s.span_id);
-      g.end_ns = std::max(g.end_ns, s.end_ns);
-      ends.push_back(s.end_ns);
-    }
-    // The members come in start order: running at the i-th start are the i+1 begun so
-    // far less those ended by then (an end at the same instant as a start goes first).
-    std::sort(ends.begin(), ends.end());
-    std::size_t ended = 0;
-    for (std::uint32_t m = f.begin; m < f.end; ++m) {
-      const std::int64_t start = t.spans[pos[members[m]]].start_ns;
-      while (ended < ends.size() && ends[ended] <= start) ++ended;
-      g.peak_concurrency = std::max(g.peak_concurrency, static_cast<std::uint32_t>(m - f.begin + 1 - ended));
-    }
-    t.groups.push_back(std::move(g));
   }
 
   // Suspended/resumed operations: segments in order, with the time spent waiting.

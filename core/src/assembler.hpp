@@ -370,6 +370,7 @@ class Assembler {
   std::vector<PathStep> path_;
   std::uint64_t placeholders_ = 0;
   std::vector<CompactTrace> pool_;  // emptied traces, for their capacity
+  std::vector<std::vector<std::uint64_t>> spare_members_;  // emptied groups' member lists
   std::size_t pool_bytes_ = 0;
   std::size_t pool_budget_ = std::size_t{16} << 20;
 };

@@ -171,6 +171,26 @@ const SpanData* find(const AssembledTrace& t, std::uint64_t span_id) {
   return nullptr;
 }
 
+// ---- damaged input ----
+
+// Parents that name each other (only a damaged or hostile record log can hold them): no
+// root leads to either span, and both are still handed over, each once.
+TEST_F(Fixture, SpansWhoseParentsFormACycleAreHandedOverOnce) {
+  Assembler a = make();
+  feed(a, {begin(1, 0, "root", 0, kThreadA), end(1, 100, kThreadA),
+           begin(2, 3, "left", 10, kThreadB), end(2, 20, kThreadB),
+           begin(3, 2, "right", 30, kThreadB), end(3, 40, kThreadB),
+           begin(4, 2, "below", 35, kThreadC), end(4, 38, kThreadC)});
+  std::vector<AssembledTrace> out;
+  ASSERT_GT(passes_until_emitted(a, out), 0);
+  ASSERT_EQ(out.size(), 1u);
+  std::vector<std::uint64_t> ids;
+  for (const SpanData& s : out[0].spans) ids.push_back(s.span_id);
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(a.open_spans(), 0u);
+}
+
 // ---- out-of-order arrival ----
 
 using OutOfOrder = Fixture;
