@@ -924,29 +924,33 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
   if (!in_order) {
     const std::size_t held = ts.rows.size();
     parent.resize(held);
-    std::pmr::vector<std::uint32_t> path(mr);  // positions: the span before and its ancestors found so far
-    path.reserve(64);
+    // Positions: the span before and its ancestors found so far. Each span adds itself,
+    // and one found by id its parent on an emptied path: held + 1 bound it.
+    std::pmr::vector<std::uint32_t> path_of(held + 1, mr);
+    std::uint32_t* const path = path_of.data();
+    std::size_t depth = 0;
+    const SpanRow* const rows = ts.rows.data();
     for (std::uint32_t k = 0; k < held; ++k) {
-      const SpanRow& x = ts.rows[k];
+      const std::uint64_t parent_id = rows[k].parent_id;
       std::uint32_t p = kNone;
-      if (x.parent_id != 0) {
-        while (!path.empty() && ts.rows[path.back()].span_id != x.parent_id) path.pop_back();
-        if (!path.empty()) {
-          p = path.back();
+      if (parent_id != 0) {
+        while (depth != 0 && rows[path[depth - 1]].span_id != parent_id) --depth;
+        if (depth != 0) {
+          p = path[depth - 1];
         } else {
           if (!local.made()) local.make(ts.rows, held);
-          p = local.find(x.parent_id);
+          p = local.find(parent_id);
           if (p != kNone) {
-            path.push_back(p);
-          } else if (!(x.flags & kSpanTraceRoot)) {
+            path[depth++] = p;
+          } else if (!(rows[k].flags & kSpanTraceRoot)) {
             lost_parent = true;
           }
         }
       } else {
-        path.clear();
+        depth = 0;
       }
       parent[k] = p;
-      path.push_back(k);
+      path[depth++] = k;
     }
   }
   // Nothing of the trace was handed over before, so a parent that is missing lost its
@@ -1167,7 +1171,12 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
         if (pos[k] != kNone) continue;  // met again through a cycle
         pos[k] = placed++;
         SpanRow& row = t.spans.emplace_back(ts.rows[k]);  // a copy: no default construction first
-        if (ts.nodes[k].extra) take_extra(ts.nodes[k], row);
+        Node& x = ts.nodes[k];
+        if (x.extra) take_extra(x, row);
+        if (!keep_open && x.indexed) {  // forgotten below
+          index_.erase(row.span_id);
+          x.indexed = false;
+        }
         for (std::uint32_t c = first[k + 1]; c-- > first[k];) stack[depth++] = kids[c];
       }
     };
@@ -1180,7 +1189,13 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
       place();
     }
     for (Found& f : found) f.key = pos[f.key];
-    forget_handed_over(ts, keep_open);
+    if (keep_open) {
+      forget_handed_over(ts, true);
+    } else {  // every span was placed, and is out of the index
+      ts.nodes.clear();
+      ts.rows.clear();
+      after_part(ts);
+    }
   }
 
   // The trace's name: its root's.
