@@ -276,13 +276,28 @@ void sort_runs(std::uint32_t* from, std::uint32_t* to, Less less, Start start, s
   constexpr std::size_t kRing = 64;
   Head ring[kRing];
   std::size_t first = 0, size = 0;
-  auto insert = [&](const Head& h) {  // from the back: the latest is the likeliest place
+  auto at = [&](std::size_t k) -> Head& { return ring[(first + k) % kRing]; };
+  auto insert = [&](const Head& h) {
+    // From the back, where it mostly goes; past a few places, by halving what is left
+    // (one busy thread among idle ones puts each of its spans near the front).
     std::size_t k = size;
-    while (k != 0 && before(h, ring[(first + k - 1) % kRing])) {
-      ring[(first + k) % kRing] = ring[(first + k - 1) % kRing];
-      --k;
+    for (int look = 0; k != 0 && before(h, at(k - 1)); --k) {
+      if (++look == 4) {  // it goes somewhere in [0, k - 1]
+        std::size_t lo = 0, hi = k - 1;
+        while (lo < hi) {
+          const std::size_t mid = (lo + hi) / 2;
+          if (before(h, at(mid))) {
+            hi = mid;
+          } else {
+            lo = mid + 1;
+          }
+        }
+        k = lo;
+        break;
+      }
     }
-    ring[(first + k) % kRing] = h;
+    for (std::size_t j = size; j > k; --j) at(j) = at(j - 1);
+    at(k) = h;
     ++size;
   };
   for (std::size_t r = 0; r + 1 < bounds.size(); ++r) insert(Head{start(from[bounds[r]]), bounds[r], bounds[r + 1]});

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <random>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -521,6 +522,97 @@ TEST_F(Interleavings, EveryMergeOfThreeRingsAssemblesTheSameTrace) {
     }
   } while (std::next_permutation(order.begin(), order.end()));
   EXPECT_EQ(merges, 27720u);  // 12! / (4! 5! 3!)
+}
+
+// Children of one parent on many threads, read ring by ring: they come out in start order
+// (span id among equal starts) and their groups are what a brute-force sweep finds, for
+// threads taking turns, threads at random, one busy thread among idle ones, more threads
+// than the sibling merge keeps at once, and starts shared across threads.
+TEST_F(Interleavings, SiblingsFromManyThreadsComeInStartOrder) {
+  struct Shape {
+    const char* name;
+    int threads;
+    int per_thread;
+    bool busy_first;  // thread 0 runs many short spans while the others run a few long ones
+  };
+  std::size_t shared_starts = 0;
+  for (const Shape shape : {Shape{"turns", 16, 64, false}, Shape{"random", 40, 25, false},
+                            Shape{"busy", 60, 10, true}, Shape{"many threads", 100, 4, false}}) {
+    SCOPED_TRACE(shape.name);
+    std::mt19937_64 rng(42);
+    std::vector<std::vector<Item>> rings(static_cast<std::size_t>(shape.threads));
+    struct Child {
+      std::uint64_t id;
+      std::int64_t start, end;
+    };
+    std::vector<Child> children;
+    std::uint64_t next_id = 2;
+    for (int t = 0; t < shape.threads; ++t) {
+      const std::uint64_t thread = 1000 + static_cast<std::uint64_t>(t);
+      const bool busy = shape.busy_first && t == 0;
+      const int count = busy ? shape.per_thread * 40 : shape.per_thread;
+      std::int64_t at = 1 + static_cast<std::int64_t>(rng() % 50);
+      for (int c = 0; c < count; ++c) {
+        if (shape.name == std::string_view("turns")) at = 1 + c * 100 + t;  // one each, in turn
+        const std::int64_t length = 1 + static_cast<std::int64_t>(rng() % (busy ? 3 : 200));
+        const Child ch{next_id++, at, at + length};
+        children.push_back(ch);
+        rings[static_cast<std::size_t>(t)].push_back(begin(ch.id, 1, "task", ch.start, thread));
+        rings[static_cast<std::size_t>(t)].push_back(end(ch.id, ch.end, thread));
+        // The next begins when this ends, or later; often at a start another thread shares.
+        at = ch.end + static_cast<std::int64_t>(rng() % 4) * 10;
+      }
+    }
+    std::int64_t last = 0;
+    for (const Child& c : children) last = std::max(last, c.end);
+    Assembler a = make(1u << 20);
+    feed(a, {begin(1, 0, "root", 0, kThreadA), end(1, last + 1, kThreadA)});
+    for (const auto& ring : rings) feed(a, ring);
+    std::vector<AssembledTrace> out;
+    ASSERT_GT(passes_until_emitted(a, out), 0);
+    ASSERT_EQ(out.size(), 1u);
+    const AssembledTrace& got = out[0];
+    ASSERT_EQ(got.spans.size(), children.size() + 1);
+
+    std::vector<Child> expected = children;
+    std::sort(expected.begin(), expected.end(), [](const Child& x, const Child& y) {
+      return x.start != y.start ? x.start < y.start : x.id < y.id;
+    });
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      ASSERT_EQ(got.spans[i + 1].span_id, expected[i].id) << "at " << i;
+      if (i != 0 && expected[i].start == expected[i - 1].start) ++shared_starts;
+    }
+
+    // Groups: runs of overlapping siblings in start order, each with its peak concurrency.
+    std::vector<ParallelGroup> brute;
+    std::int64_t reach = 0;
+    std::vector<const Child*> run;
+    auto close = [&] {
+      if (run.size() >= 2) {
+        ParallelGroup g;
+        g.id = static_cast<std::uint32_t>(brute.size());
+        g.parent_id = 1;
+        g.start_ns = wall(run.front()->start);
+        for (const Child* c : run) {
+          g.members.push_back(c->id);
+          g.end_ns = std::max(g.end_ns, wall(c->end));
+          std::uint32_t running = 0;
+          for (const Child* o : run) running += o->start <= c->start && o->end > c->start ? 1 : 0;
+          g.peak_concurrency = std::max(g.peak_concurrency, running);
+        }
+        brute.push_back(std::move(g));
+      }
+      run.clear();
+    };
+    for (const Child& c : expected) {
+      if (!run.empty() && c.start >= reach) close();
+      reach = run.empty() ? c.end : std::max(reach, c.end);
+      run.push_back(&c);
+    }
+    close();
+    EXPECT_EQ(got.groups, brute);
+  }
+  EXPECT_GT(shared_starts, 0u) << "no two siblings started at once: the tie rule went untried";
 }
 
 // ---- flush: open spans handed over incomplete, the trace continues in later parts ----
