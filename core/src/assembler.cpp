@@ -272,7 +272,7 @@ void sort_runs(std::uint32_t* from, std::uint32_t* to, Less less, Start start, s
   auto before = [&](const Head& a, const Head& b) {
     return a.start != b.start ? a.start < b.start : less(from[a.at], from[b.at]);
   };
-  // The runs' heads in order, earliest first: a ring of 64 (at most 63 runs).
+  // The runs' heads in order, earliest first: a ring of 64 (at most 64 runs, above).
   constexpr std::size_t kRing = 64;
   Head ring[kRing];
   std::size_t first = 0, size = 0;
