@@ -482,11 +482,10 @@ void Assembler::on_begin(const Record& r, std::uint64_t thread) {
   TraceState& ts = last_trace_ != nullptr && last_trace_->id == id ? *last_trace_ : trace_of(id);
   const auto at = static_cast<std::uint32_t>(ts.nodes.size());
   // Only while some span's records wait for its begin can this be one of them: else the
-  // begin needs no lookup (and a span the index holds begun again, which only a corrupted
-  // ring could write, is not noticed: it is another span with the same id).
+  // begin needs no lookup. A span id the index holds begun again (only a damaged or
+  // hostile record log holds one) is another span with the same id.
   SpanIndex::Slot* slot = waiting_live_ != 0 ? index_.find(r.span_id) : nullptr;
-  if (slot != nullptr && slot->owner != 0) return;  // a duplicate begin of a span held: ignored defensively
-  if (slot != nullptr) {  // records of this span came first: they join it now
+  if (slot != nullptr && slot->owner == 0) {  // records of this span came first: they join it now
     ts.nodes.push_back(std::move(waiting_[slot->index]));
     ts.rows.push_back(waiting_rows_[slot->index]);
     waiting_[slot->index] = Node{};
@@ -780,11 +779,12 @@ void Assembler::reopen(SpanRow& row) noexcept {
   row.group = -1;
 }
 
-void Assembler::moved_open(TraceState& ts, Node& n, std::uint64_t span_id, std::uint32_t at) {
-  if (n.indexed) {  // every open span is, once its ring's stack is settled
-    index_.find(span_id)->index = at;
-  } else {
-    index_node(n, span_id, ts.number, at);
+void Assembler::moved_open(TraceState& ts, Node& n, std::uint64_t span_id, std::uint32_t from, std::uint32_t to) {
+  SpanIndex::Slot* slot = n.indexed ? index_.find(span_id) : nullptr;  // every open span is, once its ring's stack is settled
+  if (slot == nullptr) {
+    index_node(n, span_id, ts.number, to);  // else the slot names another span begun with the same id
+  } else if (slot->owner == ts.number && slot->index == from) {
+    slot->index = to;
   }
 }
 
@@ -793,7 +793,7 @@ void Assembler::forget_handed_over(TraceState& ts, bool keep_open) {
   for (std::size_t i = 0; i < ts.nodes.size(); ++i) {
     Node& n = ts.nodes[i];
     if (n.ended || !keep_open) {
-      if (n.indexed) index_.erase(ts.rows[i].span_id);
+      if (n.indexed) index_.erase(ts.rows[i].span_id, ts.number, static_cast<std::uint32_t>(i));
       continue;
     }
     if (kept != i) {
@@ -801,7 +801,7 @@ void Assembler::forget_handed_over(TraceState& ts, bool keep_open) {
       ts.rows[kept] = ts.rows[i];
     }
     reopen(ts.rows[kept]);
-    moved_open(ts, ts.nodes[kept], ts.rows[kept].span_id, static_cast<std::uint32_t>(kept));
+    moved_open(ts, ts.nodes[kept], ts.rows[kept].span_id, static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(kept));
     ++kept;
   }
   ts.nodes.resize(kept);
@@ -881,7 +881,7 @@ void Assembler::flush(std::vector<AssembledTrace>& out, std::int64_t now_ns, boo
 
 void Assembler::close_trace(TraceState& ts) {
   for (std::size_t i = 0; i < ts.nodes.size(); ++i)
-    if (ts.nodes[i].indexed) index_.erase(ts.rows[i].span_id);
+    if (ts.nodes[i].indexed) index_.erase(ts.rows[i].span_id, ts.number, static_cast<std::uint32_t>(i));
   ts.nodes.clear();  // frees what the spans still held; the capacity stays for the next trace
   ts.rows.clear();
   if (last_trace_ == &ts) last_trace_ = nullptr;
@@ -1118,12 +1118,12 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
       SpanRow& row = t.spans[k];
       if (x.extra) take_extra(x, row);
       if (x.ended || !keep_open) {
-        if (x.indexed) index_.erase(row.span_id);
+        if (x.indexed) index_.erase(row.span_id, ts.number, k);
         continue;
       }
       reopen(ts.rows.emplace_back(row));
       if (kept != k) ts.nodes[kept] = std::move(x);
-      moved_open(ts, ts.nodes[kept], row.span_id, static_cast<std::uint32_t>(kept));
+      moved_open(ts, ts.nodes[kept], row.span_id, k, static_cast<std::uint32_t>(kept));
       ++kept;
     }
     ts.nodes.resize(kept);
@@ -1211,7 +1211,7 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
         Node& x = ts.nodes[k];
         if (x.extra) take_extra(x, row);
         if (!keep_open && x.indexed) {  // forgotten below
-          index_.erase(row.span_id);
+          index_.erase(row.span_id, ts.number, k);
           x.indexed = false;
         }
         for (std::uint32_t c = first[k + 1]; c-- > first[k];) stack[depth++] = kids[c];

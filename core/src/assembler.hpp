@@ -94,12 +94,16 @@ class SpanIndex {
     return find_or_insert(id, fresh);
   }
 
-  void erase(std::uint64_t id) noexcept {
+  // Drops id's slot if it still names the span at (owner, index). A span id begun again
+  // (only a damaged or hostile record log holds one) takes the slot over, and the other
+  // span with that id, forgotten later, must not take the slot with it.
+  void erase(std::uint64_t id, std::uint32_t owner, std::uint32_t index) noexcept {
     std::size_t i = home(id);
     while (slots_[i].id != id) {
       if (slots_[i].id == 0) return;
       i = (i + kStride) & mask_;
     }
+    if (slots_[i].owner != owner || slots_[i].index != index) return;
     // Backward shift: pull later entries of the probe run into the hole when the hole lies
     // between their home slot and where they sit, so lookups never need tombstones.
     for (std::size_t j = (i + kStride) & mask_; slots_[j].id != 0; j = (j + kStride) & mask_) {
@@ -304,7 +308,7 @@ class Assembler {
   // and its threads are those of the spans it still holds.
   void after_part(TraceState& ts);
   // An open span kept, now at position `at` of ts: its index slot follows it.
-  void moved_open(TraceState& ts, Node& n, std::uint64_t span_id, std::uint32_t at);
+  void moved_open(TraceState& ts, Node& n, std::uint64_t span_id, std::uint32_t from, std::uint32_t to);
   // A part of a trace whose root is still open: its ended spans and every span still open
   // (marked continued); the ended are then forgotten.
   void emit_part(TraceState& ts, std::vector<CompactTrace>& out, std::int64_t now_ns);
