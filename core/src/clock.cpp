@@ -4,8 +4,10 @@
 #include <time.h>
 #include <x86intrin.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <mutex>
 #include <thread>
 
@@ -72,7 +74,8 @@ struct PublishedMap {
   std::mutex writer;
   std::atomic<std::uint32_t> seq{0};  // 0: nothing published
   std::atomic<bool> tsc{false};
-  std::atomic<double> ns_per_tick{1.0};
+  std::atomic<std::uint64_t> slope_whole{1};
+  std::atomic<std::uint64_t> slope_fraction{0};
   std::atomic<std::uint64_t> anchor_ticks{0};
   std::atomic<std::int64_t> anchor_wall{0};
 };
@@ -90,9 +93,20 @@ double measure_tsc_rate() noexcept {
 
 }  // namespace
 
+Slope Slope::of(double ns_per_tick) noexcept {
+  if (!(ns_per_tick > 0)) return {0, 0};  // and NaN
+  if (ns_per_tick >= 4294967296.0) return {std::uint64_t{1} << 32, 0};
+  const double whole = std::floor(ns_per_tick);
+  // The fraction below 1 times 2^64: below 2^64, but rounding a fraction within 2^-53 of 1
+  // can reach it, hence the bound (the largest double below 2^64).
+  const double fraction = std::min(std::ldexp(ns_per_tick - whole, 64), 18446744073709549568.0);
+  return {static_cast<std::uint64_t>(whole), static_cast<std::uint64_t>(fraction)};
+}
+
 Clock::Clock(bool use_tsc) : tsc_(use_tsc) {
   if (tsc_) {
     ns_per_tick_ = measure_tsc_rate();
+    slope_ = Slope::of(ns_per_tick_);
     const Sample s = sample_tsc();
     base_ticks_ = anchor_ticks_ = s.ticks;
     base_mono_ = s.mono;
@@ -115,7 +129,8 @@ void Clock::publish() const noexcept {
   // release fence: a reader that sees a field written below also sees seq odd (or later).
   std::atomic_thread_fence(std::memory_order_release);
   m.tsc.store(tsc_, std::memory_order_relaxed);
-  m.ns_per_tick.store(ns_per_tick_, std::memory_order_relaxed);
+  m.slope_whole.store(slope_.whole, std::memory_order_relaxed);
+  m.slope_fraction.store(slope_.fraction, std::memory_order_relaxed);
   m.anchor_ticks.store(anchor_ticks_, std::memory_order_relaxed);
   m.anchor_wall.store(anchor_wall_, std::memory_order_relaxed);
   // release: a reader that sees seq even at s + 2 sees every field above.
@@ -125,7 +140,7 @@ void Clock::publish() const noexcept {
 namespace {
 struct MapCopy {
   bool published, tsc;
-  double ns_per_tick;
+  Slope slope;
   std::uint64_t anchor_ticks;
   std::int64_t anchor_wall;
 };
@@ -136,7 +151,7 @@ MapCopy read_published() noexcept {
     const std::uint32_t s = m.seq.load(std::memory_order_acquire);
     if (s & 1) continue;  // a writer is in it
     const MapCopy c{s != 0, m.tsc.load(std::memory_order_relaxed),
-                    m.ns_per_tick.load(std::memory_order_relaxed),
+                    Slope{m.slope_whole.load(std::memory_order_relaxed), m.slope_fraction.load(std::memory_order_relaxed)},
                     m.anchor_ticks.load(std::memory_order_relaxed),
                     m.anchor_wall.load(std::memory_order_relaxed)};
     // acquire fence: the loads above happen before the re-read of seq; an unchanged seq
@@ -157,8 +172,7 @@ std::int64_t published_wall_ns(std::uint64_t ticks) noexcept {
   const MapCopy c = read_published();
   if (!c.published) return static_cast<std::int64_t>(ticks);
   // As Clock::to_wall_ns does, to the bit.
-  const double delta = double(static_cast<std::int64_t>(ticks - c.anchor_ticks));
-  return c.anchor_wall + static_cast<std::int64_t>(delta * c.ns_per_tick);
+  return c.anchor_wall + c.slope.scale(static_cast<std::int64_t>(ticks - c.anchor_ticks));
 }
 
 std::uint64_t Clock::now_ticks() const noexcept { return tsc_ ? __rdtsc() : steady_ticks(); }
@@ -171,6 +185,7 @@ void Clock::recalibrate() noexcept {
   anchor_ticks_ = s.ticks;
   anchor_wall_ = wall_now;  // continuous at the anchor; only the slope changes
   ns_per_tick_ = double(s.mono - base_mono_) / double(s.ticks - base_ticks_);
+  slope_ = Slope::of(ns_per_tick_);
   publish();
 }
 

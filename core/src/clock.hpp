@@ -11,6 +11,22 @@ bool tsc_is_invariant() noexcept;
 std::int64_t monotonic_ns() noexcept;
 std::int64_t realtime_ns() noexcept;
 
+// A slope in ns per tick for integer arithmetic: whole + fraction / 2^64, taken from a
+// double. Scaling by it costs two multiplies instead of a round trip through a double
+// (the drainer converts two timestamps a span), and it is as exact as the double, so
+// every conversion made from the same double gives the same ns.
+struct Slope {
+  std::uint64_t whole = 1;
+  std::uint64_t fraction = 0;
+  // A slope below 0 or not a number reads as 0; one beyond 2^32 ns a tick as 2^32.
+  static Slope of(double ns_per_tick) noexcept;
+  [[nodiscard]] std::int64_t scale(std::int64_t delta) const noexcept {
+    __extension__ using Wide = __int128;
+    const auto low = static_cast<std::uint64_t>((static_cast<Wide>(delta) * static_cast<Wide>(fraction)) >> 64);
+    return static_cast<std::int64_t>(static_cast<std::uint64_t>(delta) * whole + low);  // wraps, never UB
+  }
+};
+
 // Maps ticks to wall-clock ns: a piecewise-linear map, continuous and increasing, whose
 // slope is refined against CLOCK_MONOTONIC as the baseline grows (recalibrate()), and
 // whose offset comes from CLOCK_REALTIME at start.
@@ -33,13 +49,12 @@ class Clock {
   [[nodiscard]] Map map() const noexcept { return {tsc_, ns_per_tick_, anchor_ticks_, anchor_wall_}; }
   // A fixed map (another process's): not published, and recalibrate() does nothing.
   explicit Clock(const Map& m) noexcept
-      : tsc_(m.tsc), ns_per_tick_(m.ns_per_tick), anchor_ticks_(m.anchor_ticks), anchor_wall_(m.anchor_wall),
-        fixed_(true) {}
+      : tsc_(m.tsc), ns_per_tick_(m.ns_per_tick), slope_(Slope::of(m.ns_per_tick)), anchor_ticks_(m.anchor_ticks),
+        anchor_wall_(m.anchor_wall), fixed_(true) {}
   [[nodiscard]] bool uses_tsc() const noexcept { return tsc_; }
   // Inline: the drainer converts two timestamps per span.
   [[nodiscard]] std::int64_t to_wall_ns(std::uint64_t ticks) const noexcept {
-    const double delta = double(static_cast<std::int64_t>(ticks - anchor_ticks_));
-    return anchor_wall_ + static_cast<std::int64_t>(delta * ns_per_tick_);
+    return anchor_wall_ + slope_.scale(static_cast<std::int64_t>(ticks - anchor_ticks_));
   }
   [[nodiscard]] std::uint64_t now_ticks() const noexcept;
   [[nodiscard]] double ns_per_tick() const noexcept { return ns_per_tick_; }
@@ -51,6 +66,7 @@ class Clock {
 
   bool tsc_;
   double ns_per_tick_ = 1.0;
+  Slope slope_;  // ns_per_tick_'s
   std::uint64_t anchor_ticks_ = 0;  // the map is wall = anchor_wall_ + (t - anchor_ticks_) * slope
   std::int64_t anchor_wall_ = 0;  // integer: a double holds 1.8e18 ns only to ~256 ns
   std::uint64_t base_ticks_ = 0;  // first calibration sample, for long-baseline refinement
