@@ -1084,26 +1084,29 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
   auto groups_of = [&](const std::uint32_t* from, const std::uint32_t* to) {
     const std::int64_t* const st = starts.data();
     const std::int64_t* const en = ends.data();
+    std::uint32_t* const mem = members;
+    std::uint32_t count = member_count;  // a local: the stores to mem cannot alias it
     std::uint32_t key = kNone;
-    std::int64_t reach = 0;               // end of the current run so far
-    std::uint32_t open_at = member_count;  // where the current run began
+    std::int64_t reach = 0;        // end of the current run so far
+    std::uint32_t open_at = count;  // where the current run began
     auto close_run = [&] {
-      if (member_count - open_at >= 2) {
-        found.push_back({key, open_at, member_count});
+      if (count - open_at >= 2) {
+        found.push_back({key, open_at, count});
       } else {
-        member_count = open_at;  // a lone span is no group
+        count = open_at;  // a lone span is no group
       }
-      open_at = member_count;
+      open_at = count;
     };
     for (const std::uint32_t* it = from; it != to; ++it) {
       const std::uint32_t k = *it;
       if (en[k] <= st[k]) continue;
       if (key == kNone) key = k;
-      if (member_count > open_at && st[k] >= reach) close_run();  // no overlap: a new run
-      reach = member_count == open_at ? en[k] : std::max(reach, en[k]);
-      members[member_count++] = k;
+      if (count > open_at && st[k] >= reach) close_run();  // no overlap: a new run
+      reach = count == open_at ? en[k] : std::max(reach, en[k]);
+      mem[count++] = k;
     }
     close_run();
+    member_count = count;
   };
 
   std::pmr::vector<std::uint32_t> pos(mr);  // where each span lands in t.spans
@@ -1201,29 +1204,41 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
     // Every span is pushed once as a root or a child (twice at most where parents form a
     // cycle, which only a damaged record log can hold): 2n entries bound the stack.
     std::pmr::vector<std::uint32_t> stack(2 * static_cast<std::size_t>(n), mr);
-    std::uint32_t depth = 0, placed = 0;
-    auto place = [&] {
+    std::uint32_t placed = 0;
+    // Places the spans on the stack, and what lies under them. Positions and counts are
+    // held in locals, so that the row copies (whose stores could alias anything a
+    // reference reaches) do not make every step reload them.
+    auto place = [&](std::uint32_t depth) {
+      std::uint32_t* const stk = stack.data();
+      std::uint32_t* const at = pos.data();
+      const std::uint32_t* const fst = first.data();
+      const std::uint32_t* const kd = kids.data();
+      const SpanRow* const rows = ts.rows.data();
+      Node* const nodes = ts.nodes.data();
+      std::uint32_t next = placed;
       while (depth != 0) {
-        const std::uint32_t k = stack[--depth];
-        if (pos[k] != kNone) continue;  // met again through a cycle
-        pos[k] = placed++;
-        SpanRow& row = t.spans.emplace_back(ts.rows[k]);  // a copy: no default construction first
-        Node& x = ts.nodes[k];
+        const std::uint32_t k = stk[--depth];
+        if (at[k] != kNone) continue;  // met again through a cycle
+        at[k] = next++;
+        SpanRow& row = t.spans.emplace_back(rows[k]);  // a copy: no default construction first
+        Node& x = nodes[k];
         if (x.extra) take_extra(x, row);
         if (!keep_open && x.indexed) {  // forgotten below
           index_.erase(row.span_id, ts.number, k);
           x.indexed = false;
         }
-        for (std::uint32_t c = first[k + 1]; c-- > first[k];) stack[depth++] = kids[c];
+        for (std::uint32_t c = fst[k + 1]; c-- > fst[k];) stk[depth++] = kd[c];
       }
+      placed = next;
     };
+    std::uint32_t depth = 0;
     for (auto r = roots.rbegin(); r != roots.rend(); ++r) stack[depth++] = *r;
-    place();
+    place(depth);
     // Spans no root leads to: their parents form a cycle. Each goes as a root of the part.
     for (std::uint32_t k = 0; placed != n && k < n; ++k) {
       if (pos[k] != kNone) continue;
-      stack[depth++] = k;
-      place();
+      stack[0] = k;
+      place(1);
     }
     for (Found& f : found) f.key = pos[f.key];
     if (keep_open) {
