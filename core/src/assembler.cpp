@@ -966,10 +966,16 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
     std::uint32_t* const path = path_of.data();
     std::size_t depth = 0;
     const SpanRow* const rows = ts.rows.data();
+    std::uint32_t* const parent_at = parent.data();
+    std::uint64_t before_id = 0;  // the parent id of the span before, and its position
+    std::uint32_t before = kNone;
     for (std::uint32_t k = 0; k < held; ++k) {
       const std::uint64_t parent_id = rows[k].parent_id;
       std::uint32_t p = kNone;
-      if (parent_id != 0) {
+      if (parent_id == before_id && before != kNone) {  // a sibling of the span before
+        p = before;
+        --depth;  // the span before: its parent is now on top
+      } else if (parent_id != 0) {
         while (depth != 0 && rows[path[depth - 1]].span_id != parent_id) --depth;
         if (depth != 0) {
           p = path[depth - 1];
@@ -985,8 +991,10 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
       } else {
         depth = 0;
       }
-      parent[k] = p;
+      parent_at[k] = p;
       path[depth++] = k;
+      before_id = parent_id;
+      before = p;
     }
   }
   // Nothing of the trace was handed over before, so a parent that is missing lost its
@@ -1139,13 +1147,18 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
     ends.resize(n);
     // Siblings mostly come one after another: counted in a register while the parent stays.
     std::uint32_t counting = kNone, count = 0;
+    std::int64_t* const st = starts.data();  // locals: the stores below cannot alias them
+    std::int64_t* const en = ends.data();
+    std::uint32_t* const fst = first.data();
+    const std::uint32_t* const parent_at = parent.data();
+    SpanRow* const rows = ts.rows.data();
     for (std::uint32_t k = 0; k < n; ++k) {
-      SpanRow& x = row_of(k);
-      starts[k] = x.start_ns;
-      ends[k] = x.end_ns;
-      const std::uint32_t p = parent[k];
+      SpanRow& x = rows[k];
+      st[k] = x.start_ns;
+      en[k] = x.end_ns;
+      const std::uint32_t p = parent_at[k];
       if (p != counting) {
-        if (counting != kNone) first[counting + 1] += count;
+        if (counting != kNone) fst[counting + 1] += count;
         counting = p;
         count = 0;
       }
@@ -1157,8 +1170,8 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
         ++count;
       }
     }
-    if (counting != kNone) first[counting + 1] += count;
-    for (std::uint32_t k = 0; k < n; ++k) first[k + 1] += first[k];
+    if (counting != kNone) fst[counting + 1] += count;
+    for (std::uint32_t k = 0; k < n; ++k) fst[k + 1] += fst[k];
     kids.resize(first[n]);
     {
       std::pmr::vector<std::uint32_t> fill(first.begin(), first.end() - 1, mr);
