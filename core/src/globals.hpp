@@ -4,11 +4,14 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <vector>
 
 #include "strobe/detail/record.hpp"
 #include "strobe/ringbuf/ring_registry.hpp"
 
 namespace strobe::detail {
+
+class RecoveryStore;
 
 // Bytes of a thread name kept (set_thread_name cuts longer ones at a UTF-8 boundary).
 inline constexpr std::size_t kMaxThreadNameBytes = 64;
@@ -54,6 +57,10 @@ struct Globals {
   // A child forked while a recorder was active: recording is off for good (the drainer and
   // sink threads did not come along), and no other recorder can start.
   bool forked_child = false;
+  // Recovery directories of recorders gone: never freed, since rings in their files may
+  // still be used by threads that outlived their recorder. Held here, one per recorder
+  // that had one, so the memory stays reachable (and leak checkers see it as kept).
+  std::vector<RecoveryStore*> retired_recovery;
 };
 
 // Never destroyed: threads and spans may outlive static destruction.

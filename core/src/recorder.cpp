@@ -188,7 +188,7 @@ class RecorderCore {
   std::uint64_t ringless_base_ = 0;
   bool forked_ = false;  // this is a copy in a forked child (see fork_child)
   // Config::recovery_dir's files; null when off. Never freed: rings in its files may
-  // outlive the recorder (running threads keep theirs).
+  // outlive the recorder (running threads keep theirs); Globals::retired_recovery keeps it after.
   RecoveryStore* recovery_ = nullptr;
   std::mutex& stats_mutex() noexcept { return stats_mutex_; }
 
@@ -1178,7 +1178,11 @@ Recorder::~Recorder() {
   }
   core_->stop();
   // The sinks have everything: a recovery directory has nothing left to give.
-  if (core_->recovery_ != nullptr) core_->recovery_->close();
+  if (core_->recovery_ != nullptr) {
+    core_->recovery_->close();
+    std::lock_guard lock(g.mutex);
+    g.retired_recovery.push_back(core_->recovery_);
+  }
   g.registry.release_spare();  // the free pool's rings; rings of running threads stay theirs
 }
 
