@@ -191,10 +191,10 @@ class LocalIds {
  public:
   explicit LocalIds(std::pmr::memory_resource* mr) : ids_(mr), at_(mr) {}
   [[nodiscard]] bool made() const noexcept { return !ids_.empty(); }
-  // Room for `spans` ids and placeholders for as many, holding the ids of rows.
-  void make(const std::vector<SpanRow>& rows, std::size_t spans) {
+  // The ids of rows, with room for a placeholder per row.
+  void make(const std::vector<SpanRow>& rows) {
     std::size_t slots = 16;
-    while (slots < spans * 4) slots *= 2;
+    while (slots < rows.size() * 4) slots *= 2;
     ids_.assign(slots, 0);
     at_.resize(slots);
     mask_ = slots - 1;
@@ -980,7 +980,7 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
         if (depth != 0) {
           p = path[depth - 1];
         } else {
-          if (!local.made()) local.make(ts.rows, held);
+          if (!local.made()) local.make(ts.rows);
           p = local.find(parent_id);
           if (p != kNone) {
             path[depth++] = p;
