@@ -63,7 +63,9 @@ struct Assembler::TraceState {
   std::uint64_t last_thread = 0;
 
   void note_thread(std::uint64_t thread) {
-    if (thread == last_thread) return;
+    if (thread != last_thread) [[unlikely]] note_other_thread(thread);
+  }
+  [[gnu::noinline]] void note_other_thread(std::uint64_t thread) {
     last_thread = thread;
     if (std::find(threads.begin(), threads.end(), thread) == threads.end()) threads.push_back(thread);
   }
@@ -387,7 +389,7 @@ inline Assembler::Ref Assembler::ended_node(std::uint64_t span_id) {
   const std::size_t i = open_position(span_id);  // the top, mostly; else it ends before a span begun inside it
   if (i == open_depth_) return find_node(span_id);
   const Ref r = at(open_[i].owner, open_[i].index);
-  std::copy(open_ + i + 1, open_ + open_depth_, open_ + i);
+  if (i + 1 != open_depth_) std::copy(open_ + i + 1, open_ + open_depth_, open_ + i);
   --open_depth_;
   return r;
 }
@@ -470,7 +472,11 @@ void Assembler::became_closable(TraceState& ts) {
 }
 
 inline void Assembler::check_grown(TraceState& ts) {
-  if (!ts.grown && !ts.closable() && ts.ended + ts.pending_events >= options_.partial_trace_spans) {
+  if (!ts.closable()) grew(ts);
+}
+
+inline void Assembler::grew(TraceState& ts) {
+  if (!ts.grown && ts.ended + ts.pending_events >= options_.partial_trace_spans) {
     ts.grown = true;  // handed over at the end of this pass: memory stays bounded
     grown_.push_back(ts.id);
   }
@@ -522,7 +528,8 @@ void Assembler::on_begin(const Record& r, std::uint64_t thread) {
   if (r.flags & kLateBegin) row.flags |= kSpanLostRecords | kSpanLateBegin;  // written at its end: what came between was lost
   if (n.is_root) row.flags |= kSpanTraceRoot;
   if (r.key == kOverflowNameId) row.flags |= kSpanNameOverflow;
-  if (name_was_repaired(r.key) || name_was_repaired(r.payload.begin.kind_name_id)) row.flags |= kSpanInvalidUtf8;
+  if (name_was_repaired(r.key) || (r.payload.begin.kind_name_id != 0 && name_was_repaired(r.payload.begin.kind_name_id)))
+    row.flags |= kSpanInvalidUtf8;
 
   if (at == 0) ts.first_ns = row.start_ns;
   if (n.is_root && !ts.has_root_name) {
@@ -530,12 +537,13 @@ void Assembler::on_begin(const Record& r, std::uint64_t thread) {
     ts.root_span_id = row.span_id;
     ts.has_root_name = true;
   }
-  if (n.ended) {
+  if (n.ended) {  // its end came first
     ++ts.ended;
     ts.last_end_ns = std::max(ts.last_end_ns, row.end_ns);
     if (n.is_root) ts.root_ended = true;
     if (row.flags & kSpanSuspended) ++ts.suspended;
-  } else {
+    if (ts.closable()) became_closable(ts);
+  } else {  // the trace has an open span now: not closable
     ++ts.open;
     if (open_depth_ < kOpenSpans) {
       open_[open_depth_++] = OpenSpan{r.span_id, ts.number, at};
@@ -543,7 +551,6 @@ void Assembler::on_begin(const Record& r, std::uint64_t thread) {
       index_node(n, r.span_id, ts.number, at);
     }
   }
-  if (ts.closable()) became_closable(ts);
 }
 
 void Assembler::on_end(std::uint64_t span_id, std::uint64_t ts_raw, std::uint8_t flags,
@@ -584,7 +591,7 @@ void Assembler::on_end(std::uint64_t span_id, std::uint64_t ts_raw, std::uint8_t
     if (ts->closable()) {
       became_closable(*ts);
     } else {
-      check_grown(*ts);
+      grew(*ts);
     }
   }
 }
@@ -596,31 +603,45 @@ void Assembler::mark_crash(std::uint64_t span_id, const std::string& description
   f.node->more().error_message = "crashed here: " + description;
 }
 
-void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& text) {
+inline bool Assembler::enter(const Record& r, std::uint64_t thread) {
   if (thread != open_thread_) [[unlikely]] {  // another ring: its own open spans
     settle_open();
     open_thread_ = thread;
   }
-  if (r.span_id == 0) {  // never written for a live span
+  if (r.span_id == 0) [[unlikely]] {  // never written for a live span
     ++orphan_records_;
-    return;
+    return false;
   }
+  return true;
+}
+
+inline bool Assembler::on_lifecycle(const Record& r, std::uint64_t thread) {
   switch (r.type) {
     case RecType::begin:
       on_begin(r, thread);
-      return;
+      return true;
     case RecType::next:  // ends a span of a chain and begins its sibling at the same instant
       if (r.payload.begin.ended_span != 0)
         on_end(r.payload.begin.ended_span, r.ts, 0, static_cast<std::uint16_t>(Status::ok), thread);
       on_begin(r, thread);
-      return;
+      return true;
     case RecType::end:
       on_end(r.span_id, r.ts, r.flags, r.aux, thread);
-      return;
+      return true;
     default:
-      break;
+      return false;
   }
+}
 
+void Assembler::on_record(const Record& r, std::uint64_t thread) {
+  if (enter(r, thread) && !on_lifecycle(r, thread)) on_detail(r, std::string());
+}
+
+void Assembler::on_record(const Record& r, std::uint64_t thread, std::string&& text) {
+  if (enter(r, thread) && !on_lifecycle(r, thread)) on_detail(r, std::move(text));
+}
+
+void Assembler::on_detail(const Record& r, std::string&& text) {
   Ref found = find_node(r.span_id);
   if (!found) found = waiting_node(r.span_id);
   Node& n = *found.node;

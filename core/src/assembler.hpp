@@ -211,7 +211,9 @@ class Assembler {
 
   // One record of a ring, in the ring's order. `text` is the reassembled string of a
   // string record. `thread` is the OS thread that owns the ring.
-  void on_record(const Record& r, std::uint64_t thread, std::string&& text = {});
+  void on_record(const Record& r, std::uint64_t thread, std::string&& text);
+  // A record with no text (all but string records): no empty string made per record.
+  void on_record(const Record& r, std::uint64_t thread);
 
   // A trace handed over lists in thread_names the threads its spans began or ended on,
   // by id, with empty names (the drainer fills them in).
@@ -277,6 +279,13 @@ class Assembler {
   // Records the slot of a node that is put into the index.
   void index_node(Node& n, std::uint64_t span_id, std::uint32_t owner, std::uint32_t at);
   Ref waiting_node(std::uint64_t span_id);
+  // What every record does first: a ring switch settles the stack of open spans. False for
+  // a record that names no span (counted as an orphan).
+  bool enter(const Record& r, std::uint64_t thread);
+  // Begin, end and chain records, the bulk of them; false for the others, which go to
+  // on_detail.
+  bool on_lifecycle(const Record& r, std::uint64_t thread);
+  void on_detail(const Record& r, std::string&& text);
   void on_begin(const Record& r, std::uint64_t thread);
   // The end of span_id at ts_raw (clock ticks, or wall-clock ns under kWallClock).
   void on_end(std::uint64_t span_id, std::uint64_t ts_raw, std::uint8_t flags, std::uint16_t status,
@@ -285,6 +294,7 @@ class Assembler {
   void became_closable(TraceState& ts);
   // Queues ts for a partial hand-over once it holds partial_trace_spans ended spans or new events.
   void check_grown(TraceState& ts);
+  void grew(TraceState& ts);  // check_grown for a trace known not to be closable
   // Hands over every span ts holds, the open ones marked incomplete (ending at now_ns, and
   // `continued` when they come again in a later part), and forgets them; keep_open: the
   // open spans stay in ts, and what they carried so far goes with this part.
