@@ -368,8 +368,11 @@ void Assembler::recycle(CompactTrace&& t) {
 
 inline Assembler::Ref Assembler::at(std::uint32_t owner, std::uint32_t index) noexcept {
   if (owner == 0) return {&waiting_[index], &waiting_rows_[index], nullptr};
-  TraceState* ts = by_number_[owner];
-  return {&ts->nodes[index], &ts->rows[index], ts};
+  return at(*by_number_[owner], index);
+}
+
+inline Assembler::Ref Assembler::at(TraceState& ts, std::uint32_t index) noexcept {
+  return {&ts.nodes[index], &ts.rows[index], &ts};
 }
 
 // Where span_id sits on the ring's stack of open spans, innermost first; open_depth_ if not.
@@ -380,7 +383,7 @@ inline std::size_t Assembler::open_position(std::uint64_t span_id) const noexcep
 }
 
 Assembler::Ref Assembler::find_node(std::uint64_t span_id) {
-  if (const std::size_t i = open_position(span_id); i != open_depth_) return at(open_[i].owner, open_[i].index);
+  if (const std::size_t i = open_position(span_id); i != open_depth_) return at(*open_[i].trace, open_[i].index);
   const auto* slot = index_.find(span_id);
   return slot != nullptr ? at(slot->owner, slot->index) : Ref{};
 }
@@ -388,7 +391,7 @@ Assembler::Ref Assembler::find_node(std::uint64_t span_id) {
 inline Assembler::Ref Assembler::ended_node(std::uint64_t span_id) {
   const std::size_t i = open_position(span_id);  // the top, mostly; else it ends before a span begun inside it
   if (i == open_depth_) return find_node(span_id);
-  const Ref r = at(open_[i].owner, open_[i].index);
+  const Ref r = at(*open_[i].trace, open_[i].index);
   if (i + 1 != open_depth_) std::copy(open_ + i + 1, open_ + open_depth_, open_ + i);
   --open_depth_;
   return r;
@@ -404,8 +407,8 @@ void Assembler::index_node(Node& n, std::uint64_t span_id, std::uint32_t owner, 
 void Assembler::settle_open() {
   for (std::size_t i = 0; i < open_depth_; ++i) {
     const OpenSpan& o = open_[i];
-    Node& n = by_number_[o.owner]->nodes[o.index];
-    if (!n.indexed) index_node(n, o.id, o.owner, o.index);
+    Node& n = o.trace->nodes[o.index];
+    if (!n.indexed) index_node(n, o.id, o.trace->number, o.index);
   }
   open_depth_ = 0;
 }
@@ -546,7 +549,7 @@ void Assembler::on_begin(const Record& r, std::uint64_t thread) {
   } else {  // the trace has an open span now: not closable
     ++ts.open;
     if (open_depth_ < kOpenSpans) {
-      open_[open_depth_++] = OpenSpan{r.span_id, ts.number, at};
+      open_[open_depth_++] = OpenSpan{r.span_id, &ts, at};
     } else if (!n.indexed) {  // nested deeper than the stack holds
       index_node(n, r.span_id, ts.number, at);
     }

@@ -267,6 +267,7 @@ class Assembler {
     explicit operator bool() const noexcept { return node != nullptr; }
   };
   Ref at(std::uint32_t owner, std::uint32_t index) noexcept;
+  Ref at(TraceState& ts, std::uint32_t index) noexcept;
   // The span span_id: among the open spans of the ring being read, else in the index.
   Ref find_node(std::uint64_t span_id);
   [[nodiscard]] std::size_t open_position(std::uint64_t span_id) const noexcept;
@@ -351,14 +352,14 @@ class Assembler {
     return closed_[TraceIdHash{}(id) & (kClosedTraces - 1)];
   }
   // The spans begun on the ring being read and not ended yet, innermost last, as (id,
-  // trace number, node index). A span enters the index only when it is still open as
+  // trace, node index). A span enters the index only when it is still open as
   // its ring's records run out (or has records that came before its begin): most spans
   // begin and end within one read of their ring, and never cost an insert and an erase
   // in the index, nor a cache miss on it. Valid within a pass (nodes move only between
   // passes); settled into the index when the ring changes and at the end of a pass.
   struct OpenSpan {
     std::uint64_t id;
-    std::uint32_t owner;
+    TraceState* trace;  // not its number: an end finds its node with one load less
     std::uint32_t index;
   };
   static constexpr std::size_t kOpenSpans = 64;  // deeper nesting goes to the index
