@@ -4,7 +4,6 @@
 #include <time.h>
 #include <x86intrin.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -97,9 +96,10 @@ Slope Slope::of(double ns_per_tick) noexcept {
   if (!(ns_per_tick > 0)) return {0, 0};  // and NaN
   if (ns_per_tick >= 4294967296.0) return {std::uint64_t{1} << 32, 0};
   const double whole = std::floor(ns_per_tick);
-  // The fraction below 1 times 2^64: below 2^64, but rounding a fraction within 2^-53 of 1
-  // can reach it, hence the bound (the largest double below 2^64).
-  const double fraction = std::min(std::ldexp(ns_per_tick - whole, 64), 18446744073709549568.0);
+  // Both steps are exact: the fraction is below 1 (at most 1 - 2^-53), so times 2^64 it
+  // is at most 2^64 - 2^11, which a std::uint64_t holds. Bits below 2^-64 (slopes under
+  // 2^-12 ns a tick only) are dropped.
+  const double fraction = std::ldexp(ns_per_tick - whole, 64);
   return {static_cast<std::uint64_t>(whole), static_cast<std::uint64_t>(fraction)};
 }
 
@@ -172,7 +172,7 @@ std::int64_t published_wall_ns(std::uint64_t ticks) noexcept {
   const MapCopy c = read_published();
   if (!c.published) return static_cast<std::int64_t>(ticks);
   // As Clock::to_wall_ns does, to the bit.
-  return c.anchor_wall + c.slope.scale(static_cast<std::int64_t>(ticks - c.anchor_ticks));
+  return c.slope.from(c.anchor_wall, static_cast<std::int64_t>(ticks - c.anchor_ticks));
 }
 
 std::uint64_t Clock::now_ticks() const noexcept { return tsc_ ? __rdtsc() : steady_ticks(); }

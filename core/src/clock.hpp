@@ -13,8 +13,10 @@ std::int64_t realtime_ns() noexcept;
 
 // A slope in ns per tick for integer arithmetic: whole + fraction / 2^64, taken from a
 // double. Scaling by it costs two multiplies instead of a round trip through a double
-// (the drainer converts two timestamps a span), and it is as exact as the double, so
-// every conversion made from the same double gives the same ns.
+// (the drainer converts two timestamps a span). For slopes of at least 2^-12 ns a tick
+// (any real clock's: a TSC runs below 20 GHz) it holds every bit of the double, so a
+// conversion gives the exact floor of the product; every conversion made from the same
+// double gives the same ns.
 struct Slope {
   std::uint64_t whole = 1;
   std::uint64_t fraction = 0;
@@ -24,6 +26,10 @@ struct Slope {
     __extension__ using Wide = __int128;
     const auto low = static_cast<std::uint64_t>((static_cast<Wide>(delta) * static_cast<Wide>(fraction)) >> 64);
     return static_cast<std::int64_t>(static_cast<std::uint64_t>(delta) * whole + low);  // wraps, never UB
+  }
+  // anchor + scale(delta), wrapping like it (a damaged map cannot make it undefined).
+  [[nodiscard]] std::int64_t from(std::int64_t anchor, std::int64_t delta) const noexcept {
+    return static_cast<std::int64_t>(static_cast<std::uint64_t>(anchor) + static_cast<std::uint64_t>(scale(delta)));
   }
 };
 
@@ -54,7 +60,7 @@ class Clock {
   [[nodiscard]] bool uses_tsc() const noexcept { return tsc_; }
   // Inline: the drainer converts two timestamps per span.
   [[nodiscard]] std::int64_t to_wall_ns(std::uint64_t ticks) const noexcept {
-    return anchor_wall_ + slope_.scale(static_cast<std::int64_t>(ticks - anchor_ticks_));
+    return slope_.from(anchor_wall_, static_cast<std::int64_t>(ticks - anchor_ticks_));
   }
   [[nodiscard]] std::uint64_t now_ticks() const noexcept;
   [[nodiscard]] double ns_per_tick() const noexcept { return ns_per_tick_; }

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <random>
 
@@ -68,11 +69,20 @@ TEST(Slope, OutOfRangeSlopesAreBoundedNotUndefined) {
   EXPECT_EQ(huge.fraction, 0u);
   EXPECT_EQ(huge.scale(3), std::int64_t{3} << 32);
   EXPECT_EQ(Slope::of(std::numeric_limits<double>::infinity()).whole, std::uint64_t{1} << 32);
-  // Just below 1: the fraction times 2^64 rounds towards 2^64 and must stay below it.
+  // Just below 1: the largest fraction, 1 - 2^-53, times 2^64 is 2^64 - 2^11.
   const Slope below_one = Slope::of(std::nextafter(1.0, 0.0));
   EXPECT_EQ(below_one.whole, 0u);
-  EXPECT_GT(below_one.fraction, std::uint64_t{1} << 63);
+  EXPECT_EQ(below_one.fraction, ~std::uint64_t{0} - 2047);
   EXPECT_EQ(below_one.scale(1'000'000), 999'999);
+}
+
+TEST(Clock, ADamagedMapWrapsInsteadOfOverflowing) {
+  // A recovery map from a damaged file: an anchor near the end of the range and a huge
+  // slope. The sum wraps (defined), where a signed add would be undefined.
+  const Clock c(Clock::Map{true, 1e300, 0, std::numeric_limits<std::int64_t>::max() - 5});
+  const std::int64_t wrapped = c.to_wall_ns(1);
+  EXPECT_EQ(static_cast<std::uint64_t>(wrapped),
+            static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max() - 5) + (std::uint64_t{1} << 32));
 }
 
 TEST(Clock, AFixedMapConvertsAsItsSlopeSays) {
