@@ -44,8 +44,9 @@ void run(std::uint64_t seed, bool thread_shaped) {
     } else if (op < 8) {
       const std::size_t k = rng() % live.size();
       const std::uint64_t id = live[k];
-      if (rng() % 4 == 0) {  // a stale erase: the slot names another span, and stays
-        index.erase(id, 0, model[id] + 1);
+      if (rng() % 4 == 0) {  // stale erases: the slot names another span, and stays
+        index.erase(id, 0, model[id] + 1);  // another position
+        index.erase(id, 1, model[id]);      // another trace
         ASSERT_NE(index.find(id), nullptr) << "id " << id << " erased by a span it did not name";
       }
       index.erase(id, 0, model[id]);
