@@ -187,8 +187,11 @@ void endless_logging_root(strobe::OverflowPolicy policy) {
   if (policy == strobe::OverflowPolicy::wait) {
     EXPECT_EQ(lines, logged);
   } else {
+    // Whether the drainer falls behind depends on the machine (a sanitized recording
+    // thread is slow enough for it to keep up): what must hold is that a line that did
+    // not arrive was counted as dropped.
     EXPECT_LE(lines, logged);
-    EXPECT_GT(stats.records_dropped, 0u);  // what did not arrive was counted (with the steps')
+    if (lines < logged) EXPECT_GT(stats.records_dropped, 0u) << logged - lines << " log lines lost, none counted";
   }
 #if !defined(STROBE_TEST_SANITIZED)
   if (rss_first > 0) EXPECT_LT(rss_last - rss_first, std::int64_t{32} << 20) << "memory grew with the endless root";
