@@ -804,9 +804,11 @@ void Assembler::reopen(SpanRow& row) noexcept {
 }
 
 void Assembler::moved_open(TraceState& ts, Node& n, std::uint64_t span_id, std::uint32_t from, std::uint32_t to) {
-  SpanIndex::Slot* slot = n.indexed ? index_.find(span_id) : nullptr;  // every open span is, once its ring's stack is settled
+  // Every open span is indexed once its ring's stack is settled; its slot may be gone with
+  // another span begun with the same id, or name that span (then it stays as it is).
+  SpanIndex::Slot* slot = n.indexed ? index_.find(span_id) : nullptr;
   if (slot == nullptr) {
-    index_node(n, span_id, ts.number, to);  // else the slot names another span begun with the same id
+    index_node(n, span_id, ts.number, to);
   } else if (slot->owner == ts.number && slot->index == from) {
     slot->index = to;
   }
