@@ -136,9 +136,8 @@ namespace {
 // linking it would replace the whole process's allocator; opened RTLD_LOCAL its symbols
 // stay out of the global scope and only the mi_heap_* functions below are used.
 struct MimallocApi {
-  void* (*heap_new)() = nullptr;
-  void* (*heap_malloc_aligned)(void*, std::size_t, std::size_t) = nullptr;
-  void (*heap_destroy)(void*) = nullptr;
+  void* (*malloc_aligned)(std::size_t, std::size_t) = nullptr;
+  void (*free)(void*) = nullptr;
   bool ok = false;
 };
 
@@ -152,33 +151,98 @@ const MimallocApi& mimalloc() {
     for (const char* name : {"libmimalloc.so.2", "libmimalloc.so"})
       if ((lib = ::dlopen(name, RTLD_NOW | RTLD_LOCAL)) != nullptr) break;
     if (lib == nullptr) return a;
-    a.heap_new = reinterpret_cast<void* (*)()>(::dlsym(lib, "mi_heap_new"));
-    a.heap_malloc_aligned =
-        reinterpret_cast<void* (*)(void*, std::size_t, std::size_t)>(::dlsym(lib, "mi_heap_malloc_aligned"));
-    a.heap_destroy = reinterpret_cast<void (*)(void*)>(::dlsym(lib, "mi_heap_destroy"));
-    a.ok = a.heap_new && a.heap_malloc_aligned && a.heap_destroy;
+    a.malloc_aligned = reinterpret_cast<void* (*)(std::size_t, std::size_t)>(::dlsym(lib, "mi_malloc_aligned"));
+    a.free = reinterpret_cast<void (*)(void*)>(::dlsym(lib, "mi_free"));
+    a.ok = a.malloc_aligned && a.free;
     return a;
   }();
   return api;
 }
 
+constexpr std::size_t kBlockAlign = 64;
+
 }  // namespace
 
 bool ScratchHeap::uses_mimalloc() noexcept { return mimalloc().ok; }
 
-void* ScratchHeap::do_allocate(std::size_t bytes, std::size_t align) {
+ScratchHeap::~ScratchHeap() {
+  for (std::size_t i = 0; i < count_; ++i) free_block(blocks_[i]);
+}
+
+ScratchHeap::Block ScratchHeap::get_block(std::size_t size) {
   const MimallocApi& mi = mimalloc();
-  if (!mi.ok) return fallback_.allocate(bytes, align);  // released wholesale just the same
-  if (heap_ == nullptr) heap_ = mi.heap_new();
-  void* p = heap_ ? mi.heap_malloc_aligned(heap_, bytes, align) : nullptr;
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
+  void* p = nullptr;
+  if (mi.ok) {
+    p = mi.malloc_aligned(size, kBlockAlign);
+    if (p == nullptr) throw std::bad_alloc();
+  } else {
+    p = ::operator new(size, std::align_val_t{kBlockAlign});
+  }
+  held_ += size;
+  return {static_cast<char*>(p), size};
+}
+
+void ScratchHeap::free_block(Block b) noexcept {
+  held_ -= b.size;
+  if (mimalloc().ok) {
+    mimalloc().free(b.data);
+  } else {
+    ::operator delete(b.data, std::align_val_t{kBlockAlign});
+  }
+}
+
+void* ScratchHeap::do_allocate(std::size_t bytes, std::size_t align) {
+  if (bytes == 0) bytes = 1;
+  const auto at = reinterpret_cast<std::uintptr_t>(cursor_);
+  const std::uintptr_t aligned = (at + (align - 1)) & ~static_cast<std::uintptr_t>(align - 1);
+  if (cursor_ != nullptr && aligned <= reinterpret_cast<std::uintptr_t>(limit_) &&
+      bytes <= reinterpret_cast<std::uintptr_t>(limit_) - aligned) [[likely]] {
+    cursor_ = reinterpret_cast<char*>(aligned + bytes);
+    return reinterpret_cast<void*>(aligned);
+  }
+  return next_block(bytes, align);
+}
+
+void* ScratchHeap::next_block(std::size_t bytes, std::size_t align) {
+  const std::size_t need = bytes + (align > kBlockAlign ? align : 0);
+  // The next block held, if it is large enough; else a new one at least twice the last.
+  while (in_use_ < count_ && blocks_[in_use_].size < need) {
+    free_block(blocks_[in_use_]);
+    std::copy(blocks_ + in_use_ + 1, blocks_ + count_, blocks_ + in_use_);
+    --count_;
+  }
+  if (in_use_ == count_) {
+    if (count_ == std::size(blocks_)) throw std::bad_alloc();
+    std::size_t size = count_ != 0 ? blocks_[count_ - 1].size * 2 : kFirstBlock;
+    while (size < need) size *= 2;
+    blocks_[count_++] = get_block(size);
+  }
+  const Block& b = blocks_[in_use_++];
+  cursor_ = b.data;
+  limit_ = b.data + b.size;
+  return do_allocate(bytes, align);
 }
 
 void ScratchHeap::release() noexcept {
-  if (heap_ != nullptr) mimalloc().heap_destroy(heap_);
-  heap_ = nullptr;
-  fallback_.release();
+  if (in_use_ > 1 || count_ > 1) {
+    // More than one block: next time, one block of their total size (if it is kept).
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < count_; ++i) total += blocks_[i].size;
+    for (std::size_t i = 0; i < count_; ++i) free_block(blocks_[i]);
+    count_ = 0;
+    if (total <= kKeptBytes) {
+      try {
+        blocks_[0] = get_block(total);
+        count_ = 1;
+      } catch (const std::bad_alloc&) {  // the next pass asks again
+      }
+    }
+  } else if (count_ == 1 && blocks_[0].size > kKeptBytes) {
+    free_block(blocks_[0]);
+    count_ = 0;
+  }
+  in_use_ = 0;
+  cursor_ = limit_ = nullptr;
 }
 
 namespace {
@@ -226,7 +290,7 @@ class LocalIds {
     return static_cast<std::size_t>((id * 0x9e3779b97f4a7c15ull) >> shift_);
   }
   std::pmr::vector<std::uint64_t> ids_;
-  std::pmr::vector<std::uint32_t> at_;
+  ScratchArray<std::uint32_t> at_;  // read only where ids_ holds an id
   std::size_t mask_ = 0;
   unsigned shift_ = 63;
 };
@@ -981,14 +1045,14 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
   // path of the span before (its parent, or an ancestor: one thread's nested spans arrive
   // depth-first), and only the others are looked up by id.
   LocalIds local(mr);
-  std::pmr::vector<std::uint32_t> parent(mr);  // position of each span's parent, or kNone
+  ScratchArray<std::uint32_t> parent(mr);  // position of each span's parent, or kNone
   bool lost_parent = false;  // a span, not a trace root, whose parent is not in the part
   if (!in_order) {
     const std::size_t held = ts.rows.size();
     parent.resize(held);
     // Positions: the span before and its ancestors found so far. Each span adds itself,
     // and one found by id its parent on an emptied path: held + 1 bound it.
-    std::pmr::vector<std::uint32_t> path_of(held + 1, mr);
+    ScratchArray<std::uint32_t> path_of(held + 1, mr);
     std::uint32_t* const path = path_of.data();
     std::size_t depth = 0;
     const SpanRow* const rows = ts.rows.data();
@@ -1109,12 +1173,12 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
   };
   std::pmr::vector<Found> found(mr);
   // A span is in one sibling list and in at most one run of it: n bound the members.
-  std::pmr::vector<std::uint32_t> member_list(mr);
+  ScratchArray<std::uint32_t> member_list(mr);
   std::uint32_t* members = nullptr;
   std::uint32_t member_count = 0;
   // Starts and ends by position, kept apart from the rows so that sorting and the groups
   // read few cache lines.
-  std::pmr::vector<std::int64_t> starts(mr), ends(mr);
+  ScratchArray<std::int64_t> starts(mr), ends(mr);
   auto groups_of = [&](const std::uint32_t* from, const std::uint32_t* to) {
     const std::int64_t* const st = starts.data();
     const std::int64_t* const en = ends.data();
@@ -1168,7 +1232,8 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
   } else {
     // Children by parent (a counting sort), each list then in start order, its groups
     // found while it is at hand; then the rows go depth-first.
-    std::pmr::vector<std::uint32_t> first(n + 1, 0, mr), roots(mr), kids(mr);  // children of k: kids[first[k], first[k+1])
+    std::pmr::vector<std::uint32_t> first(n + 1, 0, mr), roots(mr);
+    ScratchArray<std::uint32_t> kids(mr);  // children of k: kids[first[k], first[k+1])
     starts.resize(n);
     ends.resize(n);
     // Siblings mostly come one after another: counted in a register while the parent stays.
@@ -1242,7 +1307,7 @@ void Assembler::emit(TraceState& ts, bool partial, std::vector<CompactTrace>& ou
     t.spans.reserve(n);
     // Every span is pushed once as a root or a child (twice at most where parents form a
     // cycle, which only a damaged record log can hold): 2n entries bound the stack.
-    std::pmr::vector<std::uint32_t> stack(2 * static_cast<std::size_t>(n), mr);
+    ScratchArray<std::uint32_t> stack(2 * static_cast<std::size_t>(n), mr);
     std::uint32_t placed = 0;
     // Places the spans on the stack, and what lies under them. Positions and counts are
     // held in locals, so that the row copies (whose stores could alias anything a

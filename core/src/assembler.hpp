@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <memory>
 #include <memory_resource>
+#include <new>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -20,24 +22,67 @@ struct TraceIdHash {
   std::size_t operator()(const TraceId& t) const noexcept { return t.hi ^ (t.lo * 0x9e3779b97f4a7c15ull); }
 };
 
-// Per-pass scratch memory on a mimalloc heap, released wholesale (mi_heap_destroy) at
-// the end of every pass, so the drainer's temporary maps and vectors never churn the
-// process allocator. Drainer thread only: mimalloc heaps belong to their thread.
+// Per-pass scratch memory: a bump arena over blocks from mimalloc (loaded privately),
+// rewound, not freed, at the end of every pass, so the drainer's temporary maps and
+// vectors never churn an allocator and, in steady state, never touch fresh pages. A pass
+// that needed more than one block leaves one block of their total size for the next (up
+// to kKeptBytes; more is given back). One thread at a time.
 class ScratchHeap final : public std::pmr::memory_resource {
  public:
+  static constexpr std::size_t kFirstBlock = 64 * 1024;
+  static constexpr std::size_t kKeptBytes = 16 * 1024 * 1024;
   ScratchHeap() = default;
-  ~ScratchHeap() override { release(); }
+  ScratchHeap(const ScratchHeap&) = delete;
+  ScratchHeap& operator=(const ScratchHeap&) = delete;
+  ~ScratchHeap() override;
+  // Rewinds: everything allocated since the last release is gone at once.
   void release() noexcept;
-  // True when mimalloc could be loaded (else a monotonic buffer stands in).
+  // Bytes of blocks held (kept across releases).
+  [[nodiscard]] std::size_t held_bytes() const noexcept { return held_; }
+  // True when mimalloc could be loaded (else operator new gives the blocks).
   static bool uses_mimalloc() noexcept;
 
  private:
+  struct Block {
+    char* data;
+    std::size_t size;
+  };
   void* do_allocate(std::size_t bytes, std::size_t align) override;
   void do_deallocate(void*, std::size_t, std::size_t) noexcept override {}  // freed wholesale
   bool do_is_equal(const std::pmr::memory_resource& o) const noexcept override { return this == &o; }
-  void* heap_ = nullptr;  // mi_heap_t*
-  std::pmr::monotonic_buffer_resource fallback_;
+  void* next_block(std::size_t bytes, std::size_t align);
+  Block get_block(std::size_t size);
+  void free_block(Block b) noexcept;
+  Block blocks_[48]{};    // sizes at least double: 48 cover any request
+  std::size_t count_ = 0;  // blocks held; blocks_[in_use_ - 1] is being filled
+  std::size_t in_use_ = 0;
+  char* cursor_ = nullptr;
+  char* limit_ = nullptr;
+  std::size_t held_ = 0;
 };
+
+// A scratch vector whose growth (resize, the size constructor) leaves its elements
+// default-initialized: for the arrays of a hand-over that are written before they are
+// read, no zeroing pass.
+template <class T>
+struct DefaultInit : std::pmr::polymorphic_allocator<T> {
+  using std::pmr::polymorphic_allocator<T>::polymorphic_allocator;
+  DefaultInit(const std::pmr::polymorphic_allocator<T>& a) noexcept : std::pmr::polymorphic_allocator<T>(a) {}  // NOLINT
+  template <class U>
+  struct rebind {
+    using other = DefaultInit<U>;
+  };
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    std::pmr::polymorphic_allocator<T>::construct(p, std::forward<Args>(args)...);
+  }
+};
+template <class T>
+using ScratchArray = std::vector<T, DefaultInit<T>>;
 
 // Span id -> where the span lives: open addressing with linear probing and backward-shift
 // deletion, in one flat array with no allocation per entry (every record of a drain pass
