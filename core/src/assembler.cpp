@@ -134,7 +134,7 @@ namespace {
 
 // mimalloc, loaded privately. Debian's libmimalloc.so exports malloc/free itself, so
 // linking it would replace the whole process's allocator; opened RTLD_LOCAL its symbols
-// stay out of the global scope and only the mi_heap_* functions below are used.
+// stay out of the global scope and only mi_malloc_aligned and mi_free are used.
 struct MimallocApi {
   void* (*malloc_aligned)(std::size_t, std::size_t) = nullptr;
   void (*free)(void*) = nullptr;
@@ -224,7 +224,7 @@ void* ScratchHeap::next_block(std::size_t bytes, std::size_t align) {
 }
 
 void ScratchHeap::release() noexcept {
-  if (in_use_ > 1 || count_ > 1) {
+  if (count_ > 1) {
     // More than one block: next time, one block of their total size (if it is kept).
     std::size_t total = 0;
     for (std::size_t i = 0; i < count_; ++i) total += blocks_[i].size;
